@@ -1,0 +1,134 @@
+"""`hwgen` command line: thin shells over hwgen.api; HwgenError -> one line on stderr, exit 1."""
+from __future__ import annotations
+
+import json
+import sys
+import warnings
+from functools import wraps
+from pathlib import Path
+
+import click
+
+from . import api
+from .errors import HwgenError
+from .fixed import Fixed
+from .quant import parse_override
+
+
+def _shape(_ctx, _param, value):
+    if value is None:
+        return None
+    try:
+        return tuple(int(v) for v in value.split(","))
+    except ValueError:
+        raise click.BadParameter(f"expected comma-separated integers like 1,8,8, got {value!r}") from None
+
+
+def _overrides(_ctx, _param, values):
+    try:
+        return dict(parse_override(v) for v in values)
+    except HwgenError as exc:
+        raise click.BadParameter(str(exc)) from None
+
+
+def model_options(f):
+    f = click.option("--trust", is_flag=True, help="Allow unpickling a full torch.save'd module. Only for files you trust.")(f)
+    f = click.option("--input-shape", callback=_shape, help="Per-sample input shape C,H,W when the file does not record it.")(f)
+    f = click.argument("model", type=click.Path(dir_okay=False, path_type=Path))(f)
+    return f
+
+
+def quant_options(f):
+    f = click.option("--bits", type=int, default=8, show_default=True, help="Default bit-width of weights and activations.")(f)
+    f = click.option("--weight-bits", type=int, help="Weight bit-width (overrides --bits).")(f)
+    f = click.option("--act-bits", type=int, help="Activation bit-width (overrides --bits).")(f)
+    f = click.option("--layer", "overrides", multiple=True, callback=_overrides,
+                     help="Per-layer bits, e.g. --layer conv1=w4a8 --layer fc=w6. Repeatable.")(f)
+    f = click.option("--method", default="range", show_default=True, help="Format assignment method.")(f)
+    f = click.option("--per-channel", is_flag=True, help="Per-output-channel weight formats.")(f)
+    f = click.option("--percentile", type=float, help="Clip activation ranges at this |x| percentile instead of max.")(f)
+    f = click.option("--plan", "plan", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+                     help="Use this (edited) plan.json instead of assigning formats.")(f)
+    f = click.option("--calib", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+                     help="Calibration data: .npz with x (and optionally y). Default: bundled digits.")(f)
+    return f
+
+
+def _quant_kwargs(kw: dict) -> dict:
+    return {k: kw[k] for k in ("bits", "weight_bits", "act_bits", "overrides", "method", "per_channel",
+                               "percentile", "plan", "calib", "trust", "input_shape")}
+
+
+def handle_errors(f):
+    @wraps(f)
+    def wrapper(*args, **kwargs):
+        def show(message, category, *_a, **_k):
+            click.echo(f"hwgen: warning: {message}", err=True)
+
+        warnings.showwarning = show
+        try:
+            return f(*args, **kwargs)
+        except HwgenError as exc:
+            click.echo(f"hwgen: error: {exc}", err=True)
+            sys.exit(1)
+    return wrapper
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="hwgen")
+def main() -> None:
+    """hwgen: trained PyTorch model -> verified fixed-point FPGA accelerator, open tools only."""
+
+
+@main.command()
+@model_options
+@quant_options
+@click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), default=Path("plan.json"),
+              show_default=True, help="Where to write the plan.")
+@handle_errors
+def quantize(model, output, **kw):
+    """Calibrate MODEL and write its per-layer power-of-2 quantization plan (editable JSON)."""
+    qm = api.quantize(model, progress=sys.stderr.isatty(), **_quant_kwargs(kw))
+    qm.plan.save(output)
+    click.echo(f"wrote {output}: {len(qm.plan.layers)} layers, method {qm.plan.method}, "
+               f"{qm.weight_bits_total} weight bits")
+
+
+@main.command("eval")
+@model_options
+@quant_options
+@click.option("--limit", type=int, help="Evaluate only the first N test inputs.")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object instead of tables.")
+@handle_errors
+def eval_(model, limit, as_json, **kw):
+    """Float vs fixed-point accuracy, per-layer formats, saturations and weight memory of MODEL."""
+    report = api.evaluate(model, limit=limit, progress=sys.stderr.isatty() and not as_json, **_quant_kwargs(kw))
+    if as_json:
+        click.echo(json.dumps(report))
+        return
+    click.echo(format_eval(report))
+
+
+def _fmt(obj) -> str:
+    return "-" if obj is None else str(Fixed.from_json(obj))
+
+
+def format_eval(r: dict) -> str:
+    lines = [f"model {r['model']}  method {r['method']}  data {r['dataset']} ({r['inputs']} inputs)"]
+    if r["float_accuracy"] is not None:
+        lines.append(f"accuracy: float {100 * r['float_accuracy']:.2f}%  fixed {100 * r['fixed_accuracy']:.2f}%  "
+                     f"(delta {100 * (r['fixed_accuracy'] - r['float_accuracy']):+.2f} pp)")
+    lines.append(f"output SQNR vs float: {r['output_sqnr_db']:.1f} dB   weights {r['weight_bits_total']} bits "
+                 f"({r['weight_bits_total'] / 8192:.2f} KiB), biases {r['bias_bits_total']} bits   input {_fmt(r['input_format'])}")
+    head = f"{'layer':<14}{'op':<10}{'shape':<14}{'in':<9}{'weight':<9}{'bias':<9}{'acc':>4}  {'out':<9}{'MACs':>8}{'sat':>6}"
+    lines += [head, "-" * len(head)]
+    for row in r["layers"]:
+        lines.append(f"{row['name'][:13]:<14}{row['op']:<10}{'x'.join(map(str, row['shape'])):<14}{_fmt(row['in'][0]):<9}"
+                     f"{_fmt(row['weight']) + ('/ch' if row['weight_channel_frac'] else ''):<9}{_fmt(row['bias']):<9}"
+                     f"{row['acc_bits'] or '-':>4}  {_fmt(row['out']):<9}{row['macs']:>8}{row['saturations']:>6}")
+    lines.append("formats: s|u<bits>.<frac> = signed|unsigned, value = q * 2**-frac")
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":
+    main()

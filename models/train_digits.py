@@ -1,0 +1,88 @@
+"""Train the two reference models on scikit-learn's digits and export TorchScript.
+
+Run: python models/train_digits.py   (about a minute on 2 cores)
+Deterministic: fixed seeds, the index-based split of hwgen.data.
+"""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from hwgen.data import DIGITS_SHAPE, digits
+from hwgen.importer.loader import INPUT_SHAPE_FILE
+
+HERE = Path(__file__).resolve().parent
+
+
+class DigitsMLP(nn.Module):
+    def __init__(self, hidden: int = 32):
+        super().__init__()
+        self.flatten = nn.Flatten()
+        self.fc1 = nn.Linear(64, hidden)
+        self.relu = nn.ReLU()
+        self.fc2 = nn.Linear(hidden, 10)
+
+    def forward(self, x):
+        return self.fc2(self.relu(self.fc1(self.flatten(x))))
+
+
+class DigitsCNN(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.conv1 = nn.Conv2d(1, 8, 3, padding=1, bias=False)
+        self.bn1 = nn.BatchNorm2d(8)
+        self.conv2 = nn.Conv2d(8, 16, 3, padding=1, bias=False)
+        self.bn2 = nn.BatchNorm2d(16)
+        self.pool = nn.MaxPool2d(2)
+        self.flatten = nn.Flatten()
+        self.fc = nn.Linear(16 * 4 * 4, 10)
+
+    def forward(self, x):
+        x = torch.relu(self.bn1(self.conv1(x)))
+        x = torch.relu(self.bn2(self.conv2(x)))
+        return self.fc(self.flatten(self.pool(x)))
+
+
+def train(model: nn.Module, epochs: int, seed: int = 0) -> float:
+    torch.manual_seed(seed)
+    tr, te = digits("train"), digits("test")
+    x, y = torch.from_numpy(tr.x), torch.from_numpy(tr.y)
+    opt = torch.optim.Adam(model.parameters(), lr=3e-3, weight_decay=1e-4)
+    sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, epochs)
+    gen = torch.Generator().manual_seed(seed)
+    for _ in range(epochs):
+        model.train()
+        for idx in torch.randperm(len(y), generator=gen).split(64):
+            opt.zero_grad()
+            nn.functional.cross_entropy(model(x[idx]), y[idx]).backward()
+            opt.step()
+        sched.step()
+    model.eval()
+    with torch.no_grad():
+        pred = model(torch.from_numpy(te.x)).argmax(1).numpy()
+    return float((pred == te.y).mean())
+
+
+def export(model: nn.Module, path: Path) -> None:
+    scripted = torch.jit.script(model.eval())
+    torch.jit.save(scripted, str(path), _extra_files={INPUT_SHAPE_FILE: json.dumps(list(DIGITS_SHAPE))})
+
+
+def main() -> None:
+    torch.set_num_threads(2)
+    results = {}
+    for name, model, epochs in (("digits_mlp", DigitsMLP(), 40), ("digits_cnn", DigitsCNN(), 30)):
+        torch.manual_seed(0)
+        model.apply(lambda m: m.reset_parameters() if hasattr(m, "reset_parameters") else None)
+        acc = train(model, epochs)
+        export(model, HERE / f"{name}.pt")
+        results[name] = acc
+        print(f"{name}: float test accuracy {acc:.4f}")
+    (HERE / "accuracy.json").write_text(json.dumps(results, indent=1) + "\n")
+
+
+if __name__ == "__main__":
+    main()

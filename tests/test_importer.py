@@ -1,0 +1,129 @@
+import json
+
+import numpy as np
+import pytest
+import torch
+from torch import nn
+
+from hwgen import ir
+from hwgen.errors import ModelFileError, UnsupportedOpError
+from hwgen.importer import import_model
+from hwgen.reference import float_forward
+from model_zoo import save_random_model
+
+
+def _float_out(im, x):
+    with torch.no_grad():
+        return float_forward(im.graph, im.params, torch.as_tensor(x, dtype=torch.float64))[im.graph.output.name].numpy()
+
+
+def test_reference_models_import_and_match_torch(cnn_path, mlp_path):
+    x = torch.rand(16, 1, 8, 8)
+    for path, ops in ((cnn_path, ["input", "conv2d", "conv2d", "maxpool2d", "flatten", "linear"]),
+                      (mlp_path, ["input", "flatten", "linear", "linear"])):
+        im = import_model(path)
+        assert [n.op for n in im.graph.nodes] == ops
+        with torch.no_grad():
+            want = torch.jit.load(str(path))(x).double().numpy()
+        np.testing.assert_allclose(_float_out(im, x.numpy()), want, rtol=1e-5, atol=1e-5)
+    conv1 = import_model(cnn_path).graph.node("conv1")
+    assert conv1.activation == "relu" and conv1.shape == (8, 8, 8)  # BN folded, ReLU fused
+
+
+@pytest.mark.parametrize("seed", range(8))
+def test_random_models_import_and_match_torch(tmp_path, seed):
+    path = tmp_path / ("m.pt" if seed % 2 == 0 else "m.pt2")
+    model, shape = save_random_model(seed, path)
+    im = import_model(path, input_shape=shape)
+    assert not any(n.op == "batchnorm" for n in im.graph.nodes)
+    x = torch.randn(8, *shape)
+    with torch.no_grad():
+        want = model(x).double().numpy()
+    np.testing.assert_allclose(_float_out(im, x.numpy()), want, rtol=1e-4, atol=1e-4)
+
+
+def test_graph_json_round_trip(cnn_path):
+    g = import_model(cnn_path).graph
+    again = ir.Graph.from_json(json.loads(g.dumps()))
+    assert again == g
+
+
+def test_export_archive_records_input_shape(tmp_path):
+    m = nn.Sequential(nn.Conv2d(3, 4, 3), nn.ReLU(), nn.Flatten(), nn.Linear(4 * 4 * 4, 5)).eval()
+    torch.export.save(torch.export.export(m, (torch.zeros(1, 3, 6, 6),)), str(tmp_path / "m.pt2"))
+    im = import_model(tmp_path / "m.pt2")
+    assert im.graph.input.shape == (3, 6, 6)
+    assert im.graph.output.shape == (5,)
+
+
+class Sigmoidal(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.fc = nn.Linear(4, 4)
+
+    def forward(self, x):
+        return torch.sigmoid(self.fc(x))
+
+
+def test_unsupported_op_names_op_place_and_supported_list(tmp_path):
+    torch.export.save(torch.export.export(Sigmoidal().eval(), (torch.zeros(1, 4),)), str(tmp_path / "s.pt2"))
+    with pytest.raises(UnsupportedOpError) as exc:
+        import_model(tmp_path / "s.pt2")
+    msg = str(exc.value)
+    assert "unsupported op 'sigmoid'" in msg and "test_importer.py" in msg and "Conv2d" in msg
+    torch.jit.save(torch.jit.script(Sigmoidal().eval()), str(tmp_path / "s.pt"))
+    with pytest.raises(UnsupportedOpError, match=r"unsupported op 'sigmoid' at .*test_importer\.py"):
+        import_model(tmp_path / "s.pt", input_shape=(4,))
+
+
+def test_torchscript_without_shape_needs_input_shape(tmp_path):
+    torch.jit.save(torch.jit.script(nn.Sequential(nn.Linear(4, 2)).eval()), str(tmp_path / "l.pt"))
+    with pytest.raises(ModelFileError, match="pass --input-shape"):
+        import_model(tmp_path / "l.pt")
+    assert import_model(tmp_path / "l.pt", input_shape=(4,)).graph.output.shape == (2,)
+
+
+def test_corrupt_and_truncated_files(tmp_path, cnn_path):
+    data = cnn_path.read_bytes()
+    (tmp_path / "trunc.pt").write_bytes(data[: len(data) // 2])
+    with pytest.raises(ModelFileError, match="truncated or corrupt"):
+        import_model(tmp_path / "trunc.pt")
+    flipped = bytearray(data)
+    flipped[len(data) // 3] ^= 0xFF
+    (tmp_path / "flip.pt").write_bytes(bytes(flipped))
+    with pytest.raises(ModelFileError, match="corrupt"):
+        import_model(tmp_path / "flip.pt")
+    (tmp_path / "junk.pt").write_bytes(b"hello world")
+    with pytest.raises(ModelFileError, match="not a TorchScript or torch.export archive"):
+        import_model(tmp_path / "junk.pt")
+    with pytest.raises(ModelFileError, match="does not exist"):
+        import_model(tmp_path / "missing.pt")
+
+
+class Boom:
+    def __reduce__(self):
+        return (exec, ("import pathlib; pathlib.Path('PWNED').write_text('x')",))
+
+
+def test_pickles_refused_without_trust(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    torch.save(Boom(), tmp_path / "evil.pt")
+    with pytest.raises(ModelFileError, match="arbitrary pickle.*--trust"):
+        import_model(tmp_path / "evil.pt")
+    assert not (tmp_path / "PWNED").exists()
+    model = nn.Sequential(nn.Flatten(), nn.Linear(64, 10)).eval()
+    torch.save(model.state_dict(), tmp_path / "sd.pt")
+    with pytest.raises(ModelFileError, match="only tensors"):
+        import_model(tmp_path / "sd.pt")
+    torch.save(model, tmp_path / "full.pt")
+    with pytest.raises(ModelFileError, match="--trust"):
+        import_model(tmp_path / "full.pt")
+    im = import_model(tmp_path / "full.pt", trust=True, input_shape=(1, 8, 8))
+    assert [n.op for n in im.graph.nodes] == ["input", "flatten", "linear"]
+
+
+def test_batchnorm_without_conv_is_rejected(tmp_path):
+    m = nn.Sequential(nn.BatchNorm2d(1), nn.Flatten(), nn.Linear(64, 2)).eval()
+    torch.export.save(torch.export.export(m, (torch.zeros(1, 1, 8, 8),)), str(tmp_path / "bn.pt2"))
+    with pytest.raises(UnsupportedOpError, match="folds BatchNorm only into"):
+        import_model(tmp_path / "bn.pt2")

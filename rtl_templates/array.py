@@ -1,0 +1,100 @@
+"""The rows x cols output-stationary systolic array with edge skew and a result drain.
+
+See docs/dataflow.md for the diagram and a cycle-by-cycle example.
+"""
+from __future__ import annotations
+
+from amaranth import Module, Shape, Signal, signed
+from amaranth.lib import data, wiring
+from amaranth.lib.wiring import In, Out
+
+from .pe import PE
+
+
+class SystolicArray(wiring.Component):
+    """C[i, j] = sum_k A[i, k] * W[k, j] for one rows x cols tile, k streamed one step per cycle.
+
+    Each cycle (while `en`) the caller presents one k-step: `a` (a column of A,
+    one value per row), `w` (a row of W, one value per column) and the flags.
+    Row i's activation is delayed i cycles and column j's weight j cycles at
+    the edge, so PE(i, j) sees operand pair k at cycle k + i + j.
+
+    `tile_done` rises when PE(rows-1, cols-1) has captured the tile's last
+    sum; then `snapshot` copies all results into the drain chain, which
+    `shift` moves up one row per call, row 0 leaving at `out_row`.
+    Latency from the last k-step to `tile_done`: rows + cols - 1 enabled cycles.
+    """
+
+    def __init__(self, rows: int, cols: int, w_shape, a_shape, acc_bits: int):
+        if rows < 1 or cols < 1:
+            raise ValueError(f"array needs at least 1x1 PEs, got rows={rows!r} cols={cols!r}")
+        self.rows, self.cols = rows, cols
+        self.w_shape, self.a_shape, self.acc_bits = Shape.cast(w_shape), Shape.cast(a_shape), acc_bits
+        super().__init__({
+            "en": In(1),
+            "a": In(data.ArrayLayout(self.a_shape, rows)),
+            "w": In(data.ArrayLayout(self.w_shape, cols)),
+            "valid": In(1), "first": In(1), "last": In(1),
+            "tile_done": Out(1),
+            "snapshot": In(1), "shift": In(1),
+            "out_row": Out(data.ArrayLayout(signed(acc_bits), cols)),
+        })
+
+    @property
+    def latency(self) -> int:
+        """Enabled cycles from the last k-step entering to `tile_done`."""
+        return self.rows + self.cols - 1
+
+    def elaborate(self, platform):
+        m = Module()
+        pes = [[PE(self.w_shape, self.a_shape, self.acc_bits) for _ in range(self.cols)] for _ in range(self.rows)]
+        for i, row in enumerate(pes):
+            for j, pe in enumerate(row):
+                m.submodules[f"pe_{i}_{j}"] = pe
+                m.d.comb += pe.en.eq(self.en)
+
+        # Edge skew: row i's operand and flags pass through i registers, column j's weight through j.
+        for i in range(self.rows):
+            a, valid, first, last = self.a[i], self.valid, self.first, self.last
+            for d in range(i):
+                na, nv, nf, nl = (Signal(self.a_shape, name=f"skew_a{i}_{d}"), Signal(name=f"skew_v{i}_{d}"),
+                                  Signal(name=f"skew_f{i}_{d}"), Signal(name=f"skew_l{i}_{d}"))
+                with m.If(self.en):
+                    m.d.sync += [na.eq(a), nv.eq(valid), nf.eq(first), nl.eq(last)]
+                a, valid, first, last = na, nv, nf, nl
+            pe = pes[i][0]
+            m.d.comb += [pe.a_in.eq(a), pe.valid_in.eq(valid), pe.first_in.eq(first), pe.last_in.eq(last)]
+        for j in range(self.cols):
+            w = self.w[j]
+            for d in range(j):
+                nw = Signal(self.w_shape, name=f"skew_w{j}_{d}")
+                with m.If(self.en):
+                    m.d.sync += nw.eq(w)
+                w = nw
+            m.d.comb += pes[0][j].w_in.eq(w)
+
+        # Neighbour links: activations and flags move right, weights move down.
+        for i in range(self.rows):
+            for j in range(self.cols):
+                pe = pes[i][j]
+                if j + 1 < self.cols:
+                    nxt = pes[i][j + 1]
+                    m.d.comb += [nxt.a_in.eq(pe.a_out), nxt.valid_in.eq(pe.valid_out),
+                                 nxt.first_in.eq(pe.first_out), nxt.last_in.eq(pe.last_out)]
+                if i + 1 < self.rows:
+                    m.d.comb += pes[i + 1][j].w_in.eq(pe.w_out)
+
+        corner = pes[-1][-1]
+        m.d.comb += self.tile_done.eq(corner.valid_out & corner.last_out)
+
+        # Drain chain: one register per PE, loaded all at once, moved up a row per shift.
+        chain = [[Signal(signed(self.acc_bits), name=f"drain_{i}_{j}") for j in range(self.cols)] for i in range(self.rows)]
+        for i in range(self.rows):
+            for j in range(self.cols):
+                with m.If(self.snapshot):
+                    m.d.sync += chain[i][j].eq(pes[i][j].result)
+                with m.Elif(self.shift):
+                    m.d.sync += chain[i][j].eq(chain[i + 1][j] if i + 1 < self.rows else 0)
+        for j in range(self.cols):
+            m.d.comb += self.out_row[j].eq(chain[0][j])
+        return m

@@ -1,0 +1,101 @@
+"""Tile engine: the systolic array between an operand stream and a requantized result stream."""
+from __future__ import annotations
+
+from amaranth import Module, Shape, Signal, signed
+from amaranth.lib import data, stream, wiring
+from amaranth.lib.wiring import In, Out
+
+from .array import SystolicArray
+from .requant import Requantizer, shift_bits
+
+
+class TileEngine(wiring.Component):
+    """C_tile = requant(A_tile @ W_tile + b): one rows x cols output tile per K-step burst.
+
+    Streams (valid/ready, amaranth.lib.stream):
+    - `operands`: one beat per k-step: `a` (rows activations), `w` (cols
+      weights), `last` on the tile's final k-step. The next beat starts a new tile.
+    - `params`: one beat per tile, in tile order: per-column `bias` (already on
+      the accumulator grid) and `shift`; taken when the tile's last row leaves.
+    - `results`: `rows` beats per tile, row 0 first: `cols` requantized values
+      and their saturation flags.
+    The output format and activation (`relu`, `relu6`, `six`, `lo`, `hi`) are
+    plain inputs, constant while a layer runs.
+
+    Cycle model (no backpressure): a tile of depth K holds the operand stream
+    for max(K, rows + cols - 1) cycles (the next tile's last k-step must not
+    reach PE(0, 0) before this tile's results are copied to the drain chain),
+    its first row leaves rows + cols cycles after its last k-step, then one
+    row per cycle. Whole problem: (tiles - 1) * max(K, rows + cols - 1)
+    + K + 2 * rows + cols - 1 cycles from the first k-step to the last row.
+    """
+
+    def __init__(self, rows: int, cols: int, w_shape, a_shape, acc_bits: int, out_bits: int,
+                 max_right: int, max_left: int):
+        self.rows, self.cols = rows, cols
+        self.w_shape, self.a_shape, self.acc_bits, self.out_bits = Shape.cast(w_shape), Shape.cast(a_shape), acc_bits, out_bits
+        self.max_right, self.max_left = max_right, max_left
+        out_shape = signed(out_bits + 1)
+        self.operand_layout = data.StructLayout({
+            "a": data.ArrayLayout(self.a_shape, rows), "w": data.ArrayLayout(self.w_shape, cols), "last": 1})
+        self.param_layout = data.StructLayout({
+            "bias": data.ArrayLayout(signed(acc_bits), cols),
+            "shift": data.ArrayLayout(signed(shift_bits(max_right, max_left)), cols)})
+        self.result_layout = data.StructLayout({"data": data.ArrayLayout(out_shape, cols), "saturated": cols})
+        super().__init__({
+            "operands": In(stream.Signature(self.operand_layout)),
+            "params": In(stream.Signature(self.param_layout)),
+            "results": Out(stream.Signature(self.result_layout)),
+            "relu": In(1), "relu6": In(1), "six": In(out_shape), "lo": In(out_shape), "hi": In(out_shape),
+        })
+
+    @property
+    def min_tile_period(self) -> int:
+        """Fewest cycles between two tiles' last k-steps."""
+        return self.rows + self.cols - 1
+
+    def elaborate(self, platform):
+        m = Module()
+        m.submodules.array = array = SystolicArray(self.rows, self.cols, self.w_shape, self.a_shape, self.acc_bits)
+
+        pending = Signal(range(self.rows + 1))     # rows still in the drain chain
+        cooldown = Signal(range(self.min_tile_period))
+        first = Signal(init=1)                     # the next k-step starts a tile
+
+        # The array stalls only when a finished tile waits for the drain chain to empty.
+        m.d.comb += array.en.eq(~(array.tile_done & (pending != 0)))
+        m.d.comb += array.snapshot.eq(array.tile_done & (pending == 0))
+        with m.If(array.snapshot):
+            m.d.sync += pending.eq(self.rows)
+
+        blocked = self.operands.payload.last & (cooldown != 0)
+        m.d.comb += self.operands.ready.eq(array.en & ~blocked)
+        take = self.operands.valid & self.operands.ready
+        m.d.comb += [
+            array.a.eq(self.operands.payload.a), array.w.eq(self.operands.payload.w),
+            array.valid.eq(take), array.first.eq(first), array.last.eq(self.operands.payload.last),
+        ]
+        with m.If(take):
+            m.d.sync += first.eq(self.operands.payload.last)
+        with m.If(take & self.operands.payload.last):
+            m.d.sync += cooldown.eq(self.min_tile_period - 1)
+        with m.Elif(array.en & (cooldown != 0)):
+            m.d.sync += cooldown.eq(cooldown - 1)
+
+        # Output side: requantize drain row 0 with the tile's per-column parameters.
+        for j in range(self.cols):
+            rq = Requantizer(self.acc_bits, self.out_bits, self.max_right, self.max_left)
+            m.submodules[f"requant_{j}"] = rq
+            m.d.comb += [
+                rq.acc.eq(array.out_row[j]), rq.bias.eq(self.params.payload.bias[j]),
+                rq.shift.eq(self.params.payload.shift[j]),
+                rq.relu.eq(self.relu), rq.relu6.eq(self.relu6), rq.six.eq(self.six), rq.lo.eq(self.lo), rq.hi.eq(self.hi),
+                self.results.payload.data[j].eq(rq.y), self.results.payload.saturated[j].eq(rq.saturated),
+            ]
+        m.d.comb += self.results.valid.eq((pending != 0) & self.params.valid)
+        with m.If(self.results.valid & self.results.ready):
+            m.d.comb += array.shift.eq(1)
+            m.d.sync += pending.eq(pending - 1)
+            with m.If(pending == 1):
+                m.d.comb += self.params.ready.eq(1)
+        return m

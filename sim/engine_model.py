@@ -1,0 +1,103 @@
+"""Python side of the tile-engine regression: configurations, the reference model, the tiler.
+
+The reference is hwgen.fixed's primitives (the golden model's), so the RTL is
+checked against exactly the integers the golden model would produce.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass
+
+import numpy as np
+from amaranth import signed, unsigned
+
+from hwgen.fixed import Fixed, relu6_ceiling, requantize
+from rtl_templates.engine import TileEngine
+
+
+@dataclass(frozen=True)
+class EngineConfig:
+    rows: int
+    cols: int
+    w_bits: int
+    a_bits: int
+    a_signed: bool
+    acc_bits: int
+    out_bits: int
+    max_right: int
+    max_left: int
+
+    def build(self) -> TileEngine:
+        a_shape = signed(self.a_bits) if self.a_signed else unsigned(self.a_bits)
+        return TileEngine(self.rows, self.cols, signed(self.w_bits), a_shape, self.acc_bits, self.out_bits,
+                          self.max_right, self.max_left)
+
+    def to_json(self) -> dict:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class Problem:
+    """C = requant(A @ W + bias) with per-column shift, one output format and activation."""
+
+    a: np.ndarray      # (M, K) ints in the activation format
+    w: np.ndarray      # (K, N) ints in the weight format
+    bias: np.ndarray   # (N,) already on the accumulator grid
+    shift: np.ndarray  # (N,) acc_frac - out.frac per column
+    out: Fixed
+    activation: str
+
+    def expected(self) -> tuple[np.ndarray, np.ndarray]:
+        acc = self.a.astype(np.int64) @ self.w.astype(np.int64) + self.bias[None, :]
+        y, _ = requantize(acc, self.shift[None, :] + self.out.frac, self.out, self.activation)
+        # per-element saturation flags, as the RTL reports them
+        pre, _ = requantize(acc, self.shift[None, :] + self.out.frac, Fixed(32, self.out.frac, True), self.activation)
+        return y, (pre != y)
+
+    def to_json(self, perturb: bool = False) -> dict:
+        y, sat = self.expected()
+        if perturb:
+            y = y.copy()
+            y.flat[len(y.flat) // 2] += 1
+        return {"a": self.a.tolist(), "w": self.w.tolist(), "bias": self.bias.tolist(), "shift": self.shift.tolist(),
+                "relu": int(self.activation == "relu"), "relu6": int(self.activation == "relu6"),
+                "six": min(relu6_ceiling(self.out), self.out.max + 1) if self.activation == "relu6" else 0,
+                "lo": self.out.min, "hi": self.out.max, "expected": y.tolist(), "saturated": sat.astype(int).tolist()}
+
+
+def acc_bits_needed(a_bits: int, a_signed: bool, w_bits: int, k: int) -> int:
+    """Generic bound of docs/numerics.md plus one bit for the bias."""
+    return w_bits + a_bits + math.ceil(math.log2(max(k, 1))) + 2
+
+
+def random_config(rng: np.random.Generator, rows: int, cols: int, k_max: int) -> EngineConfig:
+    w_bits = int(rng.integers(2, 17))
+    a_bits = int(rng.integers(2, 17))
+    a_signed = bool(rng.random() < 0.5)
+    return EngineConfig(rows, cols, w_bits, a_bits, a_signed, acc_bits_needed(a_bits, a_signed, w_bits, k_max),
+                        out_bits=int(rng.integers(2, 17)), max_right=int(rng.integers(4, 40)), max_left=int(rng.integers(0, 6)))
+
+
+def random_problem(rng: np.random.Generator, cfg: EngineConfig, m: int, k: int, n: int) -> Problem:
+    a_fmt = Fixed(cfg.a_bits, 0, cfg.a_signed)
+    w_fmt = Fixed(cfg.w_bits, 0, True)
+    a = rng.integers(a_fmt.min, a_fmt.max + 1, size=(m, k))
+    w = rng.integers(w_fmt.min, w_fmt.max + 1, size=(k, n))
+    out_signed = bool(rng.random() < 0.6)
+    out = Fixed(int(rng.integers(2 if out_signed else 1, cfg.out_bits + 1)), int(rng.integers(-4, 8)), out_signed)
+    activation = str(rng.choice(["none", "relu", "relu6"]))
+    # Shifts around the one that maps the accumulator's spread onto the output range, both signs.
+    spread = max(1, int(np.abs(a @ w).max()).bit_length())
+    centre = spread - out.bits
+    shift = np.clip(rng.integers(centre - 3, centre + 4, size=n), -cfg.max_left, cfg.max_right)
+    bound = (1 << (cfg.acc_bits - 1)) - 1 - int(np.abs(a.astype(np.int64)) .sum(1).max()) * (1 << (cfg.w_bits - 1))
+    bias_mag = max(0, min(bound, 1 << spread))
+    bias = rng.integers(-bias_mag, bias_mag + 1, size=n)
+    return Problem(a, w, bias, shift, out, activation)
+
+
+def tile_cycles_model(cfg: EngineConfig, m: int, k: int, n: int) -> int:
+    """Cycles from the first operand to the last result, no stalls (docs/dataflow.md)."""
+    tiles = math.ceil(m / cfg.rows) * math.ceil(n / cfg.cols)
+    period = max(k, cfg.rows + cfg.cols - 1)
+    return (tiles - 1) * period + k + 2 * cfg.rows + cfg.cols - 1

@@ -1,0 +1,111 @@
+"""Tile-engine regression on real Verilator through cocotb: every output integer vs the golden primitives."""
+from __future__ import annotations
+
+import re
+import subprocess
+
+import numpy as np
+import pytest
+
+from hwgen.toolchain import setup_verilator
+from sim import runner
+from sim.engine_model import EngineConfig, random_config, random_problem, tile_cycles_model
+
+ARRAYS = [(1, 1), (2, 3), (4, 4), (8, 8)]
+CONFIGS_PER_ARRAY = 3
+K_MAX = 40
+
+
+@pytest.fixture(scope="session")
+def sim_root(tmp_path_factory):
+    return tmp_path_factory.mktemp("sim_build")
+
+
+def _build(cfg: EngineConfig, root):
+    return runner.build(runner.emit_verilog(cfg.build(), "tile_engine"), "tile_engine", root)
+
+
+@pytest.mark.parametrize("rows, cols", ARRAYS)
+@pytest.mark.parametrize("variant", range(CONFIGS_PER_ARRAY))
+def test_engine_bit_exact_random(sim_root, rows, cols, variant):
+    rng = np.random.default_rng(1000 * rows + 10 * cols + variant)
+    cfg = random_config(rng, rows, cols, K_MAX)
+    problems = [random_problem(rng, cfg, int(rng.integers(1, 2 * rows + 2)), int(rng.integers(1, K_MAX + 1)),
+                               int(rng.integers(1, 2 * cols + 2))) for _ in range(12)]
+    tiles = sum(-(-p.a.shape[0] // rows) * -(-p.w.shape[1] // cols) for p in problems)
+    assert tiles >= 17  # 12 configs x >= 17 tiles >= 200 tiles in all
+    res = runner.run(_build(cfg, sim_root), "tile_engine", "sim.tb_engine",
+                     {"config": cfg.to_json(), "problems": [p.to_json() for p in problems], "seed": variant, "stall": 0.25},
+                     name=f"random{variant}")
+    assert res.tests == 1
+    assert res.report["mismatches"] == [], f"{cfg}: {res.report['mismatches'][0]}"
+    assert res.failures == 0
+    assert sum(p["mismatches"] for p in res.report["problems"]) == 0
+    assert len(res.report["problems"]) == len(problems)
+
+
+def test_perturbed_expectation_is_caught(sim_root):
+    rng = np.random.default_rng(7)
+    cfg = random_config(rng, 2, 3, K_MAX)
+    prob = random_problem(rng, cfg, 4, 9, 5)
+    res = runner.run(_build(cfg, sim_root), "tile_engine", "sim.tb_engine",
+                     {"config": cfg.to_json(), "problems": [prob.to_json(perturb=True)], "seed": 0}, name="perturbed")
+    assert res.failures == 1
+    bad = res.report["mismatches"][0]
+    flat = (4 * 5) // 2
+    assert (bad["row"], bad["col"]) == divmod(flat, 5) and bad["want"] == bad["got"] + 1
+
+
+@pytest.mark.parametrize("rows, cols, m, k, n", [(2, 3, 5, 9, 7), (4, 4, 8, 3, 8), (4, 4, 9, 20, 5), (8, 8, 16, 40, 16)])
+def test_cycle_model_matches_simulation(sim_root, rows, cols, m, k, n):
+    rng = np.random.default_rng(m * k * n)
+    cfg = EngineConfig(rows, cols, 8, 8, False, 8 + 8 + 8, 8, 24, 2)
+    prob = random_problem(rng, cfg, m, k, n)
+    res = runner.run(_build(cfg, sim_root), "tile_engine", "sim.tb_engine",
+                     {"config": cfg.to_json(), "problems": [prob.to_json()], "seed": 0, "stall": 0.0}, name="cycles")
+    assert res.failures == 0
+    assert res.report["problems"][0]["cycles"] == tile_cycles_model(cfg, m, k, n)
+
+
+def _module(verilog: str, name: str) -> str:
+    start = verilog.index(f"module {name}")
+    return verilog[start:verilog.index("endmodule", start)]
+
+
+@pytest.mark.parametrize("w_bits, a_bits, a_signed, acc_bits", [(4, 8, False, 20), (8, 8, True, 24), (3, 16, True, 30)])
+def test_multiplier_and_accumulator_widths_follow_the_plan(w_bits, a_bits, a_signed, acc_bits):
+    cfg = EngineConfig(2, 2, w_bits, a_bits, a_signed, acc_bits, 8, 16, 2)
+    v = runner.emit_verilog(cfg.build(), "tile_engine")
+    pe_name = re.search(r"^module (\S*pe_0_0) ?\(", v, re.M).group(1)
+    pe = _module(v, pe_name)
+    assert re.search(rf"input \[{w_bits - 1}:0\] w_in;", pe)
+    assert re.search(rf"input \[{a_bits - 1}:0\] a_in;", pe)
+    assert re.search(rf"output \[{acc_bits - 1}:0\] result;", pe)
+    mult = re.search(r"assign (\S+) = \$signed\(w_in\) \* \$signed\((\{ 1'h0, a_in \}|a_in)\);", pe)
+    assert mult, "the PE multiplies its two operand ports directly"
+    assert (mult.group(2) == "a_in") == a_signed  # unsigned activations get one zero bit, no more
+    width = re.search(rf"wire \[(\d+):0\] {re.escape(mult.group(1))} ?;", pe)
+    assert int(width.group(1)) + 1 == w_bits + a_bits  # |w * a| < 2**(w + a - 1): exact, no spare bit
+    assert re.search(rf"reg \[{acc_bits - 1}:0\] acc", pe)
+
+
+LINT_WAIVERS = [
+    # Amaranth's Verilog: unused bits of wide intermediate wires, and operands it widens or
+    # truncates on purpose (the exact widths are checked in test_multiplier_and_accumulator_widths...).
+    "-Wno-UNUSEDSIGNAL", "-Wno-WIDTHEXPAND", "-Wno-WIDTHTRUNC",
+    # Amaranth gives every register its reset value as a declaration initialiser (FPGA power-up
+    # state) and also assigns it in the clocked process.
+    "-Wno-PROCASSINIT",
+    # One Verilog file holds all generated modules, named by their hierarchy path.
+    "-Wno-DECLFILENAME",
+]
+
+
+def test_verilator_lint_clean_with_documented_waivers(tmp_path):
+    cfg = EngineConfig(2, 3, 8, 8, False, 24, 8, 16, 2)
+    (tmp_path / "tile_engine.v").write_text(runner.emit_verilog(cfg.build(), "tile_engine"))
+    binary = setup_verilator()
+    r = subprocess.run([str(binary), "--lint-only", "-Wall", *LINT_WAIVERS, "--top-module", "tile_engine", "tile_engine.v"],
+                       cwd=tmp_path, capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr[-3000:]
+    assert "%Warning" not in r.stderr, r.stderr[-3000:]

@@ -46,7 +46,7 @@ class TileEngine(wiring.Component):
             "operands": In(stream.Signature(self.operand_layout)),
             "params": In(stream.Signature(self.param_layout)),
             "results": Out(stream.Signature(self.result_layout)),
-            "relu": In(1), "relu6": In(1), "six": In(out_shape), "lo": In(out_shape), "hi": In(out_shape),
+            "relu": In(1), "relu6": In(1), "six": In(signed(out_bits + 2)), "lo": In(out_shape), "hi": In(out_shape),
         })
 
     @property

@@ -33,7 +33,7 @@ class Requantizer(wiring.Component):
         super().__init__({
             "acc": In(signed(acc_bits)), "bias": In(signed(acc_bits)),
             "shift": In(signed(shift_bits(max_right, max_left))),
-            "relu": In(1), "relu6": In(1), "six": In(self.out_shape),
+            "relu": In(1), "relu6": In(1), "six": In(signed(out_bits + 2)),  # up to hi + 1 of an unsigned format
             "lo": In(self.out_shape), "hi": In(self.out_shape),
             "y": Out(self.out_shape), "saturated": Out(1),
         })

@@ -75,21 +75,27 @@ def random_config(rng: np.random.Generator, rows: int, cols: int, k_max: int) ->
     a_bits = int(rng.integers(2, 17))
     a_signed = bool(rng.random() < 0.5)
     return EngineConfig(rows, cols, w_bits, a_bits, a_signed, acc_bits_needed(a_bits, a_signed, w_bits, k_max),
-                        out_bits=int(rng.integers(2, 17)), max_right=int(rng.integers(4, 40)), max_left=int(rng.integers(0, 6)))
+                        out_bits=int(rng.integers(2, 17)), max_right=int(rng.integers(4, 40)), max_left=int(rng.integers(1, 6)))
 
 
 def random_problem(rng: np.random.Generator, cfg: EngineConfig, m: int, k: int, n: int) -> Problem:
     a_fmt = Fixed(cfg.a_bits, 0, cfg.a_signed)
     w_fmt = Fixed(cfg.w_bits, 0, True)
-    a = rng.integers(a_fmt.min, a_fmt.max + 1, size=(m, k))
-    w = rng.integers(w_fmt.min, w_fmt.max + 1, size=(k, n))
+    left = rng.random() < 0.3  # small operands, left shifts (s <= 0): results stay mostly in range
+    a_hi = min(a_fmt.max, 3) if left else a_fmt.max
+    w_lo, w_hi = (max(w_fmt.min, -3), min(w_fmt.max, 3)) if left else (w_fmt.min, w_fmt.max)
+    a = rng.integers(a_fmt.min if not left else max(a_fmt.min, -3), a_hi + 1, size=(m, k))
+    w = rng.integers(w_lo, w_hi + 1, size=(k, n))
     out_signed = bool(rng.random() < 0.6)
     out = Fixed(int(rng.integers(2 if out_signed else 1, cfg.out_bits + 1)), int(rng.integers(-4, 8)), out_signed)
     activation = str(rng.choice(["none", "relu", "relu6"]))
     # Shifts around the one that maps the accumulator's spread onto the output range, both signs.
     spread = max(1, int(np.abs(a @ w).max()).bit_length())
     centre = spread - out.bits
-    shift = np.clip(rng.integers(centre - 3, centre + 4, size=n), -cfg.max_left, cfg.max_right)
+    if left:
+        shift = rng.integers(-cfg.max_left, 1, size=n)
+    else:
+        shift = np.clip(rng.integers(centre - 3, centre + 4, size=n), -cfg.max_left, cfg.max_right)
     bound = (1 << (cfg.acc_bits - 1)) - 1 - int(np.abs(a.astype(np.int64)) .sum(1).max()) * (1 << (cfg.w_bits - 1))
     bias_mag = max(0, min(bound, 1 << spread))
     bias = rng.integers(-bias_mag, bias_mag + 1, size=n)

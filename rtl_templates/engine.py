@@ -41,13 +41,17 @@ class TileEngine(wiring.Component):
         self.param_layout = data.StructLayout({
             "bias": data.ArrayLayout(signed(acc_bits), cols),
             "shift": data.ArrayLayout(signed(shift_bits(max_right, max_left)), cols)})
-        self.result_layout = data.StructLayout({"data": data.ArrayLayout(out_shape, cols), "saturated": cols})
+        self.result_layout = self.result_layout_for(cols, out_bits)
         super().__init__({
             "operands": In(stream.Signature(self.operand_layout)),
             "params": In(stream.Signature(self.param_layout)),
             "results": Out(stream.Signature(self.result_layout)),
             "relu": In(1), "relu6": In(1), "six": In(signed(out_bits + 2)), "lo": In(out_shape), "hi": In(out_shape),
         })
+
+    @staticmethod
+    def result_layout_for(cols: int, out_bits: int) -> data.StructLayout:
+        return data.StructLayout({"data": data.ArrayLayout(signed(out_bits + 1), cols), "saturated": cols})
 
     @property
     def min_tile_period(self) -> int:

@@ -4,7 +4,7 @@ import pytest
 
 from hwgen import api, golden
 from hwgen.data import digits
-from hwgen.fixed import Fixed
+from hwgen.fixed import Fixed, signed_bits_for
 from hwgen.importer import import_model
 from hwgen.quant import LayerBits, QuantConfig, calibrate, quantize_params, range_plan
 from hwgen.reference import fake_quant_forward
@@ -57,16 +57,25 @@ def test_random_models_golden_equals_fake_quant(tmp_path, seed):
             assert g.acc_peak_bits[node.name] <= qm.plan.layer(node.name).acc_bits
 
 
-def test_acc_bits_tight_bound_is_at_most_generic(cnn_path):
-    qm = api.quantize(cnn_path, bits=8)
+def test_acc_bits_is_the_tight_bound_with_bias(cnn_path):
+    qm = api.quantize(cnn_path, bits=8, per_channel=True)
     for node in qm.graph.compute_nodes:
         lp = qm.plan.layer(node.name)
         a = qm.in_format(node)
-        generic = lp.weight.bits + a.bits + int(np.ceil(np.log2(node.fan_in))) + 2
-        assert lp.acc_bits <= generic
         w = qm.weights[node.name].reshape(len(qm.weights[node.name]), -1)
-        bound = (np.abs(w).sum(1) * a.max_abs).max()
-        assert lp.acc_bits >= int(bound).bit_length() + 1
+        shift = lp.weight_fracs(len(w)) + a.frac - lp.bias_fracs(len(w))
+        bound = (np.abs(w).sum(1) * a.max_abs + (np.abs(qm.biases[node.name]) << shift)).max()
+        assert lp.acc_bits == signed_bits_for(int(bound))
+
+
+def test_acc_bits_hold_a_bias_dominated_layer(tmp_path):
+    # Regression (found by the accelerator regression): a formats-only bound, w.bits + a.bits
+    # + log2(fan-in) + 2, ignored a large per-channel bias and undersized this model's layer '4'.
+    save_random_model(21, tmp_path / "m21.pt2")
+    prep = api.prepare(tmp_path / "m21.pt2")
+    qm = api.quantize(prep, weight_bits=4, act_bits=8, per_channel=True)
+    g = golden.run(qm, prep.test.x)  # raised "accumulator ... overflowed" before the fix
+    assert g.acc_peak_bits["4"] <= qm.plan.layer("4").acc_bits
 
 
 def test_eval_8bit_within_one_point_and_4bit_runs(cnn_path):

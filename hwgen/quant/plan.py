@@ -193,9 +193,8 @@ def required_acc_bits(node: ir.Node, lp: LayerPlan, ins: list[Fixed], w_q=None, 
         af = acc_frac(lp, a, channels)
         b_shift = af - lp.bias_fracs(channels)
         bound = np.abs(w_q).reshape(channels, -1).sum(axis=1) * a.max_abs + (np.abs(b_q) << b_shift)
-        tight = signed_bits_for(int(bound.max()))
-        generic = lp.weight.bits + a.bits + int(np.ceil(np.log2(max(node.fan_in, 1)))) + 2
-        return min(tight, generic)
+        # the bound from the actual integer weights and biases is never wider than one from the formats
+        return signed_bits_for(int(bound.max()))
     if isinstance(node, ir.AvgPool2d):
         total = node.window * ins[0].max_abs * (lp.reciprocal_value or 1)
         return signed_bits_for(total)

@@ -1,0 +1,154 @@
+"""Hardware plan and build directory: memory layout, packing, program, atomic writes, clear errors."""
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from hwgen import api, build as build_mod
+from hwgen.build import Build, build
+from hwgen.errors import HwgenError
+from hwgen.hwplan import ArrayShape, HardwarePlan, estimate_cycles, make_hardware_plan
+from hwgen.quant import parse_override
+from model_zoo import save_random_model
+
+HWGEN = [sys.executable, "-m", "hwgen.cli"]
+
+
+def decode_weights(hw: HardwarePlan, op) -> np.ndarray:
+    """Read a mac layer's weights back out of the packed memory image: (groups * coutg, K)."""
+    width = hw.weight_widths[op.w_code]
+    out = np.zeros((op.groups * op.coutg, op.k), dtype=np.int64)
+    for g in range(op.groups):
+        for t in range(op.nt):
+            base = op.w_base + (g * op.nt + t) * op.w_words
+            for j in range(hw.cols):
+                ch = t * hw.cols + j
+                if ch >= op.coutg:
+                    continue
+                for kk in range(op.k):
+                    word = hw.weight_words[base + kk // op.w_per_word]
+                    v = (word >> (j * hw.w_bits + (kk % op.w_per_word) * width)) & ((1 << width) - 1)
+                    out[g * op.coutg + ch, kk] = v - (1 << width) if v >> (width - 1) else v
+    return out
+
+
+@pytest.fixture(scope="module")
+def mixed_cnn(cnn_path):
+    return api.quantize(cnn_path, overrides=dict([parse_override("conv1=w3"), parse_override("conv2=w4")]))
+
+
+def test_weights_packed_at_each_layers_width_and_decode_exactly(mixed_cnn):
+    hw = make_hardware_plan(mixed_cnn, ArrayShape(3, 5))
+    assert hw.weight_widths == (3, 4, 8) and hw.w_bits == 8
+    macs = [op for op in hw.program if op.kind_name == "mac"]
+    assert [op.w_per_word for op in macs] == [2, 2, 1]  # 3-bit: two per 8-bit lane; 4-bit: two; 8-bit: one
+    for op in macs:
+        name = hw.layer_names[op.trace_id]
+        w = mixed_cnn.weights[name]
+        np.testing.assert_array_equal(decode_weights(hw, op), w.reshape(w.shape[0], -1))
+    # packing at the layer's width halves conv2's words against 8-bit storage
+    conv2 = macs[1]
+    assert conv2.w_words == -(-conv2.k // 2)
+
+
+def test_arena_never_overlaps_live_tensors(tmp_path, cnn_path):
+    plans = [api.quantize(cnn_path)]
+    for seed in (9, 11, 12):
+        _, shape = save_random_model(seed, tmp_path / f"m{seed}.pt2")
+        with pytest.warns(api.CalibrationWarning):
+            plans.append(api.quantize(tmp_path / f"m{seed}.pt2", input_shape=shape))
+    for qm in plans:
+        hw = make_hardware_plan(qm, ArrayShape(2, 2))
+        slots = {t.name: t for t in hw.tensors}
+        for t in hw.tensors:
+            assert 0 <= t.base and t.base + t.size <= hw.arena_depth
+        for op in hw.program:
+            if op.kind_name in ("mac", "max", "eltwise"):
+                out = (op.out_base, op.out_base + op.n_out)
+                node = qm.graph.node(hw.layer_names[op.trace_id])
+                for src in node.inputs:
+                    while src not in slots:
+                        src = qm.graph.node(src).inputs[0]  # a Flatten aliases its input
+                    s = slots[src]
+                    assert s.base + s.size <= out[0] or out[1] <= s.base, (node.name, src)
+        assert hw.arena_depth < sum(t.size for t in hw.tensors) or len(hw.tensors) <= 3  # memory is reused
+
+
+def test_hardware_plan_round_trips_json(mixed_cnn, tmp_path):
+    hw = make_hardware_plan(mixed_cnn, ArrayShape(4, 4))
+    hw.save(tmp_path / "hw.json")
+    assert HardwarePlan.load(tmp_path / "hw.json") == hw
+
+
+def test_estimate_matches_ideal_for_a_long_k_layer(cnn_path):
+    hw = make_hardware_plan(api.quantize(cnn_path), ArrayShape(4, 4))
+    conv2 = next(c for c in estimate_cycles(hw) if c["layer"] == "conv2")
+    assert conv2["ideal"] == 73728 / 16
+    assert conv2["ideal"] <= conv2["estimate"] <= 1.1 * conv2["ideal"]
+
+
+def test_array_shape_parse():
+    assert ArrayShape.parse("4x8") == ArrayShape(4, 8)
+    for bad in ("4", "0x4", "axb", "65x1"):
+        with pytest.raises(HwgenError, match="array size"):
+            ArrayShape.parse(bad)
+
+
+def test_build_writes_every_artifact_and_verifies_them(tmp_path, mlp_path):
+    b = build(mlp_path, tmp_path / "out", array=ArrayShape(2, 2), inputs=7)
+    names = {p.name for p in b.path.iterdir()}
+    assert {"build.json", "graph.json", "plan.json", "hwplan.json", "hwgen_accelerator.v", "vectors.npz",
+            "report.json", "report.md"} <= names
+    vec = np.load(b.path / "vectors.npz")
+    assert vec["x_int"].shape == (7, 64) and vec["out_fc2"].shape == (7, 10) and vec["labels"].shape == (7,)
+    report = json.loads((b.path / "report.json").read_text())
+    assert report["macs"] == 64 * 32 + 32 * 10 and report["pes"] == 4
+    assert [row["name"] for row in report["layers"]] == ["flatten", "fc1", "fc2"]
+    (b.path / "plan.json").write_text((b.path / "plan.json").read_text() + " ")
+    with pytest.raises(HwgenError, match="modified after the build"):
+        Build.open(b.path)
+
+
+def test_failed_build_leaves_nothing_behind(tmp_path, mlp_path, monkeypatch):
+    def boom(*_a, **_k):
+        raise RuntimeError("disk full")
+    monkeypatch.setattr(build_mod, "format_build_report", boom)
+    with pytest.raises(RuntimeError, match="disk full"):
+        build(mlp_path, tmp_path / "out", array=ArrayShape(2, 2), inputs=2)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_failed_rebuild_keeps_the_previous_build(tmp_path, mlp_path, monkeypatch):
+    first = build(mlp_path, tmp_path / "out", array=ArrayShape(2, 2), inputs=2)
+    monkeypatch.setattr(build_mod, "format_build_report", lambda *_a: 1 / 0)
+    with pytest.raises(ZeroDivisionError):
+        build(mlp_path, tmp_path / "out", array=ArrayShape(4, 4), inputs=2)
+    assert Build.open(first.path).manifest["array"] == "2x2"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["out"]
+
+
+def test_cli_errors_are_one_line(tmp_path, mlp_path):
+    (tmp_path / "notabuild").mkdir()
+    (tmp_path / "notabuild" / "x").write_text("mine")
+    cases = [
+        (["build", str(mlp_path), "-o", str(tmp_path / "notabuild")], "is not a hwgen build directory"),
+        (["sim", str(tmp_path / "notabuild")], "not a hwgen build directory"),
+        (["build", str(mlp_path), "--array", "0x3"], "array size"),
+        (["build", str(mlp_path), "--bits", "1", "-o", str(tmp_path / "b")], "bits"),
+    ]
+    for args, message in cases:
+        proc = subprocess.run([*HWGEN, *args], capture_output=True, text=True)
+        assert proc.returncode != 0 and message in proc.stderr, (args, proc.stderr)
+        assert "Traceback" not in proc.stderr
+    assert not (tmp_path / "b").exists()
+    assert (tmp_path / "notabuild" / "x").read_text() == "mine"
+
+
+def test_help_on_build_and_sim():
+    for cmd in ("build", "sim"):
+        proc = subprocess.run([*HWGEN, cmd, "--help"], capture_output=True, text=True)
+        assert proc.returncode == 0 and "Usage" in proc.stdout

@@ -454,7 +454,7 @@ def estimate_cycles(hw: HardwarePlan) -> list[dict]:
     out = []
     rows, cols = hw.rows, hw.cols
     for op in hw.program:
-        name = hw.layer_names[op.trace_id]
+        name = "(output stream)" if op.kind == 4 else hw.layer_names[op.trace_id]
         macs = 0
         if op.kind == 1:
             macs = op.m * op.groups * op.coutg * op.k
@@ -464,7 +464,7 @@ def estimate_cycles(hw: HardwarePlan) -> list[dict]:
                 per_tile.append(max(op.k, rows + cols - 1, min(rows, op.m) * valid_cols))
             cycles = op.mtiles * (rows + op.groups * sum(per_tile)) + rows + cols + 4
         elif op.kind == 2:
-            cycles = op.mtiles * (rows + op.groups * max(op.k + 1, min(rows, op.m) + 1)) + 4
+            cycles = op.mtiles * (rows + op.groups * (op.k + min(rows, op.m))) + 4
         else:
             cycles = op.n_out + 2
         out.append({"layer": name, "kind": KINDS[op.kind], "macs": macs, "ideal": macs / hw.pes,

@@ -87,6 +87,8 @@ def simulate(path: str | Path, *, inputs: int | None = None, stall: float = 0.0,
     rep = sim.report
     if not rep:
         raise HwgenError(f"the simulation produced no report; see {build_dir / 'network.log'}")
+    if rep.get("error"):
+        raise HwgenError(f"simulation failed: {rep['error']}; log: {build_dir / 'network.log'}")
     cycles = [inf["cycles"] for inf in rep["inferences"]]
     preds = np.asarray(rep["predictions"])
     labels = vec["labels"][:count] if "labels" in vec else None

@@ -223,6 +223,7 @@ class MacWriter(wiring.Component):
             "start": In(1), "d": In(descriptor_layout(hw)),
             "results": In(stream.Signature(self.engine_results)),
             "write": Out(write_layout(hw)),
+            "busy": Out(1),  # result beats still to come: the last row tile's rows past M write nothing
         })
 
     def elaborate(self, platform):
@@ -235,8 +236,10 @@ class MacWriter(wiring.Component):
         pixel = Signal(signed(iw))
         valid_cols = Signal(signed(iw))
         m.d.comb += [pixel.eq(tc.m0 + i), valid_cols.eq(Mux(tc.nt == d.nt - 1, d.cols_last, self.hw.cols))]
+        busy = Signal()
+        m.d.comb += self.busy.eq(busy)
         with m.If(self.start):
-            m.d.sync += tc.reset() + [i.eq(0), j.eq(0), lane_off.eq(0)]
+            m.d.sync += tc.reset() + [i.eq(0), j.eq(0), lane_off.eq(0), busy.eq(1)]
         consume = Signal()
         with m.If(self.results.valid):
             with m.If(pixel >= d.m):
@@ -258,6 +261,8 @@ class MacWriter(wiring.Component):
             with m.If(i == hw.rows - 1):
                 m.d.sync += i.eq(0)
                 tc.step()
+                with m.If((tc.nt == d.nt - 1) & (tc.g == d.groups - 1) & (tc.m0 + hw.rows >= d.m)):
+                    m.d.sync += busy.eq(0)
         return m
 
 
@@ -422,7 +427,9 @@ class Accelerator(wiring.Component):
         a_rd = [mem.read_port() for mem in arena]
         a_wr = [mem.write_port() for mem in arena]
 
-        # --- sequencer: fetch a descriptor, start its unit, wait for n_out completions ---
+        m.submodules.mac_writer = macw = MacWriter(hw)
+
+        # --- sequencer: fetch a descriptor, start its unit, wait for n_out completions (and no trailing beats) ---
         d = Signal(desc)
         pc = Signal(range(len(hw.program)))
         start = Signal()
@@ -442,7 +449,7 @@ class Accelerator(wiring.Component):
             with m.State("RUN"):
                 with m.If(completion):
                     m.d.sync += done.eq(done + 1)
-                with m.If(done == d.n_out):
+                with m.If((done == d.n_out) & ~macw.busy):
                     m.d.sync += pc.eq(Mux(pc == len(hw.program) - 1, 0, pc + 1))
                     m.next = "FETCH"
 
@@ -453,7 +460,6 @@ class Accelerator(wiring.Component):
         a_shape = (signed if hw.a_signed else unsigned)(hw.a_bits)
         m.submodules.engine = engine = TileEngine(hw.rows, hw.cols, signed(hw.w_bits), a_shape, hw.acc_bits, out_bits,
                                                   hw.max_right, hw.max_left)
-        m.submodules.mac_writer = macw = MacWriter(hw)
         m.submodules.max_unit = maxu = MaxUnit(hw)
         m.submodules.eltwise = ew = EltwiseUnit(hw)
         kind = d.kind

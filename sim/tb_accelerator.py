@@ -43,12 +43,11 @@ def first_mismatch(layers, got, counts, expected, n):
 
 @cocotb.test()
 async def accelerator_matches_golden(dut):
-    job = json.loads(open(os.environ["HWGEN_JOB"]).read())
+    with open(os.environ["HWGEN_JOB"]) as f:
+        job = json.load(f)
     vec = np.load(job["vectors"])
     layers = job["layers"]                         # traced layers in graph order, input first
     by_id = {lay["trace_id"]: lay for lay in layers}
-    store = job["store_bits"]
-    lb, ib = job["trace_layer_bits"], job["trace_index_bits"]
     rng = random.Random(job.get("seed", 0))
     stall = job.get("stall", 0.0)
     count = min(job["inputs"], len(vec["x_int"]))
@@ -64,8 +63,22 @@ async def accelerator_matches_golden(dut):
     await RisingEdge(dut.clk)
     dut.rst.value = 0
 
+    report = {"inferences": [], "mismatches": [], "predictions": [], "layer_cycles": {}, "error": None}
+    try:
+        await run_inferences(dut, job, vec, layers, by_id, expected, out_name, count, rng, stall, progress, report)
+    except AssertionError as exc:  # a hang or a stray write: still report what was seen
+        report["error"] = str(exc)
+        raise
+    finally:
+        with open(os.environ["HWGEN_REPORT"], "w") as f:
+            json.dump(report, f)
+    assert not report["mismatches"], f"first mismatch: {report['mismatches'][0]}"
+
+
+async def run_inferences(dut, job, vec, layers, by_id, expected, out_name, count, rng, stall, progress, report):
+    store = job["store_bits"]
+    lb, ib = job["trace_layer_bits"], job["trace_index_bits"]
     mask = (1 << store) - 1
-    report = {"inferences": [], "mismatches": [], "predictions": [], "layer_cycles": {}}
     cycle = 0
     for n in range(count):
         x = [int(v) & mask for v in vec["x_int"][n]]
@@ -131,6 +144,3 @@ async def accelerator_matches_golden(dut):
                 f.write(f"{n}\n")
         await RisingEdge(dut.clk)
         cycle += 1
-    with open(os.environ["HWGEN_REPORT"], "w") as f:
-        json.dump(report, f)
-    assert not report["mismatches"], f"first mismatch: {report['mismatches'][0]}"

@@ -45,7 +45,7 @@ def test_cli_build_and_sim_digits_cnn_8bit(tmp_path, cnn_path):
 
 @pytest.mark.parametrize("model, kwargs, array", [
     ("digits_cnn", {"overrides": dict([parse_override("conv2=w4"), parse_override("fc=w3")])}, (3, 5)),
-    ("digits_mlp", {}, (4, 4)),
+    ("digits_mlp", {}, (8, 8)),  # M=1 on 8 rows: 7 trailing empty result rows per tile (a fixed hang)
     ("digits_mlp", {"overrides": dict([parse_override("fc1=w4")]), "per_channel": True}, (2, 3)),
 ])
 def test_reference_models_bit_exact(tmp_path, root, model, kwargs, array):
@@ -63,7 +63,7 @@ def test_random_models_bit_exact(tmp_path, seed):
     rng = np.random.default_rng(seed)
     suffix = ".pt2" if seed % 2 else ".pt"
     _, shape = save_random_model(seed, tmp_path / f"m{suffix}")
-    array = ArrayShape(int(rng.integers(1, 5)), int(rng.integers(1, 5)))
+    array = ArrayShape(int(rng.integers(1, 9)), int(rng.integers(1, 6)))
     b = build(tmp_path / f"m{suffix}", tmp_path / "b", array=array, inputs=3, input_shape=shape,
               weight_bits=int(rng.choice([3, 4, 6, 8])), act_bits=int(rng.choice([5, 8])), per_channel=seed % 3 == 0)
     r = simulate(b.path, stall=0.15, seed=seed, work_dir=tmp_path / "sim")

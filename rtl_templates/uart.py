@@ -1,0 +1,83 @@
+"""8N1 UART receiver and transmitter with byte streams; `divisor` = clock cycles per bit."""
+from __future__ import annotations
+
+from amaranth import Module, Signal
+from amaranth.lib import stream, wiring
+from amaranth.lib.cdc import FFSynchronizer
+from amaranth.lib.wiring import In, Out
+
+
+class UARTRx(wiring.Component):
+    """Samples each bit in its middle. A byte whose stop bit is low is dropped and pulses `frame_error`.
+
+    `bytes` has no backpressure (a UART cannot wait): the consumer must take
+    one byte per `10 * divisor` cycles.
+    """
+
+    def __init__(self, divisor: int):
+        if divisor < 4:
+            raise ValueError(f"UART divisor must be >= 4 clock cycles per bit, got {divisor}")
+        self.divisor = divisor
+        super().__init__({"rx": In(1, init=1), "bytes": Out(stream.Signature(8, always_ready=True)),
+                          "frame_error": Out(1)})
+
+    def elaborate(self, platform):
+        m = Module()
+        rx = Signal(init=1)
+        m.submodules.sync = FFSynchronizer(self.rx, rx, init=1)
+        timer = Signal(range(self.divisor * 3 // 2 + 1))
+        bit = Signal(range(9))
+        shift = Signal(8)
+        with m.FSM():
+            with m.State("IDLE"):
+                with m.If(~rx):
+                    m.d.sync += timer.eq(self.divisor // 2)
+                    m.next = "START"
+            with m.State("START"):
+                with m.If(timer != 0):
+                    m.d.sync += timer.eq(timer - 1)
+                with m.Elif(rx):  # glitch, not a start bit
+                    m.next = "IDLE"
+                with m.Else():
+                    m.d.sync += [timer.eq(self.divisor - 1), bit.eq(0)]
+                    m.next = "DATA"
+            with m.State("DATA"):
+                with m.If(timer != 0):
+                    m.d.sync += timer.eq(timer - 1)
+                with m.Else():
+                    m.d.sync += [shift.eq((shift >> 1) | (rx << 7)), timer.eq(self.divisor - 1), bit.eq(bit + 1)]
+                    with m.If(bit == 7):
+                        m.next = "STOP"
+            with m.State("STOP"):
+                with m.If(timer != 0):
+                    m.d.sync += timer.eq(timer - 1)
+                with m.Else():
+                    with m.If(rx):
+                        m.d.comb += [self.bytes.valid.eq(1)]
+                    with m.Else():
+                        m.d.comb += self.frame_error.eq(1)
+                    m.next = "IDLE"
+        m.d.comb += self.bytes.payload.eq(shift)
+        return m
+
+
+class UARTTx(wiring.Component):
+    """Start bit, 8 data bits LSB first, stop bit; takes the next byte only after the stop bit's full time."""
+
+    def __init__(self, divisor: int):
+        self.divisor = divisor
+        super().__init__({"bytes": In(stream.Signature(8)), "tx": Out(1, init=1)})
+
+    def elaborate(self, platform):
+        m = Module()
+        timer = Signal(range(self.divisor))
+        bits = Signal(10)
+        left = Signal(range(11))
+        m.d.comb += self.bytes.ready.eq((left == 0) & (timer == 0))
+        with m.If(self.bytes.valid & self.bytes.ready):
+            m.d.sync += [bits.eq((1 << 9) | (self.bytes.payload << 1)), left.eq(10)]
+        with m.Elif(timer != 0):
+            m.d.sync += timer.eq(timer - 1)
+        with m.Elif(left != 0):
+            m.d.sync += [self.tx.eq(bits[0]), bits.eq(bits >> 1), timer.eq(self.divisor - 1), left.eq(left - 1)]
+        return m

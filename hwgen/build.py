@@ -77,8 +77,8 @@ def golden_vectors(qm: QuantizedModel, x: np.ndarray, y: np.ndarray | None) -> d
     return vec
 
 
-def build(model: str | Path, output: str | Path, *, array: ArrayShape, inputs: int = 100,
-          progress: bool = False, **quant_kwargs) -> Build:
+def build(model: str | Path, output: str | Path, *, array: ArrayShape | str, inputs: int = 100,
+          board: str | None = None, progress: bool = False, **quant_kwargs) -> Build:
     """Run every stage up to Verilog and write the build directory in one step (no partial directory)."""
     from rtl_templates.accelerator import Accelerator
     from sim.runner import emit_verilog
@@ -88,6 +88,14 @@ def build(model: str | Path, output: str | Path, *, array: ArrayShape, inputs: i
     prep = api.prepare(model, calib=quant_kwargs.pop("calib", None), trust=quant_kwargs.pop("trust", False),
                        input_shape=quant_kwargs.pop("input_shape", None))
     qm = api.quantize(prep, progress=progress, **quant_kwargs)
+    fit_estimate = None
+    if array == "auto":
+        from boards import board as get_board
+
+        from .fit import choose_array
+        if board is None:
+            raise HwgenError("--array auto needs --board NAME: the array is sized to fit that board")
+        array, fit_estimate = choose_array(qm, get_board(board))
     hw = make_hardware_plan(qm, array)
     verilog = emit_verilog(Accelerator(hw), TOP)
     n = min(inputs, len(prep.test.x))
@@ -112,6 +120,7 @@ def build(model: str | Path, output: str | Path, *, array: ArrayShape, inputs: i
         np.savez_compressed(tmp / "vectors.npz", **vectors)
         digests = {f.name: hashlib.sha256(f.read_bytes()).hexdigest() for f in sorted(tmp.iterdir())}
         manifest = {"schema": SCHEMA, "version": SCHEMA_VERSION, "model": str(model), "array": str(array),
+                    "board": board, "fit_estimate": fit_estimate,
                     "top": TOP, "verilog": f"{TOP}.v", "inputs": n, "dataset": prep.test.name, "files": digests}
         (tmp / MANIFEST).write_text(json.dumps(manifest, indent=1) + "\n")
         _replace(tmp, output)

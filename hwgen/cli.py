@@ -111,6 +111,8 @@ def eval_(model, limit, as_json, **kw):
 
 
 def _array(_ctx, _param, value):
+    if value == "auto":
+        return value
     try:
         return ArrayShape.parse(value)
     except HwgenError as exc:
@@ -122,16 +124,18 @@ def _array(_ctx, _param, value):
 @quant_options
 @click.option("-o", "--output", type=click.Path(file_okay=False, path_type=Path), default=Path("build"),
               show_default=True, help="Build directory (replaced as a whole; never left half-written).")
-@click.option("--array", default="4x4", show_default=True, callback=_array, help="Systolic array size ROWSxCOLS.")
+@click.option("--array", default="4x4", show_default=True, callback=_array,
+              help="Systolic array size ROWSxCOLS, or auto: the largest that fits --board.")
+@click.option("--board", help="Target board (needed by --array auto): icebreaker, ulx3s-85f, orangecrab-25f.")
 @click.option("--vectors", type=click.IntRange(1), default=100, show_default=True,
               help="Test inputs to store with every layer's golden outputs.")
 @click.option("--json", "as_json", is_flag=True, help="Print the build report as one JSON object.")
 @handle_errors
-def build_(model, output, array, vectors, as_json, **kw):
+def build_(model, output, array, board, vectors, as_json, **kw):
     """Quantize MODEL and generate its accelerator: plan, golden vectors, hardware plan, Verilog, report."""
     from .build import build
 
-    b = build(model, output, array=array, inputs=vectors, progress=sys.stderr.isatty() and not as_json,
+    b = build(model, output, array=array, inputs=vectors, board=board, progress=sys.stderr.isatty() and not as_json,
               **_quant_kwargs(kw))
     report = json.loads((b.path / "report.json").read_text())
     if as_json:
@@ -163,6 +167,62 @@ def sim_(build_dir, inputs, stall, seed, as_json):
         if not as_json:
             click.echo(f"hwgen: error: the RTL differs from the golden model; simulator log: {r['log']}", err=True)
         sys.exit(1)
+
+
+@main.command("synth")
+@click.argument("build_dir", type=click.Path(exists=True, file_okay=False, path_type=Path))
+@click.option("--board", required=True, help="icebreaker, ulx3s-85f or orangecrab-25f.")
+@click.option("--clock", "clock_mhz", type=float, help="Clock in MHz (today: the board oscillator only).")
+@click.option("--baud", type=click.IntRange(1200), default=115200, show_default=True, help="Host-link UART baud rate.")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object instead of a table.")
+@handle_errors
+def synth_(build_dir, board, clock_mhz, baud, as_json):
+    """Bitstream for BUILD_DIR on a board (yosys + nextpnr + icepack/ecppack): resources, Fmax, latency."""
+    from .synth import FitError, synth
+
+    try:
+        r = synth(build_dir, board, clock_mhz=clock_mhz, baud=baud)
+    except FitError as exc:
+        if as_json:
+            click.echo(json.dumps(exc.result))
+        raise
+    click.echo(json.dumps(r) if as_json else format_synth(r))
+
+
+def format_synth(r: dict) -> str:
+    def use(key):
+        return f"{r[key]}/{r[key + '_available']}" if r.get(key) is not None else "-"
+    lines = [f"{r['device']}, array {r['array']}: {'fits' if r['fits'] else 'DOES NOT FIT'}",
+             f"  LUTs {use('luts')}  FFs {use('ffs')}  DSPs {use('dsps')}  BRAMs {use('brams')}"]
+    if r["fmax_mhz"]:
+        verdict = "meets" if r["meets_timing"] else "MISSES"
+        lines.append(f"  Fmax {r['fmax_mhz']:.1f} MHz ({verdict} the {r['clock_mhz']:g} MHz board clock)")
+        if not r["meets_timing"]:
+            lines.append("  timing: lower the clock, use a smaller --array, or fewer bits (narrower adders)")
+    if r["latency_us"]:
+        lines.append(f"  latency {r['cycles_per_inference']:.0f} cycles = {r['latency_us']:.1f} us at "
+                     f"{r['clock_mhz']:g} MHz ({r['latency_at_fmax_us']:.1f} us at Fmax)")
+    lines.append(f"  bitstream {r['bitstream']}")
+    return "\n".join(lines)
+
+
+@main.command("run")
+@click.argument("inputs", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--board", required=True, help="The board the build was synthesized for (for the clock rate).")
+@click.option("--port", required=True, help="Serial device, e.g. /dev/ttyUSB1 (pyserial URLs work too).")
+@click.option("--build", "build_dir", type=click.Path(exists=True, file_okay=False, path_type=Path),
+              default=Path("build"), show_default=True, help="The build directory flashed on the board.")
+@click.option("--baud", type=click.IntRange(1200), default=115200, show_default=True)
+@click.option("--timeout", type=float, default=2.0, show_default=True, help="Seconds to wait for each response.")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object per input.")
+@handle_errors
+def run_(inputs, board, port, build_dir, baud, timeout, as_json):
+    """Send INPUTS (.npy, one sample or a batch, real values) to a board over UART; print class and logits."""
+    from .host import run_on_board
+
+    for row in run_on_board(build_dir, inputs, port, baud=baud, timeout=timeout, board_name=board):
+        click.echo(json.dumps(row) if as_json else
+                   f"input {row['input']}: class {row['label']}  logits {row['logits_real']}")
 
 
 def format_sim(r: dict) -> str:

@@ -1,6 +1,7 @@
 """`hwgen sim`: the cocotb regression of a build directory on Verilator, as a Python function."""
 from __future__ import annotations
 
+import json
 import threading
 import time
 from pathlib import Path
@@ -25,8 +26,6 @@ def traced_layers(build: Build) -> list[dict]:
 
 
 def json_graph(build: Build) -> dict:
-    import json
-
     return json.loads((build.path / "graph.json").read_text())
 
 
@@ -104,7 +103,7 @@ def simulate(path: str | Path, *, inputs: int | None = None, stall: float = 0.0,
         il = ideal_layer.get(name, 0.0)
         layer_rows.append({"layer": name, "cycles": cyc, "ideal_cycles": il,
                            "pe_utilization": il / cyc if cyc and il else None})
-    return {
+    result = {
         "build": str(build.path), "bit_exact": sim.failures == 0 and not rep["mismatches"] and len(cycles) == count,
         "inputs": len(cycles), "mismatches": rep["mismatches"], "array": f"{hw.rows}x{hw.cols}",
         "cycles_per_inference": per_inference, "ideal_cycles": ideal,
@@ -113,3 +112,5 @@ def simulate(path: str | Path, *, inputs: int | None = None, stall: float = 0.0,
         "golden_accuracy": None if labels is None else float((golden_out.argmax(1) == labels).mean()),
         "layers": layer_rows, "log": str(build_dir / "network.log"),
     }
+    (build.path / "sim.json").write_text(json.dumps(result, indent=1) + "\n")  # read by `hwgen synth` for latency
+    return result

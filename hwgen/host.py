@@ -1,0 +1,56 @@
+"""`hwgen run`: the host side of the UART link (pyserial), speaking hwgen.protocol."""
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+
+import numpy as np
+
+from . import protocol
+from .build import Build
+from .errors import HwgenError
+from .fixed import Fixed, quantize_real
+
+
+def read_response(port, store_bits: int, timeout: float) -> protocol.Response:
+    data = bytearray()
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        chunk = port.read(1)
+        if not chunk:
+            continue
+        if not data and chunk[0] != protocol.SYNC_RESPONSE:
+            continue  # line noise before the frame
+        data += chunk
+        size = protocol.response_length(bytes(data), store_bits)
+        if size is not None and len(data) >= size:
+            return protocol.decode_response(bytes(data), store_bits)
+    raise HwgenError(f"no complete response within {timeout} s ({len(data)} bytes: {bytes(data).hex()}); "
+                     "check the port, the baud rate and that the board runs this build")
+
+
+def run_on_board(build_dir: str | Path, inputs: str | Path, port_name: str, *, baud: int = 115200,
+                 timeout: float = 2.0, board_name: str | None = None):
+    import serial
+
+    b = Build.open(build_dir)
+    hw = b.hw
+    plan = json.loads((b.path / "plan.json").read_text())
+    in_fmt, out_fmt = Fixed.from_json(plan["input"]), hw.output.fmt
+    x = np.load(inputs, allow_pickle=False)
+    shape = tuple(hw.input.shape)
+    if x.shape == shape:
+        x = x[None]
+    if x.shape[1:] != shape:
+        raise HwgenError(f"{str(inputs)!r} holds samples of shape {x.shape[1:]}; this build takes {shape}")
+    q, _ = quantize_real(x.astype(np.float64), in_fmt)
+    with serial.serial_for_url(port_name, baudrate=baud, timeout=0.05) as port:
+        for i, sample in enumerate(q.reshape(len(q), -1)):
+            port.reset_input_buffer()
+            port.write(protocol.encode_request(sample, hw.store_bits))
+            resp = read_response(port, hw.store_bits, timeout)
+            if not resp.ok:
+                raise HwgenError(f"input {i}: the board rejected the frame: {resp.message}")
+            yield {"input": i, "label": resp.label, "logits": list(resp.logits),
+                   "logits_real": [round(v * out_fmt.step, 6) for v in resp.logits], "board": board_name}

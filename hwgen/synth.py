@@ -1,0 +1,119 @@
+"""`hwgen synth`: board top -> yosys -> nextpnr -> icepack/ecppack (YoWASP), with a resource/timing report."""
+from __future__ import annotations
+
+import json
+import re
+import shutil
+import subprocess
+from pathlib import Path
+
+from .build import Build
+from .errors import HwgenError
+from .toolchain import setup_synthesis
+
+TOP = "hwgen_top"
+
+# nextpnr's utilization keys per family: (LUTs, FFs, DSPs, BRAMs)
+CELLS = {
+    "ice40": {"luts": "ICESTORM_LC", "dsps": "ICESTORM_DSP", "brams": "ICESTORM_RAM", "sprams": "ICESTORM_SPRAM"},
+    "ecp5": {"luts": "TRELLIS_COMB", "ffs": "TRELLIS_FF", "dsps": "MULT18X18D", "brams": "DP16KD"},
+}
+
+
+class FitError(HwgenError):
+    def __init__(self, message: str, result: dict):
+        super().__init__(message)
+        self.result = result
+
+
+def _utilization(report: dict, log: str, family: str) -> dict:
+    util = report.get("utilization", {})
+    out = {}
+    for key, cell in CELLS[family].items():
+        if cell in util:
+            out[key] = int(util[cell]["used"])
+            out[f"{key}_available"] = int(util[cell]["available"])
+    if not util:  # nextpnr stopped before writing its report: read the utilisation it logged
+        for key, cell in CELLS[family].items():
+            hit = re.search(rf"{cell}:\s+(\d+)/\s*(\d+)", log)
+            if hit:
+                out[key], out[f"{key}_available"] = int(hit.group(1)), int(hit.group(2))
+    return out
+
+
+def _flip_flops(yosys_log: str, family: str) -> int | None:
+    """Flip-flops from yosys's final `stat` (nextpnr does not count iCE40 FFs separately)."""
+    stats = yosys_log.split("Printing statistics")[-1]
+    prefix = "SB_DFF" if family == "ice40" else "TRELLIS_FF"
+    counts = re.findall(rf"^\s+(\d+)\s+{prefix}\w*\s*$|^\s+{prefix}\w*\s+(\d+)\s*$", stats, re.M)
+    if not counts:
+        return None
+    return sum(int(a or b) for a, b in counts)
+
+
+def synth(build_path: str | Path, board_name: str, *, clock_mhz: float | None = None, baud: int = 115200,
+          output: str | Path | None = None) -> dict:
+    """Synthesize, place and route the board top for `board_name`; raise FitError if it does not fit."""
+    from boards import board
+    from rtl_templates.board_top import BoardTop
+
+    b = Build.open(build_path)
+    brd = board(board_name)
+    if clock_mhz is not None and abs(clock_mhz - brd.clock_mhz) > 1e-6:
+        raise HwgenError(f"{brd.name} runs the design on its {brd.clock_mhz:g} MHz oscillator; other clocks need a "
+                         f"PLL, which hwgen does not generate yet: drop --clock or pass --clock {brd.clock_mhz:g}")
+    setup_synthesis()
+    out = Path(output) if output else b.path / f"synth-{brd.name}"
+    shutil.rmtree(out, ignore_errors=True)
+    platform = brd.platform()
+    failed = None
+    try:
+        platform.build(BoardTop(b.hw, baud=baud), name=TOP, build_dir=str(out), do_program=False,
+                       synth_opts=brd.synth_opts,
+                       nextpnr_opts=f"--timing-allow-fail --report {TOP}.report.json")
+    except subprocess.CalledProcessError as exc:
+        failed = exc
+    log = (out / f"{TOP}.tim").read_text(errors="replace") if (out / f"{TOP}.tim").exists() else ""
+    ylog = (out / f"{TOP}.rpt").read_text(errors="replace") if (out / f"{TOP}.rpt").exists() else ""
+    report = json.loads((out / f"{TOP}.report.json").read_text()) if (out / f"{TOP}.report.json").exists() else {}
+    util = _utilization(report, log, brd.family)
+    bitstream = out / (f"{TOP}.bin" if brd.family == "ice40" else f"{TOP}.bit")
+    fmax = None
+    for clk in report.get("fmax", {}).values():
+        fmax = clk["achieved"] if fmax is None else min(fmax, clk["achieved"])
+    cycles = _cycles_per_inference(b)
+    result = {
+        "board": brd.name, "device": brd.description, "array": b.manifest["array"],
+        "fits": failed is None and bitstream.exists(),
+        "luts": util.get("luts"), "luts_available": util.get("luts_available", brd.luts),
+        "ffs": util.get("ffs", _flip_flops(ylog, brd.family)), "ffs_available": brd.ffs,
+        "dsps": util.get("dsps"), "dsps_available": util.get("dsps_available", brd.dsps),
+        "brams": util.get("brams"), "brams_available": util.get("brams_available", brd.brams),
+        "sprams": util.get("sprams"),
+        "clock_mhz": brd.clock_mhz, "fmax_mhz": fmax,
+        "meets_timing": fmax is not None and fmax >= brd.clock_mhz,
+        "cycles_per_inference": cycles,
+        "latency_us": cycles / brd.clock_mhz if cycles else None,
+        "latency_at_fmax_us": cycles / fmax if cycles and fmax else None,
+        "bitstream": str(bitstream) if bitstream.exists() else None,
+        "log": str(out / f"{TOP}.tim"),
+    }
+    (out / "synth.json").write_text(json.dumps(result, indent=1) + "\n")
+    if failed is not None:
+        errors = [line for line in log.splitlines() if "ERROR" in line][:3]
+        over = [k for k in ("luts", "brams", "dsps") if util.get(k) and util.get(f"{k}_available")
+                and util[k] > util[f"{k}_available"]]
+        what = ", ".join(f"{util[k]} of {util[f'{k}_available']} {k.upper()}" for k in over)
+        raise FitError(
+            f"the design does not fit {brd.description}" + (f": it needs {what}" if what else "")
+            + (f" ({errors[0].strip()})" if errors else f" (see {result['log']})")
+            + "; use a smaller --array (or --array auto) or fewer bits", result)
+    return result
+
+
+def _cycles_per_inference(b: Build) -> float | None:
+    """Measured cycles if `hwgen sim` ran on this build, else the hardware plan's estimate."""
+    measured = b.path / "sim.json"
+    if measured.exists():
+        return json.loads(measured.read_text())["cycles_per_inference"]
+    return float(json.loads((b.path / "report.json").read_text())["estimated_cycles"])

@@ -62,6 +62,8 @@ def synth(build_path: str | Path, board_name: str, *, clock_mhz: float | None = 
     if clock_mhz is not None and abs(clock_mhz - brd.clock_mhz) > 1e-6:
         raise HwgenError(f"{brd.name} runs the design on its {brd.clock_mhz:g} MHz oscillator; other clocks need a "
                          f"PLL, which hwgen does not generate yet: drop --clock or pass --clock {brd.clock_mhz:g}")
+    if b.hw.output.size > 255:
+        raise HwgenError(f"the UART host link returns at most 255 outputs; this model has {b.hw.output.size}")
     setup_synthesis()
     out = Path(output) if output else b.path / f"synth-{brd.name}"
     shutil.rmtree(out, ignore_errors=True)

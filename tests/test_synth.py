@@ -1,0 +1,66 @@
+"""Real synthesis (yosys + nextpnr + icepack from YoWASP): small designs, a misfit, and --array auto."""
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+import torch
+from torch import nn
+
+HWGEN = [sys.executable, "-m", "hwgen.cli"]
+
+
+def hwgen(*args):
+    return subprocess.run([*HWGEN, *map(str, args)], capture_output=True, text=True)
+
+
+def export(model, shape, path):
+    torch.export.save(torch.export.export(model.eval(), (torch.zeros(1, *shape),)), str(path))
+
+
+@pytest.mark.filterwarnings("ignore")
+def test_small_design_gives_an_icebreaker_bitstream(tmp_path):
+    torch.manual_seed(0)
+    export(nn.Sequential(nn.Flatten(), nn.Linear(16, 8), nn.ReLU(), nn.Linear(8, 4)), (1, 4, 4), tmp_path / "m.pt2")
+    assert hwgen("build", tmp_path / "m.pt2", "--array", "1x2", "-o", tmp_path / "b", "--vectors", "2").returncode == 0
+    proc = hwgen("synth", tmp_path / "b", "--board", "icebreaker", "--json")
+    assert proc.returncode == 0, proc.stderr
+    r = json.loads(proc.stdout)
+    assert r["fits"] and r["board"] == "icebreaker"
+    assert 0 < r["luts"] <= r["luts_available"] == 5280
+    assert r["dsps"] == 2  # one SB_MAC16 per PE
+    assert r["fmax_mhz"] > 0 and r["latency_us"] > 0
+    bitstream = tmp_path / "b" / "synth-icebreaker" / "hwgen_top.bin"
+    assert r["bitstream"] == str(bitstream) and bitstream.stat().st_size > 100_000  # a full UP5K image
+
+
+@pytest.mark.filterwarnings("ignore")
+def test_design_too_big_fails_with_numbers(tmp_path):
+    torch.manual_seed(0)
+    export(nn.Sequential(nn.Flatten(), nn.Linear(256, 250)), (1, 16, 16), tmp_path / "big.pt2")  # 512 kbit of weights
+    assert hwgen("build", tmp_path / "big.pt2", "--array", "1x1", "-o", tmp_path / "b", "--vectors", "1").returncode == 0
+    proc = hwgen("synth", tmp_path / "b", "--board", "icebreaker")
+    assert proc.returncode == 1
+    assert "does not fit iCEBreaker" in proc.stderr and "BRAMS" in proc.stderr and "--array" in proc.stderr
+    assert not (tmp_path / "b" / "synth-icebreaker" / "hwgen_top.bin").exists()
+
+
+def test_array_auto_fits_the_icebreaker(tmp_path, cnn_path):
+    proc = hwgen("build", cnn_path, "--array", "auto", "--board", "icebreaker", "-o", tmp_path / "b", "--vectors", "1",
+                 "--json")
+    assert proc.returncode == 0, proc.stderr
+    assert json.loads(proc.stdout)["array"] == "2x4"  # 8 PEs: the UP5K's 8 DSPs
+    proc = hwgen("synth", tmp_path / "b", "--board", "icebreaker", "--json")
+    assert proc.returncode == 0, proc.stderr
+    r = json.loads(proc.stdout)
+    assert r["fits"] and r["dsps"] == 8 and r["meets_timing"]
+
+
+def test_clock_other_than_the_oscillator_is_refused(tmp_path, mlp_path):
+    assert hwgen("build", mlp_path, "--array", "1x1", "-o", tmp_path / "b", "--vectors", "1").returncode == 0
+    proc = hwgen("synth", tmp_path / "b", "--board", "icebreaker", "--clock", "48")
+    assert proc.returncode == 1 and "12 MHz oscillator" in proc.stderr
+    proc = hwgen("synth", tmp_path / "b", "--board", "nosuchboard")
+    assert proc.returncode == 1 and "unknown board" in proc.stderr

@@ -12,7 +12,7 @@ from . import golden, ir
 from .data import DIGITS_SHAPE, Dataset, digits, load_npz, synthetic
 from .errors import HwgenError
 from .importer import ImportedModel, import_model
-from .quant import METHODS, QuantConfig, QuantizedModel, QuantPlan, calibrate, quantize_params
+from .quant import DATA_METHODS, METHODS, TRAINING_METHODS, QuantConfig, QuantizedModel, QuantPlan, calibrate, quantize_params
 from .reference import float_forward
 
 
@@ -54,22 +54,32 @@ def quantize(model: str | Path | ImportedModel | Prepared, *, bits: int = 8, wei
              act_bits: int | None = None, method: str = "range", plan: str | Path | QuantPlan | None = None,
              calib: str | Path | None = None, per_channel: bool = False, percentile: float | None = None,
              overrides: dict | None = None, trust: bool = False, input_shape: tuple[int, ...] | None = None,
-             progress: bool = False) -> QuantizedModel:
+             weight_budget: int | None = None, cost: str = "params", target_mismatch: float = 0.01,
+             tqt_epochs: int = 4, progress: bool = False) -> QuantizedModel:
     """Import, calibrate and assign formats (or apply a user's plan); returns the integer model."""
     prep = model if isinstance(model, Prepared) else prepare(model, calib=calib, trust=trust, input_shape=input_shape)
     imported = prep.model
     if plan is not None:
         qplan = plan if isinstance(plan, QuantPlan) else QuantPlan.load(plan)
         return quantize_params(imported.graph, imported.params, qplan)
-    if method not in METHODS:
-        raise HwgenError(f"unknown method {method!r}; available: {', '.join(sorted(METHODS))}")
+    known = {**METHODS, **DATA_METHODS, **TRAINING_METHODS}
+    if method not in known:
+        raise HwgenError(f"unknown method {method!r}; available: {', '.join(sorted(known))}")
     cfg = QuantConfig(weight_bits=weight_bits or bits, act_bits=act_bits or bits, per_channel=per_channel,
-                      percentile=percentile, overrides=dict(overrides or {}))
+                      percentile=percentile, overrides=dict(overrides or {}), weight_budget=weight_budget, cost=cost,
+                      target_mismatch=target_mismatch, tqt_epochs=tqt_epochs)
     unknown = set(cfg.overrides) - {n.name for n in imported.graph.nodes}
     if unknown:
         raise HwgenError(f"override names unknown layers {sorted(unknown)}; layers: {[n.name for n in imported.graph.nodes[1:]]}")
     stats = calibrate(imported.graph, imported.params, prep.calib.x, progress=progress)
-    qplan = METHODS[method](imported.graph, imported.params, stats, cfg)
+    if method in TRAINING_METHODS:  # methods that also change the float parameters
+        qplan, trained = TRAINING_METHODS[method](imported.graph, imported.params, stats, cfg, prep.calib,
+                                                  progress=progress)
+        return quantize_params(imported.graph, trained, qplan)
+    if method in DATA_METHODS:
+        qplan = DATA_METHODS[method](imported.graph, imported.params, stats, cfg, prep.calib)
+    else:
+        qplan = METHODS[method](imported.graph, imported.params, stats, cfg)
     return quantize_params(imported.graph, imported.params, qplan)
 
 

@@ -45,7 +45,15 @@ def quant_options(f):
     f = click.option("--act-bits", type=int, help="Activation bit-width (overrides --bits).")(f)
     f = click.option("--layer", "overrides", multiple=True, callback=_overrides,
                      help="Per-layer bits, e.g. --layer conv1=w4a8 --layer fc=w6. Repeatable.")(f)
-    f = click.option("--method", default="range", show_default=True, help="Format assignment method.")(f)
+    f = click.option("--method", type=click.Choice(["range", "sqnr", "analytic", "tqt"]), default="range",
+                     show_default=True, help="Format assignment method (docs/precision.md).")(f)
+    f = click.option("--weight-budget", type=click.IntRange(1), help="sqnr: total weight bits to allocate across layers.")(f)
+    f = click.option("--cost", type=click.Choice(["params", "hardware"]), default="params", show_default=True,
+                     help="sqnr allocation cost: parameter bits (Lin et al.) or packed weight memory (2/4/8/16-bit).")(f)
+    f = click.option("--target-mismatch", type=float, default=0.01, show_default=True,
+                     help="analytic: bound on P(fixed-point decision differs from float).")(f)
+    f = click.option("--tqt-epochs", type=click.IntRange(1), default=4, show_default=True,
+                     help="tqt: quantization-aware fine-tuning epochs.")(f)
     f = click.option("--per-channel", is_flag=True, help="Per-output-channel weight formats.")(f)
     f = click.option("--percentile", type=float, help="Clip activation ranges at this |x| percentile instead of max.")(f)
     f = click.option("--plan", "plan", type=click.Path(exists=True, dir_okay=False, path_type=Path),
@@ -57,7 +65,8 @@ def quant_options(f):
 
 def _quant_kwargs(kw: dict) -> dict:
     return {k: kw[k] for k in ("bits", "weight_bits", "act_bits", "overrides", "method", "per_channel",
-                               "percentile", "plan", "calib", "trust", "input_shape")}
+                               "percentile", "plan", "calib", "trust", "input_shape", "weight_budget", "cost",
+                               "target_mismatch", "tqt_epochs")}
 
 
 def handle_errors(f):

@@ -21,6 +21,10 @@ class QuantConfig:
     per_channel: bool = False
     percentile: float | None = None  # None: max-abs ranges
     overrides: dict[str, LayerBits] = field(default_factory=dict)
+    weight_budget: int | None = None  # sqnr: total weight bits to allocate across layers
+    cost: str = "params"              # sqnr allocation cost: "params" (Lin et al.) or "hardware"
+    target_mismatch: float = 0.01     # analytic: bound on P(fixed-point decision != float decision)
+    tqt_epochs: int = 4               # tqt: quantization-aware fine-tuning epochs
 
     def __post_init__(self) -> None:
         for name, v in (("weight bits", self.weight_bits), ("activation bits", self.act_bits), ("bias bits", self.bias_bits)):
@@ -30,6 +34,12 @@ class QuantConfig:
             for v in (o.weight, o.act):
                 if v is not None and not 2 <= v <= MAX_BITS:
                     raise PlanError(f"override for layer {layer!r}: bits must be in 2..{MAX_BITS}, got {v}")
+        if self.weight_budget is not None and self.weight_budget <= 0:
+            raise PlanError(f"weight budget must be a positive number of bits, got {self.weight_budget}")
+        if self.cost not in ("params", "hardware"):
+            raise PlanError(f"cost must be 'params' or 'hardware', got {self.cost!r}")
+        if not 0.0 < self.target_mismatch < 1.0:
+            raise PlanError(f"target mismatch probability must be in (0, 1), got {self.target_mismatch}")
         if self.percentile is not None and not 50.0 < self.percentile <= 100.0:
             raise PlanError(f"percentile must be in (50, 100], got {self.percentile}")
 

@@ -8,6 +8,7 @@ as the robustness variant.
 from __future__ import annotations
 
 import math
+from typing import Callable
 
 import numpy as np
 
@@ -60,11 +61,15 @@ def reciprocal_for(window: int, bits: int = 16) -> tuple[Fixed, int]:
     return Fixed(bits, frac, False), round(2 ** frac / window)
 
 
-def range_plan(graph: ir.Graph, params: dict, stats: dict[str, TensorStats], cfg: QuantConfig) -> QuantPlan:
-    in_stats = stats[graph.input.name]
-    in_signed = in_stats.min < 0
-    in_bits = cfg.act_bits
-    inp = Fixed(in_bits, frac_for_range(activation_range(in_stats, cfg), in_bits, in_signed), in_signed)
+ActFrac = Callable[[str, int, bool], int]                                   # (node, bits, signed) -> frac
+WeightFormat = Callable[[str, np.ndarray, int, bool], tuple[Fixed, tuple[int, ...] | None]]
+
+
+def build_plan(graph: ir.Graph, params: dict, cfg: QuantConfig, *, input_signed: bool, act_frac: ActFrac,
+               weight_fmt: WeightFormat, method: str, notes: tuple[str, ...]) -> QuantPlan:
+    """The plan skeleton every method shares; methods differ in how they pick fracs (and bits, via cfg)."""
+    inp_signed = input_signed
+    inp = Fixed(cfg.act_bits, act_frac(graph.input.name, cfg.act_bits, inp_signed), inp_signed)
     fmts: dict[str, Fixed] = {graph.input.name: inp}
     layers = []
     for node in graph.nodes[1:]:
@@ -75,11 +80,11 @@ def range_plan(graph: ir.Graph, params: dict, stats: dict[str, TensorStats], cfg
         else:
             abits = cfg.abits(node.name)
             signed = activation_signed(node, [f.signed for f in ins])
-            out = Fixed(abits, frac_for_range(activation_range(stats[node.name], cfg), abits, signed), signed)
+            out = Fixed(abits, act_frac(node.name, abits, signed), signed)
             lp = LayerPlan(node.name, node.op, out)
             if isinstance(node, (ir.Conv2d, ir.Linear)):
                 p = params[node.name]
-                wf, wch = weight_format(p["weight"], cfg.wbits(node.name), cfg.per_channel)
+                wf, wch = weight_fmt(node.name, p["weight"], cfg.wbits(node.name), cfg.per_channel)
                 acc_fracs = (np.array(wch) if wch else np.full(p["weight"].shape[0], wf.frac)) + ins[0].frac
                 bf, bch = bias_format(p["bias"], cfg.bbits(node.name), acc_fracs, cfg.per_channel)
                 lp = LayerPlan(node.name, node.op, out, weight=wf, weight_channel_frac=wch, bias=bf, bias_channel_frac=bch)
@@ -88,6 +93,17 @@ def range_plan(graph: ir.Graph, params: dict, stats: dict[str, TensorStats], cfg
                 lp = LayerPlan(node.name, node.op, out, reciprocal=rf, reciprocal_value=rv)
         fmts[node.name] = out
         layers.append(lp)
-    return QuantPlan(input=inp, layers=tuple(layers), method="range",
-                     notes=(f"range: {'percentile ' + str(cfg.percentile) if cfg.percentile else 'max-abs'} ranges, "
-                            f"{'per-channel' if cfg.per_channel else 'per-tensor'} weights",))
+    return QuantPlan(input=inp, layers=tuple(layers), method=method, notes=notes)
+
+
+def range_plan(graph: ir.Graph, params: dict, stats: dict[str, TensorStats], cfg: QuantConfig) -> QuantPlan:
+    def act_frac(name: str, bits: int, signed: bool) -> int:
+        return frac_for_range(activation_range(stats[name], cfg), bits, signed)
+
+    def weight_fmt(_name, w, bits, per_channel):
+        return weight_format(w, bits, per_channel)
+
+    return build_plan(graph, params, cfg, input_signed=stats[graph.input.name].min < 0, act_frac=act_frac,
+                      weight_fmt=weight_fmt, method="range",
+                      notes=(f"range: {'percentile ' + str(cfg.percentile) if cfg.percentile else 'max-abs'} ranges, "
+                             f"{'per-channel' if cfg.per_channel else 'per-tensor'} weights",))

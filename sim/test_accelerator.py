@@ -135,3 +135,18 @@ def test_standalone_relu_depthwise_and_odd_avgpool_bit_exact(tmp_path):
     assert list(ops.values()) == ["mac", "max", "eltwise", "mac", "mac", "mac"]
     r = simulate(b.path, stall=0.1, work_dir=tmp_path / "sim")
     assert r["mismatches"] == [] and r["bit_exact"] and r["inputs"] == 3
+
+
+@pytest.mark.parametrize("model, kwargs", [
+    ("digits_mlp", {"method": "sqnr", "weight_budget": 6000}),
+    ("digits_mlp", {"method": "sqnr", "weight_budget": 6000, "cost": "hardware", "per_channel": True}),
+    ("digits_mlp", {"method": "analytic", "target_mismatch": 0.05}),
+    ("digits_mlp", {"method": "tqt", "weight_bits": 3, "act_bits": 6}),
+    ("digits_cnn", {"method": "tqt", "weight_bits": 4, "act_bits": 8}),
+])
+def test_every_precision_method_runs_bit_exact_on_the_rtl(tmp_path, root, model, kwargs):
+    b = build(root / "models" / f"{model}.pt", tmp_path / "b", array=ArrayShape(2, 3), inputs=20, **kwargs)
+    plan = json.loads((b.path / "plan.json").read_text())
+    assert plan["method"] == kwargs["method"]
+    r = simulate(b.path, stall=0.1, work_dir=tmp_path / "sim")
+    assert r["mismatches"] == [] and r["bit_exact"] and r["inputs"] == 20

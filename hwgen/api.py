@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from . import golden, ir
+from . import golden
 from .data import DIGITS_SHAPE, Dataset, digits, load_npz, synthetic
 from .errors import HwgenError
 from .importer import ImportedModel, import_model

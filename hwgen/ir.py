@@ -7,7 +7,7 @@ torch uses, so Flatten needs no data movement.
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import dataclass, field, fields
 from typing import ClassVar
 
 from .errors import HwgenError

@@ -44,6 +44,7 @@ def _utilization(report: dict, log: str, family: str) -> dict:
 def _flip_flops(yosys_log: str, family: str) -> int | None:
     """Flip-flops from yosys's final `stat` (nextpnr does not count iCE40 FFs separately)."""
     stats = yosys_log.split("Printing statistics")[-1]
+    stats = stats.split("=== design hierarchy ===")[-1]  # the totals; per-module tables above repeat them
     prefix = "SB_DFF" if family == "ice40" else "TRELLIS_FF"
     counts = re.findall(rf"^\s+(\d+)\s+{prefix}\w*\s*$|^\s+{prefix}\w*\s+(\d+)\s*$", stats, re.M)
     if not counts:

@@ -67,6 +67,13 @@ class HostLink(wiring.Component):
         timed_out = idle == self.timeout
 
         m.d.comb += [tx.bytes.payload.eq(send)]
+
+        def or_timeout():
+            """After a state's `with m.If(got)`: a line silent for `timeout` cycles ends the frame."""
+            with m.Elif(timed_out):
+                m.d.sync += status.eq(protocol.STATUS_TIMEOUT)
+                m.next = "ERROR"
+
         with m.FSM():
             with m.State("IDLE"):
                 with m.If(got & (byte == protocol.SYNC_REQUEST)):
@@ -80,16 +87,12 @@ class HostLink(wiring.Component):
                     with m.Else():
                         m.d.sync += status.eq(protocol.STATUS_COMMAND)
                         m.next = "ERROR"
-                with m.Elif(timed_out):
-                    m.d.sync += status.eq(protocol.STATUS_TIMEOUT)
-                    m.next = "ERROR"
+                or_timeout()
             with m.State("LEN0"):
                 with m.If(got):
                     m.d.sync += [total.eq(total + byte), length[:8].eq(byte)]
                     m.next = "LEN1"
-                with m.Elif(timed_out):
-                    m.d.sync += status.eq(protocol.STATUS_TIMEOUT)
-                    m.next = "ERROR"
+                or_timeout()
             with m.State("LEN1"):
                 with m.If(got):
                     m.d.sync += total.eq(total + byte)
@@ -98,18 +101,14 @@ class HostLink(wiring.Component):
                     with m.Else():
                         m.d.sync += status.eq(protocol.STATUS_LENGTH)
                         m.next = "ERROR"
-                with m.Elif(timed_out):
-                    m.d.sync += status.eq(protocol.STATUS_TIMEOUT)
-                    m.next = "ERROR"
+                or_timeout()
             with m.State("PAYLOAD"):
                 m.d.comb += [in_wr.addr.eq(count), in_wr.data.eq(byte), in_wr.en.eq(got)]
                 with m.If(got):
                     m.d.sync += [total.eq(total + byte), count.eq(count + 1)]
                     with m.If(count == self.payload_len - 1):
                         m.next = "CHECK"
-                with m.Elif(timed_out):
-                    m.d.sync += status.eq(protocol.STATUS_TIMEOUT)
-                    m.next = "ERROR"
+                or_timeout()
             with m.State("CHECK"):
                 with m.If(got):
                     with m.If(((total + byte) & 0xFF) == 0):
@@ -118,9 +117,7 @@ class HostLink(wiring.Component):
                     with m.Else():
                         m.d.sync += status.eq(protocol.STATUS_CHECKSUM)
                         m.next = "ERROR"
-                with m.Elif(timed_out):
-                    m.d.sync += status.eq(protocol.STATUS_TIMEOUT)
-                    m.next = "ERROR"
+                or_timeout()
 
             # --- inference: buffered bytes -> values -> accelerator -> logits buffer ---
             with m.State("FEED"):

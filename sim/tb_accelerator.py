@@ -11,14 +11,14 @@ per finished inference to $HWGEN_PROGRESS when set.
 """
 from __future__ import annotations
 
-import json
 import os
 import random
 
 import cocotb
 import numpy as np
-from cocotb.clock import Clock
 from cocotb.triggers import FallingEdge, ReadOnly, RisingEdge
+
+from sim.tb_common import load_job, start, write_report
 
 
 def to_signed(v: int, width: int) -> int:
@@ -43,8 +43,7 @@ def first_mismatch(layers, got, counts, expected, n):
 
 @cocotb.test()
 async def accelerator_matches_golden(dut):
-    with open(os.environ["HWGEN_JOB"]) as f:
-        job = json.load(f)
+    job = load_job()
     vec = np.load(job["vectors"])
     layers = job["layers"]                         # traced layers in graph order, input first
     by_id = {lay["trace_id"]: lay for lay in layers}
@@ -55,13 +54,7 @@ async def accelerator_matches_golden(dut):
     expected = {lay["name"]: vec[f"out_{lay['name']}"] for lay in layers}
     out_name = job["output"]
 
-    cocotb.start_soon(Clock(dut.clk, 10, unit="ns").start())
-    dut.rst.value = 1
-    dut.inputs__valid.value = 0
-    dut.outputs__ready.value = 0
-    await RisingEdge(dut.clk)
-    await RisingEdge(dut.clk)
-    dut.rst.value = 0
+    await start(dut, {"inputs__valid": 0, "outputs__ready": 0})
 
     report = {"inferences": [], "mismatches": [], "predictions": [], "layer_cycles": {}, "error": None}
     try:
@@ -70,8 +63,7 @@ async def accelerator_matches_golden(dut):
         report["error"] = str(exc)
         raise
     finally:
-        with open(os.environ["HWGEN_REPORT"], "w") as f:
-            json.dump(report, f)
+        write_report(report)
     assert not report["mismatches"], f"first mismatch: {report['mismatches'][0]}"
 
 

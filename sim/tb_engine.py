@@ -7,14 +7,12 @@ integer. Writes mismatches and measured cycles to $HWGEN_REPORT.
 """
 from __future__ import annotations
 
-import json
-import math
-import os
 import random
 
 import cocotb
-from cocotb.clock import Clock
 from cocotb.triggers import FallingEdge, ReadOnly, RisingEdge
+
+from sim.tb_common import load_job, start, write_report
 
 
 def pack(values, width: int) -> int:
@@ -55,20 +53,13 @@ def tiles(prob, rows, cols):
 
 @cocotb.test()
 async def engine_matches_golden(dut):
-    job = json.loads(open(os.environ["HWGEN_JOB"]).read())
+    job = load_job()
     cfg = job["config"]
     rows, cols = cfg["rows"], cfg["cols"]
     rng = random.Random(job.get("seed", 0))
     stall = job.get("stall", 0.2)
     log = dut._log
-    cocotb.start_soon(Clock(dut.clk, 10, unit="ns").start())
-    dut.rst.value = 1
-    dut.operands__valid.value = 0
-    dut.params__valid.value = 0
-    dut.results__ready.value = 0
-    await RisingEdge(dut.clk)
-    await RisingEdge(dut.clk)
-    dut.rst.value = 0
+    await start(dut, {"operands__valid": 0, "params__valid": 0, "results__ready": 0})
     out_w = cfg["out_bits"] + 1
     report = {"problems": [], "mismatches": []}
 
@@ -130,7 +121,6 @@ async def engine_matches_golden(dut):
         if first_bad:
             report["mismatches"].append(first_bad)
         await RisingEdge(dut.clk)
-    with open(os.environ["HWGEN_REPORT"], "w") as f:
-        json.dump(report, f)
+    write_report(report)
     assert not report["mismatches"], f"first mismatch: {report['mismatches'][0]}"
     log.info("all %d problems bit-exact", len(job["problems"]))

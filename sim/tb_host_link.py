@@ -8,12 +8,11 @@ all in the loop.
 """
 from __future__ import annotations
 
-import json
-import os
 
 import cocotb
-from cocotb.clock import Clock
 from cocotb.triggers import ClockCycles, FallingEdge, RisingEdge, Timer, with_timeout
+
+from sim.tb_common import load_job, start, write_report
 
 
 async def send_byte(dut, value: int, divisor: int) -> None:
@@ -38,14 +37,9 @@ async def receive(dut, divisor: int, out: list) -> None:
 
 @cocotb.test()
 async def host_link_round_trips(dut):
-    with open(os.environ["HWGEN_JOB"]) as f:
-        job = json.load(f)
+    job = load_job()
     div = job["divisor"]
-    cocotb.start_soon(Clock(dut.clk, 10, unit="ns").start())
-    dut.rx.value = 1
-    dut.rst.value = 1
-    await ClockCycles(dut.clk, 2)
-    dut.rst.value = 0
+    await start(dut, {"rx": 1})
     await ClockCycles(dut.clk, 2)
     received: list[int] = []
     cocotb.start_soon(receive(dut, div, received))
@@ -63,7 +57,6 @@ async def host_link_round_trips(dut):
         await ClockCycles(dut.clk, case["quiet_cycles"])
         report["cases"].append({"name": case["name"], "got": list(received), "want": want})
     await Timer(1, "ns")
-    with open(os.environ["HWGEN_REPORT"], "w") as f:
-        json.dump(report, f)
+    write_report(report)
     for c in report["cases"]:
         assert c["got"] == c["want"], f"{c['name']}: got {bytes(c['got']).hex()} want {bytes(c['want']).hex()}"

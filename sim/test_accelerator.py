@@ -12,6 +12,7 @@ import json
 import shutil
 import subprocess
 import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -21,7 +22,7 @@ from hwgen.hwplan import ArrayShape
 from hwgen.quant import parse_override
 from hwgen.simulate import simulate
 
-sys.path.insert(0, str(__import__("pathlib").Path(__file__).resolve().parents[1] / "tests"))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 from model_zoo import save_random_model  # noqa: E402
 
 HWGEN = [sys.executable, "-m", "hwgen.cli"]

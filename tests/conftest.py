@@ -1,22 +1,4 @@
 import sys
 from pathlib import Path
 
-import pytest
-
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-
-
-@pytest.fixture(scope="session")
-def root() -> Path:
-    return ROOT
-
-
-@pytest.fixture(scope="session")
-def cnn_path() -> Path:
-    return ROOT / "models" / "digits_cnn.pt"
-
-
-@pytest.fixture(scope="session")
-def mlp_path() -> Path:
-    return ROOT / "models" / "digits_mlp.pt"
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # tests import model_zoo

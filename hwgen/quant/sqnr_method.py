@@ -1,25 +1,25 @@
 """`sqnr`: SQNR-optimal power-of-2 steps and per-layer bit allocation.
 
 Lin, Talathi & Annapureddy 2016, "Fixed Point Quantization of Deep
-Convolutional Networks", arXiv:1511.06393. Equation numbers below are those
-of the summary in docs/precision.md (checked against the paper's Sections
-3-4, not its PDF numbering):
+Convolutional Networks", arXiv:1511.06393. The labels (L1)-(L4) are those of
+docs/precision.md, which follows the paper's Sections 3-4 (the PDF's own
+equation numbers were not checked offline):
 
-- The SQNR of a uniform quantizer grows by kappa = 6.02 dB per bit.
-- Step: the optimal uniform step of a unit Gaussian for b bits (the paper's
-  Table 1, from Lloyd/Max), scaled by the tensor's RMS. hwgen's steps must be
-  powers of 2, so the candidates are the powers of 2 from the no-clipping
-  step down to the one just below the Gaussian optimum, and the one with the
-  lowest measured MSE on the tensor (weights) or calibration data
-  (activations) wins.
-- Allocation: quantization noise adds at the output, 1/gamma_out =
-  sum_i 1/gamma_i. Minimising the model size sum_i rho_i * beta_i at a fixed
+- (L1) The SQNR of a uniform quantizer grows by kappa = 6.02 dB per bit.
+- (L2) Step: the optimal uniform step of a unit Gaussian for b bits (the
+  paper's table, from Lloyd/Max), scaled by the tensor's RMS. hwgen's steps
+  must be powers of 2, so the candidates are the powers of 2 from the
+  no-clipping step down to the one just below the Gaussian optimum. The one
+  with the lowest measured MSE on the tensor (weights) or on calibration
+  data (activations) wins.
+- (L3) Quantization noise adds at the output: 1/gamma_out = sum_i 1/gamma_i.
+- (L4) Allocation: minimising the model size sum_i rho_i * beta_i at a fixed
   output SQNR gives beta_i - beta_j = (10 / kappa) * log10(rho_j / rho_i)
   (rho_i: parameters of layer i). With a total weight budget B this is
   beta_i = c - (10 / kappa) * log10(rho_i), where
   c = (B + (10 / kappa) * sum_i rho_i log10 rho_i) / sum_i rho_i.
-  The betas are rounded to integers. Then a check lowers the most rounded-up
-  layer until the budget holds.
+  The betas are rounded to integers. Then a check lowers the most
+  rounded-up layer until the budget holds.
 """
 from __future__ import annotations
 

@@ -1,8 +1,9 @@
+"""Fixtures shared by tests/ and sim/."""
 from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parent
 
 
 @pytest.fixture(scope="session")

@@ -109,13 +109,14 @@ def plot(name, rows, metric, float_value, out):
 
     fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(12, 4.5))
     methods = list(dict.fromkeys(r["method"] for r in rows))
-    for m in methods:
+    for i, m in enumerate(methods):
+        color = f"C{i % 10}"  # one colour per method in both panels
         pts = [r for r in rows if r["method"] == m]
         if all(r["weight_bits"] is not None for r in pts) and len(pts) > 1:
-            ax1.plot([r["weight_bits"] for r in pts], [r[metric] for r in pts], "o-", label=m, ms=3)
+            ax1.plot([r["weight_bits"] for r in pts], [r[metric] for r in pts], "o-", label=m, ms=3, color=color)
         pts = sorted(pts, key=lambda r: r["weight_memory_bits"])
         ax2.plot([r["weight_memory_bits"] / 8192 for r in pts], [r[metric] for r in pts], "o-" if len(pts) > 1 else "s",
-                 label=m, ms=3)
+                 label=m, ms=3, color=color)
     for ax in (ax1, ax2):
         if float_value is not None:
             ax.axhline(float_value, color="k", lw=0.8, ls="--", label="float")

@@ -190,7 +190,7 @@ def synth_(build_dir, board, clock_mhz, baud, as_json):
     from .synth import FitError, synth
 
     try:
-        r = synth(build_dir, board, clock_mhz=clock_mhz, baud=baud)
+        r = synth(build_dir, board, clock_mhz=clock_mhz, baud=baud, progress=sys.stderr.isatty() and not as_json)
     except FitError as exc:
         if as_json:
             click.echo(json.dumps(exc.result))

@@ -52,8 +52,33 @@ def _flip_flops(yosys_log: str, family: str) -> int | None:
     return sum(int(a or b) for a, b in counts)
 
 
+def _with_progress(work, out: Path, family: str, progress: bool) -> None:
+    """Run `work` in a thread; with `progress`, a bar that advances as each tool's output file appears."""
+    if not progress:
+        work()
+        return
+    import threading
+    import time
+
+    from tqdm import tqdm
+
+    stages = [(f"{TOP}.json", "yosys"), (f"{TOP}.report.json", "nextpnr"),
+              (f"{TOP}.bin" if family == "ice40" else f"{TOP}.bit", "pack")]
+    worker = threading.Thread(target=work)
+    worker.start()
+    with tqdm(total=len(stages), desc="synthesis: yosys", unit="step") as bar:
+        while worker.is_alive():
+            done = sum((out / f).exists() for f, _ in stages)
+            if done > bar.n:
+                bar.update(done - bar.n)
+                bar.set_description(f"synthesis: {stages[min(done, len(stages) - 1)][1]}")
+            time.sleep(0.5)
+        bar.update(sum((out / f).exists() for f, _ in stages) - bar.n)
+    worker.join()
+
+
 def synth(build_path: str | Path, board_name: str, *, clock_mhz: float | None = None, baud: int = 115200,
-          output: str | Path | None = None) -> dict:
+          output: str | Path | None = None, progress: bool = False) -> dict:
     """Synthesize, place and route the board top for `board_name`; raise FitError if it does not fit."""
     from boards import board
     from rtl_templates.board_top import BoardTop
@@ -70,12 +95,17 @@ def synth(build_path: str | Path, board_name: str, *, clock_mhz: float | None = 
     shutil.rmtree(out, ignore_errors=True)
     platform = brd.platform()
     failed = None
-    try:
-        platform.build(BoardTop(b.hw, baud=baud), name=TOP, build_dir=str(out), do_program=False,
-                       synth_opts=brd.synth_opts,
-                       nextpnr_opts=f"--timing-allow-fail --report {TOP}.report.json")
-    except subprocess.CalledProcessError as exc:
-        failed = exc
+
+    def run_tools():
+        nonlocal failed
+        try:
+            platform.build(BoardTop(b.hw, baud=baud), name=TOP, build_dir=str(out), do_program=False,
+                           synth_opts=brd.synth_opts,
+                           nextpnr_opts=f"--timing-allow-fail --report {TOP}.report.json")
+        except subprocess.CalledProcessError as exc:
+            failed = exc
+
+    _with_progress(run_tools, out, brd.family, progress)
     log = (out / f"{TOP}.tim").read_text(errors="replace") if (out / f"{TOP}.tim").exists() else ""
     ylog = (out / f"{TOP}.rpt").read_text(errors="replace") if (out / f"{TOP}.rpt").exists() else ""
     report = json.loads((out / f"{TOP}.report.json").read_text()) if (out / f"{TOP}.report.json").exists() else {}

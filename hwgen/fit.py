@@ -1,8 +1,8 @@
 """Resource estimate of a hardware plan on a board, and `--array auto`: the largest array that fits.
 
 Block RAMs are counted exactly from the memory shapes and the family's
-EBR aspect ratios. DSPs are one per PE. LUTs come from a linear model fitted
-to `bench/synth.py` measurements. The estimate only picks the array;
+EBR aspect ratios. DSPs are one per PE (yosys maps every multiplier to
+one). LUTs come from a linear model fitted to `bench/synth.py` measurements. The estimate only picks the array;
 `hwgen synth` measures the real numbers and refuses a design that does not
 fit.
 """
@@ -25,12 +25,11 @@ SMALL_MEMORY_BITS = 4096
 # LUT model, fitted to measured builds (digits_mlp 2x2 iCE40: 2631 LCs; digits_cnn 2x2 iCE40: 3309;
 # digits_cnn 4x4 ECP5: 5762 LUT4s) and erring high; bench/synth.py prints estimate next to measurement:
 # fixed control + per PE (multiplier outside DSPs, accumulator, drain) + per row (address adders) + per column
-# (requantizer). Multipliers inside DSPs cost no LUTs.
+# (requantizer). Multipliers are in DSPs and cost no LUTs.
 LUT_BASE = 2000
 LUT_PER_ACC_BIT_PE = 6.0
 LUT_PER_ROW = 90
 LUT_PER_COL_ACC_BIT = 14
-LUT_PER_MULT_BIT2 = 1.2  # w_bits * a_bits LUTs for a multiplier built from logic
 
 
 def bram_blocks(width: int, depth: int, family: str) -> int:
@@ -43,23 +42,23 @@ def estimate(hw: HardwarePlan, board) -> dict:
     brams = hw.replicas * bram_blocks(hw.store_bits, hw.arena_depth, board.family)
     brams += bram_blocks(hw.weight_word_width, len(hw.weight_words), board.family)
     brams += bram_blocks(hw.param_width, len(hw.param_words), board.family)
-    dsps = min(hw.pes, board.dsps)
-    logic_mults = hw.pes - dsps
+    # yosys maps every multiplier to a DSP block (synth_ice40 -dsp, synth_ecp5), even past the device's count
+    dsps = hw.pes
     luts = (LUT_BASE + hw.pes * LUT_PER_ACC_BIT_PE * hw.acc_bits + hw.rows * LUT_PER_ROW
-            + hw.cols * LUT_PER_COL_ACC_BIT * hw.acc_bits + logic_mults * LUT_PER_MULT_BIT2 * hw.w_bits * hw.a_bits)
+            + hw.cols * LUT_PER_COL_ACC_BIT * hw.acc_bits)
     return {"luts": int(luts), "brams": brams, "dsps": dsps}
 
 
 def fits(est: dict, board, margin: float = 0.85) -> bool:
-    return est["luts"] <= margin * board.luts and est["brams"] <= board.brams
+    return est["luts"] <= margin * board.luts and est["brams"] <= board.brams and est["dsps"] <= board.dsps
 
 
 CANDIDATES = [ArrayShape(r, c) for r, c in
-              [(1, 1), (1, 2), (2, 2), (2, 4), (4, 4), (4, 8), (8, 8)]]  # larger arrays: pass --array RxC
+              [(1, 1), (1, 2), (2, 2), (2, 4), (4, 4), (4, 8), (8, 8), (8, 16), (16, 16)]]
 
 
 def choose_array(qm: QuantizedModel, board) -> tuple[ArrayShape, dict]:
-    """The largest candidate array whose estimate fits the board (85% of its LUTs, all of its BRAMs)."""
+    """The largest candidate array whose estimate fits the board (85% of its LUTs, all its BRAMs and DSPs)."""
     best = None
     for shape in CANDIDATES:
         est = estimate(make_hardware_plan(qm, shape), board)

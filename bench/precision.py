@@ -15,36 +15,20 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 import tempfile
 import warnings
 from pathlib import Path
 
 import torch
-from torch import nn
 
 from hwgen import api
 from hwgen.baselines import IRModule, brevitas_available, brevitas_pow2_logits, torch_int8_logits
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "models"))
+import synthetic_cnn  # noqa: E402
 warnings.filterwarnings("ignore")
-
-
-class LargerCNN(nn.Module):
-    def __init__(self):
-        super().__init__()
-        c = 16
-        self.stem = nn.Sequential(nn.Conv2d(3, c, 3, padding=1), nn.BatchNorm2d(c), nn.ReLU())
-        self.down = nn.Sequential(nn.Conv2d(c, 2 * c, 3, stride=2, padding=1), nn.BatchNorm2d(2 * c), nn.ReLU())
-        self.res = nn.Sequential(nn.Conv2d(2 * c, 2 * c, 3, padding=1), nn.BatchNorm2d(2 * c))
-        self.dw = nn.Sequential(nn.Conv2d(2 * c, 2 * c, 3, padding=1, groups=2 * c), nn.BatchNorm2d(2 * c), nn.ReLU())
-        self.pw = nn.Sequential(nn.Conv2d(2 * c, 4 * c, 1), nn.BatchNorm2d(4 * c), nn.ReLU())
-        self.head = nn.Linear(4 * c, 10)
-
-    def forward(self, x):
-        x = self.down(self.stem(x))
-        x = torch.relu(self.res(x) + x)
-        x = self.pw(self.dw(x))
-        return self.head(torch.flatten(nn.functional.adaptive_avg_pool2d(x, 1), 1))
 
 
 def score(prep, logits_fn):
@@ -142,13 +126,7 @@ def main() -> None:
     args.out.mkdir(parents=True, exist_ok=True)
     results = {}
     with tempfile.TemporaryDirectory() as tmp:
-        torch.manual_seed(0)
-        big = LargerCNN().eval()
-        for m in big.modules():  # non-trivial BN statistics, as after training
-            if isinstance(m, nn.BatchNorm2d):
-                m.running_mean.normal_(0, 0.2)
-                m.running_var.uniform_(0.5, 2.0)
-        torch.export.save(torch.export.export(big, (torch.zeros(1, 3, 32, 32),)), f"{tmp}/larger_cnn.pt2")
+        synthetic_cnn.export(f"{tmp}/larger_cnn.pt2")
         models = [("digits_mlp", ROOT / "models/digits_mlp.pt"), ("digits_cnn", ROOT / "models/digits_cnn.pt"),
                   ("larger_cnn (synthetic data)", Path(f"{tmp}/larger_cnn.pt2"))]
         for name, path in models:

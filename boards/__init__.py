@@ -21,7 +21,7 @@ class Board:
     name: str
     description: str
     family: str          # "ice40" or "ecp5"
-    clock_mhz: float     # the board oscillator: the design runs on it (no PLL yet)
+    clock_mhz: float     # the board oscillator: the default clock, and the PLL reference for --clock
     luts: int            # LCs / LUT4s
     ffs: int
     brams: int           # EBR blocks

@@ -181,7 +181,8 @@ def sim_(build_dir, inputs, stall, seed, as_json):
 @main.command("synth")
 @click.argument("build_dir", type=click.Path(exists=True, file_okay=False, path_type=Path))
 @click.option("--board", required=True, help="icebreaker, ulx3s-85f or orangecrab-25f.")
-@click.option("--clock", "clock_mhz", type=float, help="Clock in MHz (today: the board oscillator only).")
+@click.option("--clock", "clock_mhz", type=float,
+              help="Clock in MHz; other than the board oscillator, a PLL makes it (default: the oscillator).")
 @click.option("--baud", type=click.IntRange(1200), default=115200, show_default=True, help="Host-link UART baud rate.")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object instead of a table.")
 @handle_errors
@@ -205,7 +206,8 @@ def format_synth(r: dict) -> str:
              f"  LUTs {use('luts')}  FFs {use('ffs')}  DSPs {use('dsps')}  BRAMs {use('brams')}"]
     if r["fmax_mhz"]:
         verdict = "meets" if r["meets_timing"] else "MISSES"
-        lines.append(f"  Fmax {r['fmax_mhz']:.1f} MHz ({verdict} the {r['clock_mhz']:g} MHz board clock)")
+        source = f"PLL {r['pll']}" if r.get("pll") else "board oscillator"
+        lines.append(f"  Fmax {r['fmax_mhz']:.1f} MHz ({verdict} the {r['clock_mhz']:g} MHz clock, {source})")
         if not r["meets_timing"]:
             lines.append("  timing: lower the clock, use a smaller --array, or fewer bits (narrower adders)")
     if r["latency_us"]:

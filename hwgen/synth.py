@@ -85,9 +85,14 @@ def synth(build_path: str | Path, board_name: str, *, clock_mhz: float | None = 
 
     b = Build.open(build_path)
     brd = board(board_name)
+    pll = None
     if clock_mhz is not None and abs(clock_mhz - brd.clock_mhz) > 1e-6:
-        raise HwgenError(f"{brd.name} runs the design on its {brd.clock_mhz:g} MHz oscillator; other clocks need a "
-                         f"PLL, which hwgen does not generate yet: drop --clock or pass --clock {brd.clock_mhz:g}")
+        from rtl_templates.pll import pll_config
+        pll = pll_config(brd.family, brd.clock_mhz, clock_mhz)
+        if abs(pll.f_out - clock_mhz) > 0.01 * clock_mhz:
+            raise HwgenError(f"the {brd.family} PLL cannot make {clock_mhz:g} MHz from the board's {brd.clock_mhz:g} MHz "
+                             f"(nearest {pll.f_out:.3f} MHz); pass --clock {pll.f_out:.3f}")
+    clock = pll.f_out if pll else brd.clock_mhz
     if b.hw.output.size > 255:
         raise HwgenError(f"the UART host link returns at most 255 outputs; this model has {b.hw.output.size}")
     setup_synthesis()
@@ -99,7 +104,7 @@ def synth(build_path: str | Path, board_name: str, *, clock_mhz: float | None = 
     def run_tools():
         nonlocal failed
         try:
-            platform.build(BoardTop(b.hw, baud=baud), name=TOP, build_dir=str(out), do_program=False,
+            platform.build(BoardTop(b.hw, baud=baud, pll=pll), name=TOP, build_dir=str(out), do_program=False,
                            synth_opts=brd.synth_opts,
                            nextpnr_opts=f"--timing-allow-fail --report {TOP}.report.json")
         except subprocess.CalledProcessError as exc:
@@ -123,24 +128,25 @@ def synth(build_path: str | Path, board_name: str, *, clock_mhz: float | None = 
         "dsps": util.get("dsps"), "dsps_available": util.get("dsps_available", brd.dsps),
         "brams": util.get("brams"), "brams_available": util.get("brams_available", brd.brams),
         "sprams": util.get("sprams"),
-        "clock_mhz": brd.clock_mhz, "fmax_mhz": fmax,
-        "meets_timing": fmax is not None and fmax >= brd.clock_mhz,
+        "clock_mhz": clock, "pll": pll.params if pll else None, "fmax_mhz": fmax,
+        "meets_timing": fmax is not None and fmax >= clock,
         "cycles_per_inference": cycles,
-        "latency_us": cycles / brd.clock_mhz if cycles else None,
+        "latency_us": cycles / clock if cycles else None,
         "latency_at_fmax_us": cycles / fmax if cycles and fmax else None,
         "bitstream": str(bitstream) if bitstream.exists() else None,
         "log": str(out / f"{TOP}.tim"),
     }
     (out / "synth.json").write_text(json.dumps(result, indent=1) + "\n")
     if failed is not None:
-        errors = [line for line in log.splitlines() if "ERROR" in line][:3]
+        errors = [line.strip() for line in log.splitlines() if "ERROR" in line][:3]
         over = [k for k in ("luts", "brams", "dsps") if util.get(k) and util.get(f"{k}_available")
                 and util[k] > util[f"{k}_available"]]
-        what = ", ".join(f"{util[k]} of {util[f'{k}_available']} {k.upper()}" for k in over)
-        raise FitError(
-            f"the design does not fit {brd.description}" + (f": it needs {what}" if what else "")
-            + (f" ({errors[0].strip()})" if errors else f" (see {result['log']})")
-            + "; use a smaller --array (or --array auto) or fewer bits", result)
+        detail = f" ({errors[0]})" if errors else f" (see {result['log']})"
+        if over or not errors:
+            what = ", ".join(f"{util[k]} of {util[f'{k}_available']} {k.upper()}" for k in over)
+            raise FitError(f"the design does not fit {brd.description}" + (f": it needs {what}" if what else "")
+                           + detail + "; use a smaller --array (or --array auto) or fewer bits", result)
+        raise FitError(f"place and route failed on {brd.description}{detail}; log: {result['log']}", result)
     return result
 
 

@@ -58,9 +58,33 @@ def test_array_auto_fits_the_icebreaker(tmp_path, cnn_path):
     assert r["fits"] and r["dsps"] == 8 and r["meets_timing"]
 
 
-def test_clock_other_than_the_oscillator_is_refused(tmp_path, mlp_path):
+@pytest.mark.filterwarnings("ignore")
+def test_pll_makes_the_requested_clock(tmp_path):
+    torch.manual_seed(0)
+    export(nn.Sequential(nn.Flatten(), nn.Linear(16, 4)), (1, 4, 4), tmp_path / "m.pt2")
+    assert hwgen("build", tmp_path / "m.pt2", "--array", "1x1", "-o", tmp_path / "b", "--vectors", "1").returncode == 0
+    proc = hwgen("synth", tmp_path / "b", "--board", "icebreaker", "--clock", "18", "--json")
+    assert proc.returncode == 0, proc.stderr
+    r = json.loads(proc.stdout)
+    assert r["fits"] and r["clock_mhz"] == 18.0
+    assert r["pll"] == {"DIVR": 0, "DIVF": 47, "DIVQ": 5, "FILTER_RANGE": 1}  # 12 MHz * 48 / 32
+    assert r["latency_us"] == pytest.approx(r["cycles_per_inference"] / 18.0)
+    assert r["meets_timing"] == (r["fmax_mhz"] >= 18.0)
+
+
+def test_pll_dividers_match_the_vendor_equations():
+    from rtl_templates.pll import ecp5_pll, ice40_pll
+    c = ice40_pll(12, 24)  # icepll's answer for 12 -> 24 MHz
+    assert c.params == {"DIVR": 0, "DIVF": 63, "DIVQ": 5, "FILTER_RANGE": 1} and c.f_out == 24.0
+    e = ecp5_pll(25, 40)
+    p = e.params
+    assert e.f_out == pytest.approx(25 / p["CLKI_DIV"] * p["CLKFB_DIV"]) == pytest.approx(40)
+    assert 400 <= e.f_out * p["CLKOP_DIV"] <= 800
+
+
+def test_impossible_clock_and_unknown_board_are_refused(tmp_path, mlp_path):
     assert hwgen("build", mlp_path, "--array", "1x1", "-o", tmp_path / "b", "--vectors", "1").returncode == 0
-    proc = hwgen("synth", tmp_path / "b", "--board", "icebreaker", "--clock", "48")
-    assert proc.returncode == 1 and "12 MHz oscillator" in proc.stderr
+    proc = hwgen("synth", tmp_path / "b", "--board", "icebreaker", "--clock", "5")
+    assert proc.returncode == 1 and "PLL cannot make 5 MHz" in proc.stderr and "Traceback" not in proc.stderr
     proc = hwgen("synth", tmp_path / "b", "--board", "nosuchboard")
     assert proc.returncode == 1 and "unknown board" in proc.stderr

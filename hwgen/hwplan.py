@@ -33,6 +33,7 @@ from rtl_templates.requant import shift_bits
 SCHEMA = "hwgen.hwplan"
 SCHEMA_VERSION = 1
 KINDS = ("input", "mac", "max", "eltwise", "output")
+INPUT, MAC, MAX, ELTWISE, OUTPUT = range(len(KINDS))  # LayerOp.kind: which unit runs the entry
 
 
 @dataclass(frozen=True)
@@ -138,7 +139,6 @@ class HardwarePlan:
     store_bits: int              # signed width of an activation memory word
     max_right: int
     max_left: int
-    eltwise_shift_max: int
     arena_depth: int
     weight_widths: tuple[int, ...]
     weight_words: tuple[int, ...]
@@ -235,12 +235,17 @@ def descriptor_width(hw: HardwarePlan) -> int:
     return sum(w for _, w in descriptor_fields(hw))
 
 
-def pack_descriptor(op: LayerOp, hw: HardwarePlan) -> int:
-    word, pos = 0, 0
-    for name, width in descriptor_fields(hw):
-        word |= (getattr(op, name) & ((1 << width) - 1)) << pos
-        pos += width
-    return word
+def descriptor_words(hw: HardwarePlan) -> list[int]:
+    """The program ROM image: every LayerOp packed field by field, first field in the low bits."""
+    layout = descriptor_fields(hw)
+    words = []
+    for op in hw.program:
+        word, pos = 0, 0
+        for name, width in layout:
+            word |= (getattr(op, name) & ((1 << width) - 1)) << pos
+            pos += width
+        words.append(word)
+    return words
 
 
 # --- memory allocation ---------------------------------------------------------------------------
@@ -270,17 +275,14 @@ def _store_bits(fmts: list[Fixed]) -> int:
     return max(f.bits + (0 if f.signed else 1) for f in fmts)
 
 
-def _weight_layout(qm: QuantizedModel, node: ir.Node) -> tuple[np.ndarray, int, int]:
-    """(weights as (groups*coutg, K) int64, groups, signed width) for a node run on the array."""
-    if isinstance(node, ir.Conv2d):
+def _weight_layout(qm: QuantizedModel, node: ir.Node) -> tuple[np.ndarray, int]:
+    """(weights as (out channels, K) int64, signed width) for a node run on the array."""
+    if isinstance(node, (ir.Conv2d, ir.Linear)):
         w = qm.weights[node.name]
-        return w.reshape(w.shape[0], -1), node.groups, qm.plan.layer(node.name).weight.bits
-    if isinstance(node, ir.Linear):
-        return qm.weights[node.name], 1, qm.plan.layer(node.name).weight.bits
+        return w.reshape(w.shape[0], -1), qm.plan.layer(node.name).weight.bits
     assert isinstance(node, ir.AvgPool2d)
     value = qm.plan.layer(node.name).reciprocal_value or 1
-    channels = node.shape[0]
-    return np.full((channels, node.window), value, dtype=np.int64), channels, signed_bits_for(value)
+    return np.full((node.shape[0], node.window), value, dtype=np.int64), signed_bits_for(value)
 
 
 def make_hardware_plan(qm: QuantizedModel, array: ArrayShape) -> HardwarePlan:
@@ -312,7 +314,7 @@ def make_hardware_plan(qm: QuantizedModel, array: ArrayShape) -> HardwarePlan:
 
     on_array = [n for n in graph.nodes if isinstance(n, (ir.Conv2d, ir.Linear, ir.AvgPool2d))]
     layouts = {n.name: _weight_layout(qm, n) for n in on_array}
-    weight_widths = tuple(sorted({lay[2] for lay in layouts.values()})) or (2,)
+    weight_widths = tuple(sorted({width for _, width in layouts.values()})) or (2,)
     w_bits = max(weight_widths)
     a_fmts = [qm.in_format(n) for n in on_array] or [plan.input]
     a_signed = any(f.signed for f in a_fmts)
@@ -325,7 +327,6 @@ def make_hardware_plan(qm: QuantizedModel, array: ArrayShape) -> HardwarePlan:
     weight_words: list[int] = []
     param_entries: list[tuple[list[int], list[int]]] = []  # (biases, shifts) per tile, packed at the end
     shifts: list[int] = [0]
-    ew_shifts: list[int] = [0]
     out_store = {n.name: bases[storage(n.name)] for n in graph.nodes}
 
     def requant_fields(out: Fixed, activation: str) -> dict:
@@ -333,7 +334,7 @@ def make_hardware_plan(qm: QuantizedModel, array: ArrayShape) -> HardwarePlan:
         return {"relu": int(activation == "relu"), "relu6": int(activation == "relu6"), "six": six,
                 "lo": out.min, "hi": out.max}
 
-    program.append(LayerOp(kind=0, trace_id=0, n_out=tensors[0].size, out_base=bases[graph.input.name]))
+    program.append(LayerOp(kind=INPUT, trace_id=0, n_out=tensors[0].size, out_base=bases[graph.input.name]))
     for idx, node in enumerate(graph.nodes):
         if idx == 0 or node.name in alias:
             continue
@@ -368,9 +369,9 @@ def make_hardware_plan(qm: QuantizedModel, array: ArrayShape) -> HardwarePlan:
                         nt_out_step=cols * oh * ow, group_out_step=coutg * oh * ow,
                         mtiles=-(-(oh * ow) // rows), tiles_per_mt=groups * nt)
             if isinstance(node, ir.MaxPool2d):
-                program.append(LayerOp(kind=2, pad_value=in_fmt.min, **base, **walk))
+                program.append(LayerOp(kind=MAX, pad_value=in_fmt.min, **base, **walk))
                 continue
-            wmat, _, wbits = layouts[node.name]
+            wmat, wbits = layouts[node.name]
             code = weight_widths.index(wbits)
             per_word = w_bits // wbits
             k = walk["k"]
@@ -400,29 +401,28 @@ def make_hardware_plan(qm: QuantizedModel, array: ArrayShape) -> HardwarePlan:
                         weight_words.append(word)
                     param_entries.append(([int(bias_acc[ch]) if ch < (g + 1) * coutg else 0 for ch in chans],
                                           [int(shift[ch]) if ch < (g + 1) * coutg else 0 for ch in chans]))
-            program.append(LayerOp(kind=1, w_base=w_base, w_words=words, w_code=code, w_per_word=per_word,
+            program.append(LayerOp(kind=MAC, w_base=w_base, w_words=words, w_code=code, w_per_word=per_word,
                                    w_sub_last=per_word - 1, p_base=p_base,
                                    **requant_fields(lp.out, node.activation), **base, **walk))
         elif isinstance(node, ir.Add):
             fa, fb = qm.in_format(node, 0), qm.in_format(node, 1)
             f = add_frac(fa, fb)
             sa, sb = f - fa.frac, f - fb.frac
-            ew_shifts += [sa, sb]
             shifts.append(f - lp.out.frac)
-            program.append(LayerOp(kind=3, in2_base=out_store[node.inputs[1]], sa=sa, sb=sb, has_b=1,
+            program.append(LayerOp(kind=ELTWISE, in2_base=out_store[node.inputs[1]], sa=sa, sb=sb, has_b=1,
                                    shift=f - lp.out.frac, **requant_fields(lp.out, node.activation), **base))
         elif isinstance(node, ir.Relu):
-            program.append(LayerOp(kind=3, **requant_fields(lp.out, node.activation), **base))
+            program.append(LayerOp(kind=ELTWISE, **requant_fields(lp.out, node.activation), **base))
         else:
             raise HwgenError(f"hardware: no mapping for layer {node.name!r} ({node.op})")
     out_name = storage(graph.output.name)
     out_slot = next(t for t in tensors if t.name == out_name)
-    program.append(LayerOp(kind=4, trace_id=names.index(graph.output.name), n_out=out_slot.size, in_base=out_slot.base))
+    program.append(LayerOp(kind=OUTPUT, trace_id=names.index(graph.output.name), n_out=out_slot.size, in_base=out_slot.base))
     max_right, max_left = max(max(shifts), 0), max(-min(shifts), 0)
     shift_width = shift_bits(max_right, max_left)
     return HardwarePlan(
         rows=rows, cols=cols, a_bits=a_bits, a_signed=a_signed, w_bits=w_bits, acc_bits=acc_bits,
-        store_bits=store_bits, max_right=max_right, max_left=max_left, eltwise_shift_max=max(ew_shifts),
+        store_bits=store_bits, max_right=max_right, max_left=max_left,
         arena_depth=depth, weight_widths=weight_widths, weight_words=tuple(weight_words) or (0,),
         param_words=tuple(_pack_params(b, s, acc_bits, shift_width) for b, s in param_entries) or (0,),
         program=tuple(program), tensors=tuple(tensors), layer_names=tuple(names), output_name=out_name,
@@ -447,23 +447,23 @@ def estimate_cycles(hw: HardwarePlan) -> list[dict]:
     mac: each row tile loads `rows` window origins, then every tile holds the
     array for max(K, rows + cols - 1, writes) cycles (writes: one activation
     write per cycle for its rows x valid-columns results). max: one window
-    beat per k-step, at least `rows` cycles per tile for its writes.
+    beat per k-step, then one cycle per output pixel of the tile to write it.
     eltwise/input/output: one value per cycle. 3 cycles per layer to fetch its
     descriptor. The simulation measures the real numbers (`hwgen sim`).
     """
     out = []
     rows, cols = hw.rows, hw.cols
     for op in hw.program:
-        name = "(output stream)" if op.kind == 4 else hw.layer_names[op.trace_id]
+        name = "(output stream)" if op.kind == OUTPUT else hw.layer_names[op.trace_id]
         macs = 0
-        if op.kind == 1:
+        if op.kind == MAC:
             macs = op.m * op.groups * op.coutg * op.k
             per_tile = []
             for t in range(op.nt):
                 valid_cols = cols if t < op.nt - 1 else op.cols_last
                 per_tile.append(max(op.k, rows + cols - 1, min(rows, op.m) * valid_cols))
             cycles = op.mtiles * (rows + op.groups * sum(per_tile)) + rows + cols + 4
-        elif op.kind == 2:
+        elif op.kind == MAX:
             cycles = op.mtiles * (rows + op.groups * (op.k + min(rows, op.m))) + 4
         else:
             cycles = op.n_out + 2

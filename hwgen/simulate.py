@@ -2,31 +2,24 @@
 from __future__ import annotations
 
 import json
-import threading
-import time
 from pathlib import Path
 
 import numpy as np
 
 from .build import Build
 from .errors import HwgenError
+from .hwplan import OUTPUT, HardwarePlan, estimate_cycles
+from .progress import run_watched
 
 
-def traced_layers(build: Build) -> list[dict]:
+def traced_layers(hw: HardwarePlan) -> list[dict]:
     """The layers the accelerator writes (every node but Flatten aliases), in graph order."""
-    hw = build.hw
-    graph = json_graph(build)
-    shapes = {n["name"]: n["shape"] for n in graph["nodes"]}
     out = []
     for op in hw.program:
-        if op.kind in (0, 1, 2, 3):
+        if op.kind != OUTPUT:
             name = hw.layer_names[op.trace_id]
-            out.append({"trace_id": op.trace_id, "name": name, "size": op.n_out, "shape": shapes[name]})
+            out.append({"trace_id": op.trace_id, "name": name, "size": op.n_out, "shape": list(hw.tensor(name).shape)})
     return out
-
-
-def json_graph(build: Build) -> dict:
-    return json.loads((build.path / "graph.json").read_text())
 
 
 def simulate(path: str | Path, *, inputs: int | None = None, stall: float = 0.0, seed: int = 0,
@@ -41,7 +34,7 @@ def simulate(path: str | Path, *, inputs: int | None = None, stall: float = 0.0,
     count = available if inputs is None else inputs
     if not 1 <= count <= available:
         raise HwgenError(f"the build holds {available} test vectors; ask for 1..{available} (or rebuild with --vectors N)")
-    layers = traced_layers(build)
+    layers = traced_layers(hw)
     output_name = hw.output_name
     from rtl_templates.accelerator import trace_layout
 
@@ -58,31 +51,17 @@ def simulate(path: str | Path, *, inputs: int | None = None, stall: float = 0.0,
     build_dir = runner.build(verilog, build.manifest["top"], root)
     progress_file = build_dir / "progress.txt"
     progress_file.unlink(missing_ok=True)
-    result: dict = {}
+    runs = []
 
-    def go():
-        try:
-            result["sim"] = runner.run(build_dir, build.manifest["top"], "sim.tb_accelerator", job, name="network",
-                                       extra_env={"HWGEN_PROGRESS": str(progress_file)})
-        except BaseException as exc:  # surfaced in the caller's thread
-            result["error"] = exc
+    def run_testbench():
+        runs.append(runner.run(build_dir, build.manifest["top"], "sim.tb_accelerator", job, name="network",
+                               extra_env={"HWGEN_PROGRESS": str(progress_file)}))
 
-    worker = threading.Thread(target=go)
-    worker.start()
-    if progress:
-        from tqdm import tqdm
+    def finished() -> int:  # the testbench appends a line per inference
+        return len(progress_file.read_text().split()) if progress_file.exists() else 0
 
-        with tqdm(total=count, desc="simulating", unit="inference") as bar:
-            while worker.is_alive():
-                done = len(progress_file.read_text().split()) if progress_file.exists() else 0
-                bar.update(done - bar.n)
-                time.sleep(0.5)
-            done = len(progress_file.read_text().split()) if progress_file.exists() else 0
-            bar.update(done - bar.n)
-    worker.join()
-    if "error" in result:
-        raise result["error"]
-    sim = result["sim"]
+    run_watched(run_testbench, total=count, desc="simulating", unit="inference", done=finished, show=progress)
+    sim = runs[0]
     rep = sim.report
     if not rep:
         raise HwgenError(f"the simulation produced no report; see {build_dir / 'network.log'}")
@@ -94,16 +73,13 @@ def simulate(path: str | Path, *, inputs: int | None = None, stall: float = 0.0,
     golden_out = vec[f"out_{output_name}"][:count]
     ideal = hw.macs / hw.pes
     per_inference = float(np.mean(cycles)) if cycles else 0.0
-    ideal_layer = {}
-    for op in hw.program:
-        if op.kind == 1:
-            ideal_layer[hw.layer_names[op.trace_id]] = op.m * op.groups * op.coutg * op.k / hw.pes
+    ideal_layer = {c["layer"]: c["ideal"] for c in estimate_cycles(hw) if c["kind"] == "mac"}
     layer_rows = []
     for name, cyc in rep["layer_cycles"].items():
         il = ideal_layer.get(name, 0.0)
         layer_rows.append({"layer": name, "cycles": cyc, "ideal_cycles": il,
                            "pe_utilization": il / cyc if cyc and il else None})
-    result = {
+    summary = {
         "build": str(build.path), "bit_exact": sim.failures == 0 and not rep["mismatches"] and len(cycles) == count,
         "inputs": len(cycles), "mismatches": rep["mismatches"], "array": f"{hw.rows}x{hw.cols}",
         "cycles_per_inference": per_inference, "ideal_cycles": ideal,
@@ -112,5 +88,5 @@ def simulate(path: str | Path, *, inputs: int | None = None, stall: float = 0.0,
         "golden_accuracy": None if labels is None else float((golden_out.argmax(1) == labels).mean()),
         "layers": layer_rows, "log": str(build_dir / "network.log"),
     }
-    (build.path / "sim.json").write_text(json.dumps(result, indent=1) + "\n")  # read by `hwgen synth` for latency
-    return result
+    (build.path / "sim.json").write_text(json.dumps(summary, indent=1) + "\n")  # read by `hwgen synth` for latency
+    return summary

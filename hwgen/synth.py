@@ -9,6 +9,7 @@ from pathlib import Path
 
 from .build import Build
 from .errors import HwgenError
+from .progress import run_watched
 from .toolchain import setup_synthesis
 
 TOP = "hwgen_top"
@@ -52,31 +53,6 @@ def _flip_flops(yosys_log: str, family: str) -> int | None:
     return sum(int(a or b) for a, b in counts)
 
 
-def _with_progress(work, out: Path, family: str, progress: bool) -> None:
-    """Run `work` in a thread; with `progress`, a bar that advances as each tool's output file appears."""
-    if not progress:
-        work()
-        return
-    import threading
-    import time
-
-    from tqdm import tqdm
-
-    stages = [(f"{TOP}.json", "yosys"), (f"{TOP}.report.json", "nextpnr"),
-              (f"{TOP}.bin" if family == "ice40" else f"{TOP}.bit", "pack")]
-    worker = threading.Thread(target=work)
-    worker.start()
-    with tqdm(total=len(stages), desc="synthesis: yosys", unit="step") as bar:
-        while worker.is_alive():
-            done = sum((out / f).exists() for f, _ in stages)
-            if done > bar.n:
-                bar.update(done - bar.n)
-                bar.set_description(f"synthesis: {stages[min(done, len(stages) - 1)][1]}")
-            time.sleep(0.5)
-        bar.update(sum((out / f).exists() for f, _ in stages) - bar.n)
-    worker.join()
-
-
 def synth(build_path: str | Path, board_name: str, *, clock_mhz: float | None = None, baud: int = 115200,
           output: str | Path | None = None, progress: bool = False) -> dict:
     """Synthesize, place and route the board top for `board_name`; raise FitError if it does not fit."""
@@ -110,12 +86,15 @@ def synth(build_path: str | Path, board_name: str, *, clock_mhz: float | None = 
         except subprocess.CalledProcessError as exc:
             failed = exc
 
-    _with_progress(run_tools, out, brd.family, progress)
+    bitstream = out / (f"{TOP}.bin" if brd.family == "ice40" else f"{TOP}.bit")
+    stages = [(f"{TOP}.json", "nextpnr"), (f"{TOP}.report.json", "pack"), (bitstream.name, "done")]  # file, next tool
+    run_watched(run_tools, total=len(stages), desc="synthesis: yosys", show=progress,
+                done=lambda: sum((out / f).exists() for f, _ in stages),
+                describe=lambda n: f"synthesis: {stages[n - 1][1]}")
     log = (out / f"{TOP}.tim").read_text(errors="replace") if (out / f"{TOP}.tim").exists() else ""
     ylog = (out / f"{TOP}.rpt").read_text(errors="replace") if (out / f"{TOP}.rpt").exists() else ""
     report = json.loads((out / f"{TOP}.report.json").read_text()) if (out / f"{TOP}.report.json").exists() else {}
     util = _utilization(report, log, brd.family)
-    bitstream = out / (f"{TOP}.bin" if brd.family == "ice40" else f"{TOP}.bit")
     fmax = None
     for clk in report.get("fmax", {}).values():
         fmax = clk["achieved"] if fmax is None else min(fmax, clk["achieved"])

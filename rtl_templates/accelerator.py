@@ -19,12 +19,10 @@ from amaranth.lib import data, stream, wiring
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
-from hwgen.hwplan import KINDS, HardwarePlan, descriptor_fields, pack_descriptor
+from hwgen.hwplan import ELTWISE, INPUT, MAC, MAX, OUTPUT, HardwarePlan, descriptor_fields, descriptor_words
 
 from .engine import TileEngine
 from .requant import Requantizer
-
-INPUT, MAC, MAX, ELTWISE, OUTPUT = range(len(KINDS))
 
 
 def descriptor_layout(hw: HardwarePlan) -> data.StructLayout:
@@ -412,7 +410,7 @@ class Accelerator(wiring.Component):
 
         # --- memories, all initialised from the plan ---
         m.submodules.program = program = Memory(shape=unsigned(desc.size), depth=len(hw.program),
-                                                init=[pack_descriptor(op, hw) for op in hw.program])
+                                                init=descriptor_words(hw))
         m.submodules.weights = weights = Memory(shape=unsigned(hw.weight_word_width), depth=len(hw.weight_words),
                                                 init=list(hw.weight_words))
         m.submodules.params = params = Memory(shape=unsigned(hw.param_width), depth=len(hw.param_words),

@@ -68,6 +68,13 @@ class HostLink(wiring.Component):
 
         m.d.comb += [tx.bytes.payload.eq(send)]
 
+        def transmit(value):
+            """Offer `value` on the UART; the returned condition is true when it is taken."""
+            m.d.comb += [send.eq(value), tx.bytes.valid.eq(1)]
+            with m.If(tx.bytes.ready):
+                m.d.sync += total.eq(total + send)
+            return tx.bytes.ready
+
         def or_timeout():
             """After a state's `with m.If(got)`: a line silent for `timeout` cycles ends the frame."""
             with m.Elif(timed_out):
@@ -151,38 +158,31 @@ class HostLink(wiring.Component):
                         m.d.sync += [status.eq(protocol.STATUS_OK)]
                         m.next = "RESP_SYNC"
 
-            # --- response ---
+            # --- response: each byte offered to the UART and, once taken, added to the checksum ---
             with m.State("RESP_SYNC"):
-                m.d.comb += [send.eq(protocol.SYNC_RESPONSE), tx.bytes.valid.eq(1)]
-                with m.If(tx.bytes.ready):
-                    m.d.sync += total.eq(0)
+                with m.If(transmit(protocol.SYNC_RESPONSE)):
+                    m.d.sync += total.eq(0)  # the checksum starts after the sync byte
                     m.next = "RESP_STATUS"
             with m.State("RESP_STATUS"):
-                m.d.comb += [send.eq(status), tx.bytes.valid.eq(1)]
-                with m.If(tx.bytes.ready):
-                    m.d.sync += total.eq(total + status)
+                with m.If(transmit(status)):
                     with m.If(status == protocol.STATUS_OK):
                         m.next = "RESP_LABEL"
                     with m.Else():
                         m.next = "RESP_CHK"
             with m.State("RESP_LABEL"):
-                m.d.comb += [send.eq(label), tx.bytes.valid.eq(1)]
-                with m.If(tx.bytes.ready):
-                    m.d.sync += total.eq(total + label)
+                with m.If(transmit(label)):
                     m.next = "RESP_COUNT"
             with m.State("RESP_COUNT"):
-                m.d.comb += [send.eq(self.n_out), tx.bytes.valid.eq(1)]
-                with m.If(tx.bytes.ready):
-                    m.d.sync += [total.eq(total + self.n_out), n_values.eq(0), part.eq(0)]
+                with m.If(transmit(self.n_out)):
+                    m.d.sync += [n_values.eq(0), part.eq(0)]
                     m.next = "RESP_READ"
             with m.State("RESP_READ"):
                 m.d.comb += out_rd.addr.eq(n_values)
                 m.next = "RESP_LOGIT"
             with m.State("RESP_LOGIT"):  # out_rd.data holds logit `n_values`; send byte `part` of it
-                m.d.comb += [wide.eq(out_rd.data), send.eq(wide.word_select(part, 8)), tx.bytes.valid.eq(1),
-                             out_rd.addr.eq(n_values)]
-                with m.If(tx.bytes.ready):
-                    m.d.sync += [total.eq(total + send), part.eq(part + 1)]
+                m.d.comb += [wide.eq(out_rd.data), out_rd.addr.eq(n_values)]
+                with m.If(transmit(wide.word_select(part, 8))):
+                    m.d.sync += part.eq(part + 1)
                     with m.If(part == vb - 1):
                         m.d.sync += [part.eq(0), n_values.eq(n_values + 1)]
                         with m.If(n_values == self.n_out - 1):
@@ -190,8 +190,7 @@ class HostLink(wiring.Component):
                         with m.Else():
                             m.next = "RESP_READ"
             with m.State("RESP_CHK"):
-                m.d.comb += [send.eq(-total), tx.bytes.valid.eq(1)]
-                with m.If(tx.bytes.ready):
+                with m.If(transmit(-total)):
                     with m.If(status == protocol.STATUS_OK):
                         m.next = "IDLE"
                     with m.Else():

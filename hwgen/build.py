@@ -7,7 +7,7 @@ later `hwgen synth`) run from it alone:
     graph.json        the imported graph IR
     plan.json         the quantization plan (editable; rebuild with --plan)
     hwplan.json       the hardware plan: widths, memory images, layer program
-    accelerator.v     the generated Verilog (top module `hwgen_accelerator`)
+    hwgen_accelerator.v   the generated Verilog (top module `hwgen_accelerator`)
     vectors.npz       integer test inputs, every layer's golden outputs, labels
     report.json/.md   per-layer formats, MACs, memory bits, estimated cycles, accuracy
 """

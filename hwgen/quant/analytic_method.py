@@ -29,7 +29,7 @@ from ..data import Dataset
 from ..reference import float_forward
 from .calibrate import TensorStats
 from .config import LayerBits, QuantConfig
-from .range_method import activation_range, activation_signed, build_plan, frac_for_range, weight_format
+from .range_method import activation_range, activation_signs, build_plan, frac_for_range, weight_format
 
 MIN_BITS, MAX_BITS = 2, 16
 GAIN_SAMPLES = 64
@@ -81,9 +81,7 @@ def analytic_plan(graph: ir.Graph, params: dict, stats: dict[str, TensorStats], 
     idx = rng.choice(len(data.x), min(GAIN_SAMPLES, len(data.x)), replace=False)
     gains = noise_gains(graph, params, data.x[idx].astype(np.float64))
     signed = {}
-    sign_of = {graph.input.name: stats[graph.input.name].min < 0}
-    for node in graph.nodes[1:]:
-        sign_of[node.name] = activation_signed(node, [sign_of[i] for i in node.inputs])
+    sign_of = activation_signs(graph, stats[graph.input.name].min < 0)
     normalised = {}
     for kind, name in gains:
         if kind == "act":

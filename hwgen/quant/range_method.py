@@ -51,6 +51,14 @@ def activation_signed(node: ir.Node, in_signed: list[bool]) -> bool:
     return True
 
 
+def activation_signs(graph: ir.Graph, input_signed: bool) -> dict[str, bool]:
+    """`activation_signed` for every node, from the graph input forward."""
+    signs = {graph.input.name: input_signed}
+    for node in graph.nodes[1:]:
+        signs[node.name] = activation_signed(node, [signs[i] for i in node.inputs])
+    return signs
+
+
 def activation_range(stats: TensorStats, cfg: QuantConfig) -> float:
     return stats.abs_percentile(cfg.percentile) if cfg.percentile else stats.max_abs
 
@@ -68,8 +76,7 @@ WeightFormat = Callable[[str, np.ndarray, int, bool], tuple[Fixed, tuple[int, ..
 def build_plan(graph: ir.Graph, params: dict, cfg: QuantConfig, *, input_signed: bool, act_frac: ActFrac,
                weight_fmt: WeightFormat, method: str, notes: tuple[str, ...]) -> QuantPlan:
     """The plan skeleton every method shares; methods differ in how they pick fracs (and bits, via cfg)."""
-    inp_signed = input_signed
-    inp = Fixed(cfg.act_bits, act_frac(graph.input.name, cfg.act_bits, inp_signed), inp_signed)
+    inp = Fixed(cfg.act_bits, act_frac(graph.input.name, cfg.act_bits, input_signed), input_signed)
     fmts: dict[str, Fixed] = {graph.input.name: inp}
     layers = []
     for node in graph.nodes[1:]:

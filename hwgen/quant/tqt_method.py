@@ -29,7 +29,7 @@ from ..data import Dataset
 from ..fixed import Fixed
 from .calibrate import TensorStats
 from .config import QuantConfig
-from .range_method import activation_signed, build_plan
+from .range_method import activation_signs, build_plan
 
 
 class TQTQuantize(torch.autograd.Function):
@@ -82,10 +82,9 @@ class _QATGraph(torch.nn.Module):
         self.b = torch.nn.ParameterDict()
         self.t_w = torch.nn.ParameterDict()
         self.t_a = torch.nn.ParameterDict()
-        self.signed: dict[str, bool] = {graph.input.name: stats[graph.input.name].min < 0}
+        self.signed = activation_signs(graph, stats[graph.input.name].min < 0)
         self.key = {n.name: f"n{i}" for i, n in enumerate(graph.nodes)}  # ParameterDict keys must be identifiers
         for node in graph.nodes[1:]:
-            self.signed[node.name] = activation_signed(node, [self.signed[i] for i in node.inputs])
             if node.name in params and "weight" in params[node.name]:
                 k = self.key[node.name]
                 w = torch.as_tensor(params[node.name]["weight"], dtype=torch.float32)

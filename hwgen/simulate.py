@@ -1,7 +1,14 @@
-"""`hwgen sim`: the cocotb regression of a build directory on Verilator, as a Python function."""
+"""`hwgen sim`: the cocotb regression of a build directory on Verilator, as a Python function.
+
+The accelerator runs inside a Verilog harness (sim/harness.py) that feeds the
+inputs and records every activation write to a trace file, so the simulator
+runs at its own speed; the trace is then checked against the golden vectors
+element by element (sim/trace.py). The compiled model is cached by digest.
+"""
 from __future__ import annotations
 
 import json
+import time
 from pathlib import Path
 
 import numpy as np
@@ -22,10 +29,37 @@ def traced_layers(hw: HardwarePlan) -> list[dict]:
     return out
 
 
-def simulate(path: str | Path, *, inputs: int | None = None, stall: float = 0.0, seed: int = 0,
-             progress: bool = False, work_dir: str | Path | None = None) -> dict:
-    """Compile the build's Verilog (cached by digest) and check `inputs` vectors layer by layer."""
+def trace_format(hw: HardwarePlan):
+    from rtl_templates.accelerator import trace_layout
+    from sim.harness import TraceFormat
+
+    trace = trace_layout(hw)
+    return TraceFormat(trace["layer"].shape.width, trace["index"].shape.width, hw.store_bits)
+
+
+def compile_build(build: Build, cache: Path | None = None):
+    """The build's accelerator inside the harness, compiled (or taken from the cache)."""
     from sim import runner
+    from sim.harness import PORTS, TOP, harness_verilog
+
+    hw = build.hw
+    vec_count = int(build.manifest["inputs"])
+    harness = harness_verilog(trace_format(hw), build.manifest["top"], hw.input.size, max(vec_count, 1))
+    sources = {build.manifest["verilog"]: build.verilog.read_text(), f"{TOP}.v": harness}
+    return runner.build(sources, TOP, cache, public=PORTS)
+
+
+def simulate(path: str | Path, *, inputs: int | None = None, stall: float = 0.0, seed: int = 0,
+             progress: bool = False, work_dir: str | Path | None = None, cache: str | Path | None = None,
+             fault: dict[str, int] | None = None) -> dict:
+    """Compile the build (cached by digest) and check `inputs` vectors layer by layer.
+
+    `fault` ({"drop": N} or {"dup": N}) makes the harness leave out or repeat
+    the N-th trace record: for tests that the checker catches a lost write.
+    """
+    from sim import runner
+    from sim.harness import TOP
+    from sim.trace import TraceError, check
 
     build = Build.open(path)
     hw = build.hw
@@ -35,42 +69,52 @@ def simulate(path: str | Path, *, inputs: int | None = None, stall: float = 0.0,
     if not 1 <= count <= available:
         raise HwgenError(f"the build holds {available} test vectors; ask for 1..{available} (or rebuild with --vectors N)")
     layers = traced_layers(hw)
-    output_name = hw.output_name
-    from rtl_templates.accelerator import trace_layout
+    fmt = trace_format(hw)
+    design = compile_build(build, Path(cache) if cache else None)
 
-    trace = trace_layout(hw)
-    job = {
-        "vectors": str((build.path / "vectors.npz").resolve()), "layers": layers, "inputs": count,
-        "store_bits": hw.store_bits, "trace_layer_bits": trace["layer"].shape.width,
-        "trace_index_bits": trace["index"].shape.width, "output": output_name,
-        "stall": stall, "seed": seed,
-        "cycle_limit": 50 * int(sum(op.n_out for op in hw.program) + hw.macs) + 100_000,
-    }
-    root = Path(work_dir) if work_dir else build.path / "sim_build"
-    verilog = build.verilog.read_text()
-    build_dir = runner.build(verilog, build.manifest["top"], root)
-    progress_file = build_dir / "progress.txt"
+    run_dir = Path(work_dir).resolve() if work_dir else (build.path / "sim_run").resolve()
+    run_dir.mkdir(parents=True, exist_ok=True)
+    x_file, trace_file, progress_file = run_dir / "inputs.hex", run_dir / "trace.hex", run_dir / "progress.txt"
+    digits = -(-hw.store_bits // 4)
+    mask = (1 << hw.store_bits) - 1
+    x = (vec["x_int"][:count].astype(np.int64) & mask).ravel()
+    x_file.write_text("".join(f"{int(v):0{digits}x}\n" for v in x))
     progress_file.unlink(missing_ok=True)
+    trace_file.unlink(missing_ok=True)
+    plusargs = [f"+hwgen_x={x_file}", f"+hwgen_trace={trace_file}", f"+hwgen_inputs={count}"]
+    for kind, n in (fault or {}).items():
+        plusargs.append(f"+hwgen_{kind}={int(n)}")
+    per_inference_limit = 50 * int(sum(op.n_out for op in hw.program) + hw.macs) + 100_000
+    job = {"inputs": count, "stall": stall, "seed": seed, "cycle_limit": per_inference_limit}
     runs = []
 
     def run_testbench():
-        runs.append(runner.run(build_dir, build.manifest["top"], "sim.tb_accelerator", job, name="network",
+        runs.append(runner.run(design, TOP, "sim.tb_network", job, name="network", run_dir=run_dir, plusargs=plusargs,
                                extra_env={"HWGEN_PROGRESS": str(progress_file)}))
 
     def finished() -> int:  # the testbench appends a line per inference
         return len(progress_file.read_text().split()) if progress_file.exists() else 0
 
+    t0 = time.monotonic()
     run_watched(run_testbench, total=count, desc="simulating", unit="inference", done=finished, show=progress)
+    sim_seconds = time.monotonic() - t0
     sim = runs[0]
-    rep = sim.report
-    if not rep:
-        raise HwgenError(f"the simulation produced no report; see {build_dir / 'network.log'}")
+    log = run_dir / "network.log"
+    if not sim.report:
+        raise HwgenError(f"the simulation produced no report; see {log}")
+    if sim.report.get("error"):
+        raise HwgenError(f"simulation failed: {sim.report['error']}; log: {log}")
+    expected = {lay["name"]: vec[f"out_{lay['name']}"] for lay in layers}
+    try:
+        rep = check(trace_file, fmt, layers, expected, hw.output_name, count)
+    except TraceError as exc:
+        raise HwgenError(f"simulation trace unreadable: {exc}; log: {log}") from None
     if rep.get("error"):
-        raise HwgenError(f"simulation failed: {rep['error']}; log: {build_dir / 'network.log'}")
+        raise HwgenError(f"simulation failed: {rep['error']}; log: {log}")
     cycles = [inf["cycles"] for inf in rep["inferences"]]
     preds = np.asarray(rep["predictions"])
     labels = vec["labels"][:count] if "labels" in vec else None
-    golden_out = vec[f"out_{output_name}"][:count]
+    golden_out = vec[f"out_{hw.output_name}"][:count]
     ideal = hw.macs / hw.pes
     per_inference = float(np.mean(cycles)) if cycles else 0.0
     ideal_layer = {c["layer"]: c["ideal"] for c in estimate_cycles(hw) if c["kind"] == "mac"}
@@ -79,6 +123,8 @@ def simulate(path: str | Path, *, inputs: int | None = None, stall: float = 0.0,
         il = ideal_layer.get(name, 0.0)
         layer_rows.append({"layer": name, "cycles": cyc, "ideal_cycles": il,
                            "pe_utilization": il / cyc if cyc and il else None})
+    sim_cycles = int(sim.report.get("sim_cycles", 0))
+    sim_wall = float(sim.report.get("wall_seconds", 0.0))
     summary = {
         "build": str(build.path), "bit_exact": sim.failures == 0 and not rep["mismatches"] and len(cycles) == count,
         "inputs": len(cycles), "mismatches": rep["mismatches"], "array": f"{hw.rows}x{hw.cols}",
@@ -86,7 +132,12 @@ def simulate(path: str | Path, *, inputs: int | None = None, stall: float = 0.0,
         "pe_utilization": ideal / per_inference if per_inference else 0.0,
         "rtl_accuracy": None if labels is None else float((preds == labels).mean()),
         "golden_accuracy": None if labels is None else float((golden_out.argmax(1) == labels).mean()),
-        "layers": layer_rows, "log": str(build_dir / "network.log"),
+        "layers": layer_rows, "log": str(log),
+        "mode": "stall" if stall > 0 else "fast",
+        "compile_seconds": design.compile_seconds, "compile_cached": design.cached,
+        "sim_seconds": sim_seconds, "simulated_cycles": sim_cycles,
+        "cycles_per_second": sim_cycles / sim_wall if sim_wall > 0 else 0.0,
+        "trace_writes": rep["records"],
     }
     (build.path / "sim.json").write_text(json.dumps(summary, indent=1) + "\n")  # read by `hwgen synth` for latency
     return summary

@@ -20,7 +20,7 @@ import pytest
 from hwgen.build import build
 from hwgen.hwplan import ArrayShape
 from hwgen.quant import parse_override
-from hwgen.simulate import simulate
+from hwgen.simulate import simulate, traced_layers
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 from model_zoo import save_random_model  # noqa: E402
@@ -41,20 +41,21 @@ def test_cli_build_and_sim_digits_cnn_8bit(tmp_path, cnn_path):
     assert r["rtl_accuracy"] == pytest.approx(float((vec["out_fc"].argmax(1) == vec["labels"]).mean()))
     assert r["rtl_accuracy"] >= 0.95
     assert r["ideal_cycles"] == 80896 / 16
-    assert 0.5 <= r["pe_utilization"] <= 1.0
+    assert r["pe_utilization"] >= 0.74  # measured 76.0% on the 4x4 array
+    assert r["mode"] == "fast" and r["simulated_cycles"] >= 100 * r["cycles_per_inference"]
 
 
-@pytest.mark.parametrize("model, kwargs, array", [
-    ("digits_cnn", {"overrides": dict([parse_override("conv2=w4"), parse_override("fc=w3")])}, (3, 5)),
-    ("digits_mlp", {}, (8, 8)),  # M=1 on 8 rows: 7 trailing empty result rows per tile (a fixed hang)
-    ("digits_mlp", {"overrides": dict([parse_override("fc1=w4")]), "per_channel": True}, (2, 3)),
+@pytest.mark.parametrize("model, kwargs, array, stall", [
+    ("digits_cnn", {"overrides": dict([parse_override("conv2=w4"), parse_override("fc=w3")])}, (3, 5), 0.0),
+    ("digits_mlp", {}, (8, 8), 0.1),  # M=1 on 8 rows: 7 trailing empty result rows per tile (a fixed hang)
+    ("digits_mlp", {"overrides": dict([parse_override("fc1=w4")]), "per_channel": True}, (2, 3), 0.1),
 ])
-def test_reference_models_bit_exact(tmp_path, root, model, kwargs, array):
+def test_reference_models_bit_exact(tmp_path, root, model, kwargs, array, stall):
     b = build(root / "models" / f"{model}.pt", tmp_path / "b", array=ArrayShape(*array), inputs=100, **kwargs)
     widths = set(b.hw.weight_widths)
     if kwargs.get("overrides"):
         assert len(widths) >= 2  # a mixed plan really packs layers at different widths
-    r = simulate(b.path, stall=0.1, work_dir=tmp_path / "sim")
+    r = simulate(b.path, stall=stall, work_dir=tmp_path / "sim")
     assert r["mismatches"] == [] and r["bit_exact"] and r["inputs"] == 100
 
 
@@ -67,7 +68,7 @@ def test_random_models_bit_exact(tmp_path, seed):
     array = ArrayShape(int(rng.integers(1, 9)), int(rng.integers(1, 6)))
     b = build(tmp_path / f"m{suffix}", tmp_path / "b", array=array, inputs=3, input_shape=shape,
               weight_bits=int(rng.choice([3, 4, 6, 8])), act_bits=int(rng.choice([5, 8])), per_channel=seed % 3 == 0)
-    r = simulate(b.path, stall=0.15, seed=seed, work_dir=tmp_path / "sim")
+    r = simulate(b.path, stall=0.15 if seed % 2 else 0.0, seed=seed, work_dir=tmp_path / "sim")
     assert r["mismatches"] == [] and r["bit_exact"] and r["inputs"] == 3
 
 
@@ -119,6 +120,38 @@ def test_perturbed_expectation_is_caught_and_named(tmp_path, mlp_path):
     assert (first["inference"], first["layer"], first["index"]) == (1, "fc1", 7)
     assert first["want"] == first["got"] + 1
     assert len(r["mismatches"]) == 1  # inferences 0 and 2 still match
+
+
+@pytest.mark.parametrize("fault, writes", [("drop", 31), ("dup", 33)])
+def test_fast_mode_catches_a_dropped_or_doubled_write(tmp_path, mlp_path, fault, writes):
+    """The harness leaves out / repeats one trace record of fc1 (32 writes) in inference 1: the values that
+    were written all match, so only the write count can tell."""
+    b = build(mlp_path, tmp_path / "b", array=ArrayShape(2, 2), inputs=3)
+    clean = simulate(b.path, work_dir=tmp_path / "clean")
+    assert clean["bit_exact"] and clean["mode"] == "fast"
+    per_inference = clean["trace_writes"] // 3
+    names = [lay["name"] for lay in traced_layers(b.hw)]
+    sizes = [lay["size"] for lay in traced_layers(b.hw)]
+    assert per_inference == sum(sizes) + 10 + len(names) + 1  # writes, output beats, layer ends, inference end
+    fc1_first = names.index("fc1")
+    record = per_inference + sum(sizes[:fc1_first]) + fc1_first + 5  # a record inside fc1's writes, inference 1
+    r = simulate(b.path, work_dir=tmp_path / fault, fault={fault: record})
+    assert not r["bit_exact"]
+    assert [(m["inference"], m["layer"], m["writes"], m["size"]) for m in r["mismatches"]] == [(1, "fc1", writes, 32)]
+    if fault == "dup":
+        assert r["mismatches"][0]["wrong_values"] == 0  # a doubled write of the right value: only the count fails
+
+
+def test_second_simulation_reuses_the_compiled_model(tmp_path, mlp_path):
+    b = build(mlp_path, tmp_path / "b", array=ArrayShape(2, 3), inputs=5)
+    cache = tmp_path / "cache"
+    first = simulate(b.path, work_dir=tmp_path / "s1", cache=cache)
+    second = simulate(b.path, work_dir=tmp_path / "s2", cache=cache)
+    assert not first["compile_cached"] and first["compile_seconds"] > 0
+    assert second["compile_cached"] and second["compile_seconds"] == 0
+    assert first["bit_exact"] and second["bit_exact"]
+    assert first["cycles_per_inference"] == second["cycles_per_inference"]
+    assert len([p for p in cache.rglob("compiled.json")]) == 1
 
 
 @pytest.mark.filterwarnings("ignore::hwgen.api.CalibrationWarning")

@@ -159,12 +159,17 @@ def build_(model, output, array, board, vectors, as_json, **kw):
 @click.argument("build_dir", type=click.Path(exists=True, file_okay=False, path_type=Path))
 @click.option("--inputs", type=click.IntRange(1), help="Check only the first N stored vectors (default: all).")
 @click.option("--stall", type=click.FloatRange(0, 0.9), default=0.0, show_default=True,
-              help="Random gaps on the input stream and backpressure on the output, probability per cycle.")
+              help="Random gaps on the input stream and backpressure on the output, probability per cycle "
+                   "(driven from cocotb every cycle: much slower than the default fast mode).")
 @click.option("--seed", type=int, default=0, show_default=True, help="Seed of the random stalls.")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object instead of tables.")
 @handle_errors
 def sim_(build_dir, inputs, stall, seed, as_json):
-    """Prove BUILD_DIR's Verilog bit-exact against the golden model on Verilator (cocotb), layer by layer."""
+    """Prove BUILD_DIR's Verilog bit-exact against the golden model on Verilator (cocotb), layer by layer.
+
+    The compiled simulator is cached by design digest in $HWGEN_CACHE (default
+    ~/.cache/hwgen), so a second run of the same design starts at once.
+    """
     from .simulate import simulate
 
     r = simulate(build_dir, inputs=inputs, stall=stall, seed=seed, progress=sys.stderr.isatty() and not as_json)
@@ -217,6 +222,61 @@ def format_synth(r: dict) -> str:
     return "\n".join(lines)
 
 
+@main.command("sweep")
+@click.argument("model", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--method", "methods", default="range", show_default=True,
+              help="Comma-separated precision methods: range, sqnr, analytic, tqt.")
+@click.option("--bits", "bits_text", default="4,8", show_default=True, help="Weight widths: 2..8 or 4,6,8.")
+@click.option("--act-bits", type=click.IntRange(2, 16), default=8, show_default=True, help="Activation width.")
+@click.option("--array", "arrays", default="4x4", show_default=True, help="Comma-separated arrays, e.g. 2x2,4x4,8x8.")
+@click.option("--board", "boards", default=None,
+              help="Comma-separated boards to synthesize for (icebreaker, ulx3s-85f, orangecrab-25f); "
+                   "without it, cycles only.")
+@click.option("--clock", "clock_mhz", type=float, help="Clock in MHz for synthesis (default: the board oscillator).")
+@click.option("--inputs", type=click.IntRange(1), default=2, show_default=True, help="Vectors simulated per point.")
+@click.option("--input-shape", callback=_shape, help="Per-sample input shape C,H,W when the file does not record it.")
+@click.option("--workers", type=click.IntRange(1), default=None, help="Local worker processes (default: CPU count).")
+@click.option("--ray", "ray_address", default=None,
+              help="Run the points as Ray tasks: a cluster address, 'auto' (the cluster this machine joined) "
+                   "or 'local' (start one here).")
+@click.option("--cache", type=click.Path(file_okay=False, path_type=Path), default=None,
+              help="Cache directory (default: $HWGEN_CACHE or ~/.cache/hwgen); share it between runs and machines.")
+@click.option("-o", "--output", type=click.Path(file_okay=False, path_type=Path), default=Path("sweep"),
+              show_default=True, help="Where to write sweep.json, sweep.md and pareto.png.")
+@click.option("--json", "as_json", is_flag=True, help="Print the results as one JSON object.")
+@handle_errors
+def sweep_(model, methods, bits_text, act_bits, arrays, boards, clock_mhz, inputs, input_shape, workers, ray_address,
+           cache, output, as_json):
+    """Sweep MODEL over methods x weight widths x arrays (x boards): accuracy vs latency vs resources, Pareto points.
+
+    Every stage is cached by a digest of its inputs, so a repeated or extended
+    sweep computes only what is new. A failed point (misfit, tool error) is
+    recorded with its reason and the sweep goes on.
+    """
+    from boards import board as get_board
+
+    from . import sweep as sw
+    from .hwplan import ArrayShape
+
+    method_list = [m.strip() for m in methods.split(",") if m.strip()]
+    array_list = [str(ArrayShape.parse(a.strip())) for a in arrays.split(",") if a.strip()]
+    board_list = [get_board(b.strip()).name for b in boards.split(",")] if boards else [None]
+    shape = tuple(input_shape) if input_shape else None
+    points = sw.grid(method_list, sw.parse_bits(bits_text), array_list, board_list, act_bits)
+    settings = sw.SweepSettings(inputs=inputs, synth=boards is not None, clock_mhz=clock_mhz,
+                                cache=str(cache) if cache else None, input_shape=shape)
+    result = sw.sweep(model, points, settings, workers=workers, ray_address=ray_address,
+                      progress=sys.stderr.isatty() and not as_json)
+    sw.write(result, output)
+    if as_json:
+        click.echo(json.dumps(result.to_json()))
+        return
+    click.echo(sw.format_table(result))
+    click.echo(f"\n{len(points)} points in {result.seconds:.1f} s; {result.cache_hits} of {result.stages} stages "
+               f"served from the cache")
+    click.echo(f"wrote {output}/sweep.json, sweep.md, pareto.png")
+
+
 @main.command("run")
 @click.argument("inputs", type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @click.option("--board", required=True, help="The board the build was synthesized for (for the clock rate).")
@@ -246,6 +306,9 @@ def format_sim(r: dict) -> str:
                         + (f" ({bad['writes']} writes of {bad['size']})" if "writes" in bad else "")))
     lines.append(f"cycles per inference {r['cycles_per_inference']:.0f} (ideal {r['ideal_cycles']:.0f} = MACs / PEs), "
                  f"PE utilization {100 * r['pe_utilization']:.1f}%")
+    compiled = "compile cached" if r["compile_cached"] else f"compiled in {r['compile_seconds']:.1f} s"
+    lines.append(f"simulator: {r['mode']} mode, {r['simulated_cycles']} cycles at {r['cycles_per_second'] / 1e3:.0f}k cycles/s, "
+                 f"{r['sim_seconds']:.1f} s with start-up; {compiled}")
     if r["rtl_accuracy"] is not None:
         lines.append(f"accuracy from the RTL's outputs {100 * r['rtl_accuracy']:.2f}% "
                      f"(golden {100 * r['golden_accuracy']:.2f}%) on {r['inputs']} inputs")

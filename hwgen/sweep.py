@@ -142,10 +142,16 @@ def run_point(point: SweepPoint, model_bytes: bytes, model_suffix: str, settings
             (bdir / "sim.json").write_text(json.dumps({"cycles_per_inference": sim["cycles_per_inference"]}))
             s = synth(bdir, point.board, clock_mhz=settings.clock_mhz, output=work / "synth", cache=settings.cache)
             hits += int(s["cached"])
+            from boards import board as get_board
+
+            from .fit import record_luts
+            if s["luts"]:
+                record_luts(b.hw, get_board(point.board).family, int(s["luts"]), settings.cache)
             metrics.update({k: s[k] for k in ("clock_mhz", "fmax_mhz", "meets_timing", "latency_us", "luts", "ffs",
                                               "dsps", "brams", "fits")})
         return PointResult(point, "ok", None, metrics).to_json(), hits
     except HwgenError as exc:  # a misfit or a tool error: this point's answer, not the sweep's end
+        hits += int(bool(getattr(exc, "result", {}).get("cached")))  # a misfit is cached like a fit
         return PointResult(point, "failed", str(exc).splitlines()[0]).to_json(), hits
     finally:
         shutil.rmtree(work, ignore_errors=True)

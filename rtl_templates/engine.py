@@ -6,7 +6,9 @@ from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
 from .array import SystolicArray
-from .requant import Requantizer, shift_bits
+from hwgen.fixed import shift_bits
+
+from .requant import Requantizer
 
 
 class TileEngine(wiring.Component):

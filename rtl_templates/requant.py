@@ -5,10 +5,7 @@ from amaranth import Module, Mux, Signal, signed, unsigned
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
-
-def shift_bits(max_right: int, max_left: int) -> int:
-    """Width of a signed shift amount covering [-max_left, max_right]."""
-    return max(max_right, max_left, 1).bit_length() + 1
+from hwgen.fixed import shift_bits
 
 
 class Requantizer(wiring.Component):

@@ -59,3 +59,15 @@ def test_errors_are_one_line(tmp_path, cnn_path):
     (tmp_path / "bad.json").write_text(json.dumps(plan))
     _one_line_error(hwgen("eval", cnn_path, "--plan", tmp_path / "bad.json"), "field 'weight': bits must be an integer in 1..32, got 99")
     _one_line_error(hwgen("eval", cnn_path, "--bits", "40"), "must be in 2..32, got 40")
+
+
+def test_cli_help_loads_neither_torch_nor_amaranth():
+    """`hwgen --help` and the CLI module stay instant: the heavy packages load inside the commands."""
+    r = subprocess.run([sys.executable, "-X", "importtime", "-c", "import hwgen.cli"], capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    modules = {line.split("|")[-1].strip().split(".")[0] for line in r.stderr.splitlines() if "|" in line}
+    assert "click" in modules and "hwgen" in modules  # the probe sees imports at all
+    assert not modules & {"torch", "amaranth", "numpy", "cocotb"}, modules & {"torch", "amaranth", "numpy", "cocotb"}
+    for command in ["", "build", "sim", "synth", "sweep", "eval"]:
+        r = hwgen(*([command] if command else []), "--help")
+        assert r.returncode == 0 and "Usage:" in r.stdout, (command, r.stderr)

@@ -150,9 +150,12 @@ def run_point(point: SweepPoint, model_bytes: bytes, model_suffix: str, settings
             metrics.update({k: s[k] for k in ("clock_mhz", "fmax_mhz", "meets_timing", "latency_us", "luts", "ffs",
                                               "dsps", "brams", "fits")})
         return PointResult(point, "ok", None, metrics).to_json(), hits
-    except HwgenError as exc:  # a misfit or a tool error: this point's answer, not the sweep's end
+    except HwgenError as exc:  # a misfit or a refused setting: this point's answer, not the sweep's end
         hits += int(bool(getattr(exc, "result", {}).get("cached")))  # a misfit is cached like a fit
         return PointResult(point, "failed", str(exc).splitlines()[0]).to_json(), hits
+    except Exception as exc:  # noqa: BLE001 - a tool crash ends this point only, named in its reason
+        first = str(exc).splitlines()[0] if str(exc) else ""
+        return PointResult(point, "failed", f"{type(exc).__name__}: {first}").to_json(), hits
     finally:
         shutil.rmtree(work, ignore_errors=True)
 

@@ -75,5 +75,14 @@ class ResultCache:
             json.dump(value, f, sort_keys=True)
         os.replace(tmp, target)
 
+    def entries(self, stage: str):
+        """Every readable result of a stage, in no particular order."""
+        root = self.root / "results" / stage
+        for f in root.rglob("*.json") if root.exists() else []:
+            try:
+                yield json.loads(f.read_text())
+            except (OSError, ValueError):
+                continue
+
     def path(self, stage: str, key: str) -> Path:
         return self.root / stage / key[:2] / key

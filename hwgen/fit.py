@@ -9,7 +9,6 @@ fit.
 """
 from __future__ import annotations
 
-import json
 import math
 from dataclasses import asdict, dataclass
 
@@ -69,15 +68,7 @@ def record_luts(hw: HardwarePlan, family: str, luts: int, cache: str | None = No
 def calibrated(family: str, cache: str | None = None) -> LutModel:
     """Least-squares fit (non-negative per-unit costs) to the recorded measurements; the default until there
     are MIN_SAMPLES distinct designs that determine all four coefficients."""
-    root = ResultCache(cache).root / "results" / "lut_samples"
-    samples = []
-    for f in root.rglob("*.json") if root.exists() else []:
-        try:
-            entry = json.loads(f.read_text())
-        except (OSError, ValueError):
-            continue
-        if entry.get("family") == family:
-            samples.append(entry)
+    samples = [e for e in ResultCache(cache).entries("lut_samples") if e.get("family") == family]
     if len(samples) < MIN_SAMPLES:
         return DEFAULT_LUT_MODEL
     a = np.array([s["features"] for s in samples], dtype=float)

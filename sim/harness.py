@@ -15,9 +15,9 @@ in the `--stall` mode: they gap the input stream and hold off the output.
 `+hwgen_drop=N` / `+hwgen_dup=N` leave out / repeat the N-th trace record
 (0-based): fault injection that proves the checker sees a lost or doubled write.
 
-Record layout (`TraceFormat`), tag in the top two bits:
-    WRITE  layer | index | data | saturated
-    OUTPUT data | last
+Record layout (`TraceFormat`), tag in the top two bits, fields high to low:
+    WRITE  layer | saturated | data | index
+    OUTPUT last | data
     LAYER  layer | cycle of its last write, counted from the inference's first input
     INFER  cycles of the inference (first input beat to last output beat, inclusive)
 """
@@ -51,9 +51,6 @@ class TraceFormat:
     @property
     def hex_digits(self) -> int:
         return -(-self.record_bits // 4)
-
-    def to_json(self) -> dict:
-        return {"layer_bits": self.layer_bits, "index_bits": self.index_bits, "store_bits": self.store_bits}
 
 
 def harness_verilog(fmt: TraceFormat, accel_top: str, input_size: int, max_inputs: int) -> str:

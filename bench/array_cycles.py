@@ -13,6 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
+from hwgen.verilog import emit_verilog
 from sim import runner
 from sim.engine_model import EngineConfig, random_problem, tile_cycles_model
 
@@ -31,7 +32,7 @@ def main() -> None:
         for rows, cols, m, k, n in CASES:
             cfg = EngineConfig(rows, cols, 8, 8, False, 8 + 8 + 9, 8, 24, 2)
             prob = random_problem(np.random.default_rng(0), cfg, m, k, n)
-            build = runner.build(runner.emit_verilog(cfg.build(), "tile_engine"), "tile_engine", Path(tmp))
+            build = runner.build(emit_verilog(cfg.build(), "tile_engine"), "tile_engine", Path(tmp))
             res = runner.run(build, "tile_engine", "sim.tb_engine",
                              {"config": cfg.to_json(), "problems": [prob.to_json()], "stall": 0.0}, name="bench")
             if res.failures or res.report["mismatches"]:

@@ -27,6 +27,7 @@ from .errors import HwgenError
 from .hwplan import ArrayShape, HardwarePlan, estimate_cycles, make_hardware_plan
 from .quant import QuantizedModel
 from .report import build_report, format_build_report
+from .verilog import emit_verilog
 
 TOP = "hwgen_accelerator"
 MANIFEST = "build.json"
@@ -81,7 +82,6 @@ def build(model: str | Path, output: str | Path, *, array: ArrayShape | str, inp
           board: str | None = None, progress: bool = False, **quant_kwargs) -> Build:
     """Run every stage up to Verilog and write the build directory in one step (no partial directory)."""
     from rtl_templates.accelerator import Accelerator
-    from sim.runner import emit_verilog
 
     output = Path(output)
     _check_target(output)

@@ -45,12 +45,6 @@ class CompiledDesign:
     cached: bool
 
 
-def emit_verilog(component, name: str, ports=None) -> str:
-    from amaranth.back import verilog
-
-    return verilog.convert(component, name=name, ports=ports, emit_src=False)
-
-
 def cache_root() -> Path:
     """`verilator/` in hwgen's cache ($HWGEN_CACHE, else ~/.cache/hwgen)."""
     from hwgen.cache import default_root

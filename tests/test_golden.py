@@ -7,7 +7,7 @@ from hwgen.data import digits
 from hwgen.fixed import Fixed, signed_bits_for
 from hwgen.importer import import_model
 from hwgen.quant import LayerBits, QuantConfig, calibrate, quantize_params, range_plan
-from hwgen.reference import fake_quant_forward
+from hwgen.fake_quant import fake_quant_forward
 from model_zoo import save_random_model
 
 

@@ -1,7 +1,7 @@
 """`hwgen run` host side over a real socket, against a board emulator that speaks hwgen.protocol.
 
 The emulator answers from the build's golden vectors; the RTL's side of the
-same protocol is checked on Verilator in sim/test_host_link.py.
+same protocol is checked on Verilator in tests/rtl/test_host_link.py.
 """
 from __future__ import annotations
 

@@ -8,6 +8,7 @@ from hwgen import protocol
 from hwgen.build import build
 from hwgen.hwplan import ArrayShape
 from rtl_templates.host_link import HostLink
+from hwgen.verilog import emit_verilog
 from sim import runner
 
 DIVISOR = 8
@@ -18,7 +19,7 @@ TIMEOUT = 40 * DIVISOR
 def mlp_link(tmp_path_factory, mlp_path):
     tmp = tmp_path_factory.mktemp("link")
     b = build(mlp_path, tmp / "b", array=ArrayShape(4, 4), inputs=4)
-    verilog = runner.emit_verilog(HostLink(b.hw, DIVISOR, TIMEOUT), "host_link")
+    verilog = emit_verilog(HostLink(b.hw, DIVISOR, TIMEOUT), "host_link")
     return b, runner.build(verilog, "host_link", tmp / "sim")
 
 

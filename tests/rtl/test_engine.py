@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 from hwgen.toolchain import setup_verilator
+from hwgen.verilog import emit_verilog
 from sim import runner
 from sim.engine_model import EngineConfig, random_config, random_problem, tile_cycles_model
 
@@ -22,7 +23,7 @@ def sim_root(tmp_path_factory):
 
 
 def _build(cfg: EngineConfig, root):
-    return runner.build(runner.emit_verilog(cfg.build(), "tile_engine"), "tile_engine", root)
+    return runner.build(emit_verilog(cfg.build(), "tile_engine"), "tile_engine", root)
 
 
 @pytest.mark.parametrize("rows, cols", ARRAYS)
@@ -77,7 +78,7 @@ def _module(verilog: str, name: str) -> str:
 @pytest.mark.parametrize("w_bits, a_bits, a_signed, acc_bits", [(4, 8, False, 20), (8, 8, True, 24), (3, 16, True, 30)])
 def test_multiplier_and_accumulator_widths_follow_the_plan(w_bits, a_bits, a_signed, acc_bits):
     cfg = EngineConfig(2, 2, w_bits, a_bits, a_signed, acc_bits, 8, 16, 2)
-    v = runner.emit_verilog(cfg.build(), "tile_engine")
+    v = emit_verilog(cfg.build(), "tile_engine")
     pe_name = re.search(r"^module (\S*pe_0_0) ?\(", v, re.M).group(1)
     pe = _module(v, pe_name)
     assert re.search(rf"input \[{w_bits - 1}:0\] w_in;", pe)
@@ -105,7 +106,7 @@ LINT_WAIVERS = [
 
 def test_verilator_lint_clean_with_documented_waivers(tmp_path):
     cfg = EngineConfig(2, 3, 8, 8, False, 24, 8, 16, 2)
-    (tmp_path / "tile_engine.v").write_text(runner.emit_verilog(cfg.build(), "tile_engine"))
+    (tmp_path / "tile_engine.v").write_text(emit_verilog(cfg.build(), "tile_engine"))
     binary = setup_verilator()
     r = subprocess.run([str(binary), "--lint-only", "-Wall", *LINT_WAIVERS, "--top-module", "tile_engine", "tile_engine.v"],
                        cwd=tmp_path, capture_output=True, text=True)

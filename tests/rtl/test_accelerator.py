@@ -22,8 +22,7 @@ from hwgen.hwplan import ArrayShape
 from hwgen.quant import parse_override
 from hwgen.simulate import simulate, traced_layers
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
-from model_zoo import save_random_model  # noqa: E402
+from model_zoo import save_random_model  # tests/ is on sys.path (tests/conftest.py)
 
 HWGEN = [sys.executable, "-m", "hwgen.cli"]
 RANDOM_SEEDS = [1, 5, 9, 12, 14, 21]

@@ -3,18 +3,18 @@ from __future__ import annotations
 
 from . import ir
 from .fixed import Fixed
-from .hwplan import ArrayShape, HardwarePlan
+from .hwplan import ArrayShape, HardwarePlan, LayerCycles
 from .quant import QuantizedModel
 
 
-def build_report(qm: QuantizedModel, hw: HardwarePlan, cycles: list[dict], evaluation: dict, array: ArrayShape,
+def build_report(qm: QuantizedModel, hw: HardwarePlan, cycles: list[LayerCycles], evaluation: dict, array: ArrayShape,
                  vectors: int) -> dict:
-    est = {c["layer"]: c for c in cycles if c["kind"] not in ("input", "output")}
+    est = {c.layer: c for c in cycles if c.kind not in ("input", "output")}
     layers = []
     for node in qm.graph.nodes[1:]:
         lp = qm.plan.layer(node.name)
         c = est.get(node.name)
-        unit = "alias (no hardware)" if isinstance(node, ir.Flatten) else (c["kind"] if c else "-")
+        unit = "alias (no hardware)" if isinstance(node, ir.Flatten) else (c.kind if c else "-")
         layers.append({
             "name": node.name, "op": node.op, "shape": list(node.shape), "unit": unit,
             "in": qm.in_format(node).to_json(), "weight": lp.weight.to_json() if lp.weight else None,
@@ -22,9 +22,9 @@ def build_report(qm: QuantizedModel, hw: HardwarePlan, cycles: list[dict], evalu
             "acc_bits": lp.acc_bits, "out": lp.out.to_json(), "activation": getattr(node, "activation", "none"),
             "macs": getattr(node, "macs", 0),
             "weight_bits": int(qm.weights[node.name].size * lp.weight.bits) if node.name in qm.weights else 0,
-            "ideal_cycles": c["ideal"] if c else 0.0, "estimated_cycles": c["estimate"] if c else 0,
+            "ideal_cycles": c.ideal if c else 0.0, "estimated_cycles": c.estimate if c else 0,
         })
-    total_est = sum(c["estimate"] for c in cycles)
+    total_est = sum(c.estimate for c in cycles)
     ideal = hw.macs / hw.pes
     return {
         "model": qm.graph.source, "method": qm.plan.method, "array": str(array), "pes": hw.pes,

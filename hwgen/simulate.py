@@ -117,7 +117,7 @@ def simulate(path: str | Path, *, inputs: int | None = None, stall: float = 0.0,
     golden_out = vec[f"out_{hw.output_name}"][:count]
     ideal = hw.macs / hw.pes
     per_inference = float(np.mean(cycles)) if cycles else 0.0
-    ideal_layer = {c["layer"]: c["ideal"] for c in estimate_cycles(hw) if c["kind"] == "mac"}
+    ideal_layer = {c.layer: c.ideal for c in estimate_cycles(hw) if c.kind == "mac"}
     layer_rows = []
     for name, cyc in rep["layer_cycles"].items():
         il = ideal_layer.get(name, 0.0)

@@ -86,9 +86,9 @@ def test_hardware_plan_round_trips_json(mixed_cnn, tmp_path):
 
 def test_estimate_matches_ideal_for_a_long_k_layer(cnn_path):
     hw = make_hardware_plan(api.quantize(cnn_path), ArrayShape(4, 4))
-    conv2 = next(c for c in estimate_cycles(hw) if c["layer"] == "conv2")
-    assert conv2["ideal"] == 73728 / 16
-    assert conv2["ideal"] <= conv2["estimate"] <= 1.1 * conv2["ideal"]
+    conv2 = next(c for c in estimate_cycles(hw) if c.layer == "conv2")
+    assert conv2.ideal == 73728 / 16
+    assert conv2.ideal <= conv2.estimate <= 1.1 * conv2.ideal
 
 
 def test_array_shape_parse():

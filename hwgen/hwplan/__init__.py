@@ -1,0 +1,51 @@
+"""The hardware plan: array, widths, memory images and the layer program, all from the quant plan.
+
+The hand-off between the numbers (QuantizedModel) and the RTL
+(rtl_templates.accelerator); it serializes to JSON (schema "hwgen.hwplan"), so a
+build directory can be re-simulated without the model. Made by small passes,
+each its own module (docs/accelerator.md):
+
+    allocation  where each tensor lives in the activation arena
+    lowering    graph nodes -> layer program entries, datapath widths
+    packing     weight / parameter words in the loop nest's tile order
+    encoding    the program as descriptor ROM words
+    loopnest    the executable model of the tile loop nest (packing, cycles, tests)
+    cycles      the cycle model
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from ..fixed import shift_bits
+from ..quant.plan import QuantizedModel
+from .allocation import allocate
+from .cycles import LayerCycles, estimate_cycles
+from .encoding import descriptor_fields, descriptor_width, descriptor_words
+from .lowering import datapath, lower
+from .model import (ELTWISE, INPUT, KINDS, MAC, MAX, OUTPUT, SCHEMA, SCHEMA_VERSION, ArrayShape, HardwarePlan,
+                    LayerOp, TensorSlot)
+from .packing import pack_param_word
+
+__all__ = ["ELTWISE", "INPUT", "KINDS", "MAC", "MAX", "OUTPUT", "SCHEMA", "SCHEMA_VERSION", "ArrayShape",
+           "HardwarePlan", "LayerCycles", "LayerOp", "TensorSlot", "descriptor_fields", "descriptor_width",
+           "descriptor_words", "estimate_cycles", "make_hardware_plan"]
+
+
+def make_hardware_plan(qm: QuantizedModel, array: ArrayShape) -> HardwarePlan:
+    graph, plan = qm.graph, qm.plan
+    layout = allocate(graph)
+    dp = datapath(qm)
+    prog = lower(qm, layout, dp, array.rows, array.cols)
+    fmt = {graph.input.name: plan.input, **{lp.name: lp.out for lp in plan.layers}}
+    tensors = tuple(TensorSlot(name, base, int(np.prod(graph.node(name).shape)), tuple(graph.node(name).shape),
+                               fmt[name])
+                    for name, base in layout.bases.items())
+    max_right, max_left = max(max(prog.shifts), 0), max(-min(prog.shifts), 0)
+    shift_width = shift_bits(max_right, max_left)
+    return HardwarePlan(
+        rows=array.rows, cols=array.cols, a_bits=dp.a_bits, a_signed=dp.a_signed, w_bits=dp.w_bits,
+        acc_bits=dp.acc_bits, store_bits=dp.store_bits, max_right=max_right, max_left=max_left,
+        arena_depth=layout.depth, weight_widths=dp.weight_widths, weight_words=tuple(prog.weight_words) or (0,),
+        param_words=tuple(pack_param_word(b, s, dp.acc_bits, shift_width) for b, s in prog.param_entries) or (0,),
+        program=tuple(prog.ops), tensors=tensors, layer_names=tuple(n.name for n in graph.nodes),
+        output_name=layout.storage(graph.output.name), macs=sum(getattr(n, "macs", 0) for n in graph.nodes))

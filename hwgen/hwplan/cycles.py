@@ -1,0 +1,53 @@
+"""Cycle model: per program entry, MACs, the ideal cycles (MACs / PEs) and a first-order estimate.
+
+mac: each row tile loads `rows` window origins, then every tile holds the array
+for max(K, rows + cols - 1, writes) cycles (writes: one activation write per
+cycle for its rows x valid columns). max: one window beat per k-step, then one
+cycle per output pixel of the tile to write it. eltwise/input/output: one
+value per cycle. 3 cycles per layer fetch its descriptor. `hwgen sim`
+measures the real numbers.
+"""
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+from .loopnest import column_tiles, row_tiles
+from .model import KINDS, MAC, MAX, OUTPUT, HardwarePlan, LayerOp
+
+DESCRIPTOR_FETCH = 3
+
+
+@dataclass(frozen=True)
+class LayerCycles:
+    layer: str
+    kind: str
+    macs: int
+    ideal: float       # MACs / PEs
+    estimate: int
+
+    def to_json(self) -> dict:
+        return asdict(self)
+
+
+def _mac_cycles(op: LayerOp, rows: int, cols: int) -> int:
+    per_row_tile = sum(max(op.k, rows + cols - 1, min(rows, op.m) * c.cols) for c in column_tiles(op, cols))
+    return sum(rows + per_row_tile for _ in row_tiles(op, rows)) + rows + cols + 4
+
+
+def _max_cycles(op: LayerOp, rows: int) -> int:
+    return sum(rows + op.groups * (op.k + min(rows, op.m)) for _ in row_tiles(op, rows)) + 4
+
+
+def estimate_cycles(hw: HardwarePlan) -> list[LayerCycles]:
+    out = []
+    for op in hw.program:
+        name = "(output stream)" if op.kind == OUTPUT else hw.layer_names[op.trace_id]
+        macs = op.m * op.groups * op.coutg * op.k if op.kind == MAC else 0
+        if op.kind == MAC:
+            cycles = _mac_cycles(op, hw.rows, hw.cols)
+        elif op.kind == MAX:
+            cycles = _max_cycles(op, hw.rows)
+        else:
+            cycles = op.n_out + 2
+        out.append(LayerCycles(name, KINDS[op.kind], macs, macs / hw.pes, cycles + DESCRIPTOR_FETCH))
+    return out

@@ -1,0 +1,33 @@
+"""Program encoding pass: the layer program as descriptor ROM words, each field as wide as its widest value."""
+from __future__ import annotations
+
+from dataclasses import fields
+
+from ..fixed import signed_bits_for
+from .model import HardwarePlan, LayerOp
+
+
+def descriptor_fields(hw: HardwarePlan) -> list[tuple[str, int]]:
+    """(field, signed width) of the descriptor ROM, in LayerOp field order."""
+    out = []
+    for f in fields(LayerOp):
+        peak = max(abs(getattr(op, f.name)) for op in hw.program)
+        out.append((f.name, signed_bits_for(peak)))
+    return out
+
+
+def descriptor_width(hw: HardwarePlan) -> int:
+    return sum(w for _, w in descriptor_fields(hw))
+
+
+def descriptor_words(hw: HardwarePlan) -> list[int]:
+    """The program ROM image: every LayerOp packed field by field, first field in the low bits."""
+    layout = descriptor_fields(hw)
+    words = []
+    for op in hw.program:
+        word, pos = 0, 0
+        for name, width in layout:
+            word |= (getattr(op, name) & ((1 << width) - 1)) << pos
+            pos += width
+        words.append(word)
+    return words

@@ -1,0 +1,144 @@
+"""Lowering pass: graph nodes -> layer program entries (LayerOp), with the datapath widths they need.
+
+Conv2d / Linear run on the systolic array (`mac`): M = output pixels on the
+array's rows, N = output channels of a group on its columns, K = fan-in
+streamed by the window walker; Linear is a 1x1 conv on a 1x1 image.
+AvgPool2d is a depthwise `mac` (see packing.weight_matrix). MaxPool2d walks the
+same windows into the max unit (`max`). Add and a standalone ReLU use the
+element-wise unit (`eltwise`). Flatten aliases its input (allocation).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from .. import ir
+from ..errors import HwgenError
+from ..fixed import Fixed, relu6_ceiling
+from ..quant.plan import QuantizedModel, acc_frac, add_frac, pool_acc_frac
+from .allocation import ArenaLayout
+from .model import ELTWISE, INPUT, MAC, MAX, OUTPUT, LayerOp
+from .packing import pack_weights, tile_params, weight_matrix
+
+ON_ARRAY = (ir.Conv2d, ir.Linear, ir.AvgPool2d)
+
+
+@dataclass(frozen=True)
+class Datapath:
+    """Operand and storage widths shared by every layer: the widest any layer needs."""
+    a_bits: int                       # multiplier activation operand
+    a_signed: bool
+    w_bits: int                       # multiplier weight operand (lane width of a weight word)
+    weight_widths: tuple[int, ...]    # the distinct layer weight widths (w_code indexes this)
+    acc_bits: int
+    store_bits: int                   # signed width of an activation memory word
+
+
+def datapath(qm: QuantizedModel) -> Datapath:
+    graph, plan = qm.graph, qm.plan
+    fmts = [plan.input, *(lp.out for lp in plan.layers)]
+    store_bits = max(f.bits + (0 if f.signed else 1) for f in fmts)
+    on_array = [n for n in graph.nodes if isinstance(n, ON_ARRAY)]
+    weight_widths = tuple(sorted({weight_matrix(qm, n)[1] for n in on_array})) or (2,)
+    a_fmts = [qm.in_format(n) for n in on_array] or [plan.input]
+    a_signed = any(f.signed for f in a_fmts)
+    a_bits = max(f.bits + (1 if a_signed and not f.signed else 0) for f in a_fmts)
+    acc_bits = max([plan.layer(n.name).acc_bits for n in graph.nodes[1:] if plan.layer(n.name).acc_bits] + [2])
+    # the eltwise unit shares the requantizer widths; its shifted operands must fit too
+    acc_bits = max(acc_bits, store_bits + 1)
+    return Datapath(a_bits, a_signed, max(weight_widths), weight_widths, acc_bits, store_bits)
+
+
+@dataclass
+class Program:
+    """What lowering accumulates: the entries, the weight words, the per-tile parameters and every shift used."""
+    ops: list[LayerOp]
+    weight_words: list[int]
+    param_entries: list[tuple[list[int], list[int]]]
+    shifts: list[int]
+
+
+def requant_fields(out: Fixed, activation: str) -> dict:
+    six = min(relu6_ceiling(out), out.max + 1) if activation == "relu6" else 0
+    return {"relu": int(activation == "relu"), "relu6": int(activation == "relu6"), "six": six,
+            "lo": out.min, "hi": out.max}
+
+
+def walk_fields(graph: ir.Graph, node: ir.Node, rows: int, cols: int) -> dict:
+    """The window walk of a windowed node, with every derived product precomputed for the counters."""
+    if isinstance(node, ir.Linear):
+        c, h, w = node.in_features, 1, 1
+        (kh, kw), (sy, sx), (py, px), (oh, ow) = (1, 1), (1, 1), (0, 0), (1, 1)
+    else:
+        c, h, w = graph.node(node.inputs[0]).shape
+        (kh, kw), (sy, sx), (py, px) = node.kernel, node.stride, node.padding
+        oh, ow = node.shape[1], node.shape[2]
+    groups = node.groups if isinstance(node, ir.Conv2d) else 1 if isinstance(node, ir.Linear) else c
+    cin_g, coutg = c // groups, node.shape[0] // groups
+    nt = -(-coutg // cols)
+    return dict(h=h, w=w, hw=h * w, cin_g=cin_g, kh=kh, kw=kw, k=cin_g * kh * kw, sy=sy, sx=sx, py=py, px=px,
+                ybase0=-py * w, row_step=sy * w, ow=ow, m=oh * ow, ohw=oh * ow, groups=groups,
+                group_in_step=cin_g * h * w, coutg=coutg, nt=nt, cols_last=coutg - (nt - 1) * cols,
+                nt_out_step=cols * oh * ow, group_out_step=coutg * oh * ow,
+                mtiles=-(-(oh * ow) // rows), tiles_per_mt=groups * nt)
+
+
+def _lower_mac(qm: QuantizedModel, node: ir.Node, dp: Datapath, rows: int, cols: int, common: dict,
+               prog: Program) -> None:
+    lp, in_fmt = qm.plan.layer(node.name), qm.in_format(node)
+    walk = walk_fields(qm.graph, node, rows, cols)
+    wmat, wbits = weight_matrix(qm, node)
+    per_word = dp.w_bits // wbits
+    cout = node.shape[0]
+    if isinstance(node, ir.AvgPool2d):
+        af = np.full(cout, pool_acc_frac(node, lp, in_fmt))
+        bias_acc = np.zeros(cout, dtype=np.int64)
+    else:
+        af = acc_frac(lp, in_fmt, cout)
+        bias_acc = qm.biases[node.name] << (af - lp.bias_fracs(cout))
+    shift = af - lp.out.frac
+    op = LayerOp(kind=MAC, w_base=len(prog.weight_words), w_words=-(-walk["k"] // per_word),
+                 w_code=dp.weight_widths.index(wbits), w_per_word=per_word, w_sub_last=per_word - 1,
+                 p_base=len(prog.param_entries), **requant_fields(lp.out, node.activation), **common, **walk)
+    prog.shifts += [int(s) for s in shift]
+    prog.weight_words += pack_weights(op, wmat, wbits, dp.w_bits, cols)
+    prog.param_entries += tile_params(op, bias_acc, shift, cols)
+    prog.ops.append(op)
+
+
+def _lower_add(qm: QuantizedModel, node: ir.Add, layout: ArenaLayout, common: dict, prog: Program) -> None:
+    lp = qm.plan.layer(node.name)
+    fa, fb = qm.in_format(node, 0), qm.in_format(node, 1)
+    f = add_frac(fa, fb)
+    prog.shifts.append(f - lp.out.frac)
+    prog.ops.append(LayerOp(kind=ELTWISE, in2_base=layout.base(node.inputs[1]), sa=f - fa.frac, sb=f - fb.frac,
+                            has_b=1, shift=f - lp.out.frac, **requant_fields(lp.out, node.activation), **common))
+
+
+def lower(qm: QuantizedModel, layout: ArenaLayout, dp: Datapath, rows: int, cols: int) -> Program:
+    graph = qm.graph
+    prog = Program([], [], [], [0])
+    prog.ops.append(LayerOp(kind=INPUT, trace_id=0, n_out=int(np.prod(graph.input.shape)),
+                            out_base=layout.base(graph.input.name)))
+    for idx, node in enumerate(graph.nodes):
+        if idx == 0 or node.name in layout.alias:
+            continue
+        common = {"trace_id": idx, "n_out": int(np.prod(node.shape)), "in_base": layout.base(node.inputs[0]),
+                  "out_base": layout.bases[node.name]}
+        if isinstance(node, ir.MaxPool2d):
+            prog.ops.append(LayerOp(kind=MAX, pad_value=qm.in_format(node).min, **common,
+                                    **walk_fields(graph, node, rows, cols)))
+        elif isinstance(node, ON_ARRAY):
+            _lower_mac(qm, node, dp, rows, cols, common, prog)
+        elif isinstance(node, ir.Add):
+            _lower_add(qm, node, layout, common, prog)
+        elif isinstance(node, ir.Relu):
+            prog.ops.append(LayerOp(kind=ELTWISE, **requant_fields(qm.plan.layer(node.name).out, node.activation),
+                                    **common))
+        else:
+            raise HwgenError(f"hardware: no mapping for layer {node.name!r} ({node.op})")
+    out_name = layout.storage(graph.output.name)
+    prog.ops.append(LayerOp(kind=OUTPUT, trace_id=[n.name for n in graph.nodes].index(graph.output.name),
+                            n_out=int(np.prod(graph.node(out_name).shape)), in_base=layout.bases[out_name]))
+    return prog

@@ -1,0 +1,202 @@
+"""The hardware plan's data: the array, the layer program entries, the tensor slots, and their JSON form."""
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+from ..errors import HwgenError, PlanError
+from ..fixed import Fixed, shift_bits
+
+SCHEMA = "hwgen.hwplan"
+SCHEMA_VERSION = 1
+KINDS = ("input", "mac", "max", "eltwise", "output")
+INPUT, MAC, MAX, ELTWISE, OUTPUT = range(len(KINDS))  # LayerOp.kind: which unit runs the entry
+
+
+@dataclass(frozen=True)
+class ArrayShape:
+    rows: int
+    cols: int
+
+    @classmethod
+    def parse(cls, text: str) -> "ArrayShape":
+        try:
+            r, c = (int(v) for v in text.lower().split("x"))
+        except ValueError:
+            raise HwgenError(f"array size must look like 4x4 (rows x cols), got {text!r}") from None
+        if not (1 <= r <= 64 and 1 <= c <= 64):
+            raise HwgenError(f"array size {text!r}: rows and cols must be in 1..64")
+        return cls(r, c)
+
+    def __str__(self) -> str:
+        return f"{self.rows}x{self.cols}"
+
+
+@dataclass(frozen=True)
+class LayerOp:
+    """One entry of the layer program the sequencer reads; every field is an integer in the descriptor ROM.
+
+    Derived products (hw = h*w, k = cin_g*kh*kw, ...) are precomputed so the
+    hardware walks addresses with adders and counters only.
+    """
+
+    kind: int
+    trace_id: int               # index of the node in the graph (0 = input)
+    n_out: int                  # values written (or streamed out) before the layer is done
+    in_base: int = 0
+    in2_base: int = 0
+    out_base: int = 0
+    # window walk (mac, max)
+    h: int = 1
+    w: int = 1
+    hw: int = 1
+    cin_g: int = 1
+    kh: int = 1
+    kw: int = 1
+    k: int = 1
+    sy: int = 1
+    sx: int = 1
+    py: int = 0
+    px: int = 0
+    ybase0: int = 0             # -py * w
+    row_step: int = 0           # sy * w
+    ow: int = 1
+    m: int = 1                  # output pixels
+    mtiles: int = 1             # ceil(m / rows): row tiles
+    tiles_per_mt: int = 1       # groups * nt
+    ohw: int = 1
+    groups: int = 1
+    group_in_step: int = 0      # cin_g * hw
+    coutg: int = 1
+    nt: int = 1                 # column tiles per group
+    cols_last: int = 1          # valid columns in a group's last column tile
+    nt_out_step: int = 0        # cols * ohw
+    group_out_step: int = 0     # coutg * ohw
+    pad_value: int = 0
+    # weights and per-tile parameters (mac)
+    w_base: int = 0
+    w_words: int = 1            # memory words per tile
+    w_code: int = 0             # index into HardwarePlan.weight_widths
+    w_per_word: int = 1
+    w_sub_last: int = 0         # w_per_word - 1
+    p_base: int = 0
+    # requantization (mac: per-column from the parameter memory; eltwise: here)
+    relu: int = 0
+    relu6: int = 0
+    six: int = 0
+    lo: int = 0
+    hi: int = 0
+    sa: int = 0
+    sb: int = 0
+    has_b: int = 0
+    shift: int = 0
+
+    @property
+    def kind_name(self) -> str:
+        return KINDS[self.kind]
+
+
+@dataclass(frozen=True)
+class TensorSlot:
+    name: str
+    base: int
+    size: int
+    shape: tuple[int, ...]
+    fmt: Fixed
+
+
+@dataclass(frozen=True)
+class HardwarePlan:
+    rows: int
+    cols: int
+    a_bits: int                  # multiplier activation operand width
+    a_signed: bool
+    w_bits: int                  # multiplier weight operand width (widest layer)
+    acc_bits: int
+    store_bits: int              # signed width of an activation memory word
+    max_right: int
+    max_left: int
+    arena_depth: int
+    weight_widths: tuple[int, ...]
+    weight_words: tuple[int, ...]
+    param_words: tuple[int, ...]
+    program: tuple[LayerOp, ...]
+    tensors: tuple[TensorSlot, ...]
+    layer_names: tuple[str, ...]  # graph node names by trace id
+    output_name: str              # the tensor slot the output stream reads
+    macs: int
+    schema: str = field(default=SCHEMA)
+    version: int = field(default=SCHEMA_VERSION)
+
+    @property
+    def pes(self) -> int:
+        return self.rows * self.cols
+
+    @property
+    def replicas(self) -> int:
+        """Copies of the activation memory: one read port per array row, at least two for Add."""
+        return max(self.rows, 2)
+
+    @property
+    def shift_bits(self) -> int:
+        return shift_bits(self.max_right, self.max_left)
+
+    @property
+    def param_width(self) -> int:
+        return self.cols * (self.acc_bits + self.shift_bits)
+
+    @property
+    def weight_word_width(self) -> int:
+        return self.cols * self.w_bits
+
+    def tensor(self, name: str) -> TensorSlot:
+        for t in self.tensors:
+            if t.name == name:
+                return t
+        raise HwgenError(f"hardware plan has no tensor {name!r}")
+
+    @property
+    def input(self) -> TensorSlot:
+        return self.tensors[0]
+
+    @property
+    def output(self) -> TensorSlot:
+        return self.tensor(self.output_name)
+
+    def memory_bits(self) -> dict[str, int]:
+        from .encoding import descriptor_width
+
+        return {"activations": self.arena_depth * self.store_bits * self.replicas,
+                "activation_arena": self.arena_depth * self.store_bits,
+                "weights": len(self.weight_words) * self.weight_word_width,
+                "params": len(self.param_words) * self.param_width,
+                "program": len(self.program) * descriptor_width(self)}
+
+    def to_json(self) -> dict:
+        d = asdict(self)
+        d["weight_words"] = [f"{w:x}" for w in self.weight_words]
+        d["param_words"] = [f"{w:x}" for w in self.param_words]
+        d["tensors"] = [{**asdict(t), "fmt": t.fmt.to_json()} for t in self.tensors]
+        return d
+
+    @classmethod
+    def from_json(cls, obj: dict) -> "HardwarePlan":
+        if obj.get("schema") != SCHEMA or obj.get("version") != SCHEMA_VERSION:
+            raise PlanError(f"not a {SCHEMA} v{SCHEMA_VERSION} hardware plan")
+        obj = dict(obj)
+        obj["weight_words"] = tuple(int(w, 16) for w in obj["weight_words"])
+        obj["param_words"] = tuple(int(w, 16) for w in obj["param_words"])
+        obj["weight_widths"] = tuple(obj["weight_widths"])
+        obj["program"] = tuple(LayerOp(**op) for op in obj["program"])
+        obj["tensors"] = tuple(TensorSlot(t["name"], t["base"], t["size"], tuple(t["shape"]), Fixed.from_json(t["fmt"]))
+                               for t in obj["tensors"])
+        obj["layer_names"] = tuple(obj["layer_names"])
+        return cls(**obj)
+
+    def save(self, path: str | Path) -> None:
+        Path(path).write_text(json.dumps(self.to_json()) + "\n")
+
+    @classmethod
+    def load(cls, path: str | Path) -> "HardwarePlan":
+        return cls.from_json(json.loads(Path(path).read_text()))

@@ -1,0 +1,300 @@
+"""Each accelerator unit on Amaranth's own simulator against its Python model: no Verilator, seconds per test.
+
+The models are the ones the rest of hwgen uses: the hardware plan's loop nest
+(hwgen.hwplan.loopnest) for walker and writer addresses, the numerics'
+requantize for the requantizer and the element-wise unit. A small network with
+a strided padded conv, a depthwise conv on a residual Add, a padded max pool,
+an average pool and a Linear layer is planned on several array shapes and weight widths (4-bit
+layers packed two per 8-bit weight lane), and every `mac`/`max` program entry
+is walked.
+"""
+from __future__ import annotations
+
+import random
+
+import numpy as np
+import pytest
+import torch
+from amaranth.sim import Simulator
+from torch import nn
+
+from hwgen import api
+from hwgen.fixed import Fixed, relu6_ceiling, requantize
+from hwgen.hwplan import ELTWISE, MAC, MAX, ArrayShape, HardwarePlan, LayerOp, make_hardware_plan
+from hwgen.hwplan.loopnest import k_steps, output_address, tiles, window_address
+from hwgen.hwplan.packing import weight_matrix
+from hwgen.quant.config import LayerBits
+from rtl_templates.accelerator import EltwiseUnit, MacWriter, MaxUnit, WindowWalker
+from rtl_templates.requant import Requantizer
+
+
+class UnitNet(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.conv = nn.Conv2d(2, 5, 3, stride=2, padding=1)
+        self.dw = nn.Conv2d(5, 5, 3, padding=1, groups=5)
+        self.pool = nn.MaxPool2d(2, stride=2, padding=1)
+        self.avg = nn.AvgPool2d(2)
+        self.fc = nn.Linear(5, 3)
+
+    def forward(self, x):
+        x = torch.relu(self.conv(x))
+        x = self.pool(torch.relu(x + self.dw(x)))
+        return self.fc(torch.flatten(self.avg(x), 1))
+
+
+@pytest.fixture(scope="module")
+def unit_model(tmp_path_factory):
+    torch.manual_seed(3)
+    path = tmp_path_factory.mktemp("units") / "unit.pt2"
+    torch.export.save(torch.export.export(UnitNet().eval(), (torch.zeros(1, 2, 7, 7),)), str(path))
+    with pytest.warns(Warning):  # synthetic calibration data: the input is not digits-shaped
+        prep = api.prepare(path)
+    return prep
+
+
+def _plan(prep, array: str, narrow: bool) -> tuple:
+    overrides = None
+    if narrow:  # the first conv at 4 bits: two weights per 8-bit lane
+        overrides = {prep.model.graph.nodes[1].name: LayerBits(4, None)}
+    qm = api.quantize(prep, bits=8, overrides=overrides)
+    return qm, make_hardware_plan(qm, ArrayShape.parse(array))
+
+
+def _set_descriptor(ctx, port, op: LayerOp) -> None:
+    for name in port.shape().members:
+        ctx.set(getattr(port, name), getattr(op, name))
+
+
+def _arena_value(addr: int, hw: HardwarePlan) -> int:
+    """A known, address-dependent activation: distinct neighbours, both signs, inside the store width."""
+    lim = (1 << (hw.store_bits - 1)) - 1
+    return (addr * 37 + 11) % (2 * lim + 1) - lim
+
+
+def _run(dut, testbench, *, deadline_cycles: int) -> None:
+    """Clocked simulation, stopped at the deadline; a hung unit then fails the test's count checks."""
+    sim = Simulator(dut)
+    sim.add_clock(1e-6)
+    sim.add_testbench(testbench)
+    sim.run_until(deadline_cycles * 1e-6)
+
+
+# --- window walker --------------------------------------------------------------------------------
+
+def _expected_beats(op: LayerOp, hw: HardwarePlan, wmat: np.ndarray | None) -> list[tuple]:
+    out = []
+    for tile in tiles(op, hw.rows, hw.cols):
+        for step in k_steps(op):
+            acts = []
+            for i in range(hw.rows):
+                addr = window_address(op, tile.row.first_pixel + i, tile.column.group, step)
+                acts.append(op.pad_value if addr is None else _arena_value(addr, hw))
+            weights = None
+            if wmat is not None:
+                weights = tuple(int(wmat[tile.column.first_channel + j, step.k]) for j in range(tile.column.cols))
+            out.append((tuple(acts), weights, int(step.k == op.k - 1)))
+    return out
+
+
+def _walk(hw: HardwarePlan, op: LayerOp, seed: int) -> list[tuple]:
+    dut = WindowWalker(hw)
+    rng = random.Random(seed)
+    beats: list[tuple] = []
+    expected_count = op.mtiles * op.groups * op.nt * op.k
+
+    async def testbench(ctx):
+        _set_descriptor(ctx, dut.d, op)
+        ctx.set(dut.start, 1)
+        await ctx.tick()
+        ctx.set(dut.start, 0)
+        while len(beats) < expected_count:
+            ready = rng.random() < 0.7  # backpressure: the beat must hold while not taken
+            ctx.set(dut.beats.ready, ready)
+            if ctx.get(dut.beats.valid) and ready:
+                p = dut.beats.payload
+                beats.append((tuple(ctx.get(p.a[i]) for i in range(hw.rows)),
+                              tuple(ctx.get(p.w[j]) for j in range(hw.cols)), ctx.get(p.last)))
+            rd = ctx.get(dut.rd_en)
+            a_addr = [ctx.get(dut.a_addr[i]) for i in range(hw.rows)]
+            w_addr = ctx.get(dut.w_addr)
+            await ctx.tick()
+            if rd:  # memories: one cycle of read latency, output held while not enabled
+                for i in range(hw.rows):
+                    ctx.set(dut.a_data[i], _arena_value(a_addr[i], hw))
+                ctx.set(dut.w_data, hw.weight_words[w_addr])
+        for _ in range(3):
+            ctx.set(dut.beats.ready, 1)
+            assert not ctx.get(dut.beats.valid), "the walker produced more beats than the loop nest has"
+            await ctx.tick()
+        assert not ctx.get(dut.busy)
+
+    _run(dut, testbench, deadline_cycles=4 * expected_count + 200)
+    assert len(beats) == expected_count
+    return beats
+
+
+@pytest.mark.parametrize("array,narrow", [("1x1", False), ("2x3", True), ("3x2", False), ("4x4", True)])
+def test_walker_beats_follow_the_loop_nest(unit_model, array, narrow):
+    qm, hw = _plan(unit_model, array, narrow)
+    walked = [op for op in hw.program if op.kind in (MAC, MAX)]
+    assert {op.kind for op in walked} == {MAC, MAX}
+    if narrow:
+        assert 4 in hw.weight_widths and any(op.w_per_word == 2 for op in walked)
+    for n, op in enumerate(walked):
+        node = qm.graph.nodes[op.trace_id]
+        wmat = weight_matrix(qm, node)[0] if op.kind == MAC else None
+        got = _walk(hw, op, seed=n)
+        want = _expected_beats(op, hw, wmat)
+        for b, (g, w) in enumerate(zip(got, want)):
+            assert g[0] == w[0], f"{node.name} beat {b}: activations {g[0]} != {w[0]}"
+            if w[1] is not None:
+                assert g[1][:len(w[1])] == w[1], f"{node.name} beat {b}: weights {g[1]} != {w[1]}"
+            assert g[2] == w[2], f"{node.name} beat {b}: last"
+
+
+# --- MAC writer --------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("array", ["1x1", "2x3", "3x2"])
+def test_mac_writer_addresses_follow_the_loop_nest(unit_model, array):
+    """Result beats (one output pixel's columns each) become one write per valid (pixel, channel), in order."""
+    qm, hw = _plan(unit_model, array, narrow=False)
+    for op in (op for op in hw.program if op.kind == MAC):
+        dut = MacWriter(hw)
+        want = [(output_address(op, t.row.first_pixel + i, t.column.first_channel + j), (t.row.index * 7 + i * 3 + j) % 50)
+                for t in tiles(op, hw.rows, hw.cols) for i in range(t.row.rows) for j in range(t.column.cols)]
+        beats = [[(t.row.index * 7 + i * 3 + j) % 50 for j in range(hw.cols)]
+                 for t in tiles(op, hw.rows, hw.cols) for i in range(hw.rows)]
+        got = []
+        rng = random.Random(op.trace_id)
+
+        async def testbench(ctx):
+            _set_descriptor(ctx, dut.d, op)
+            ctx.set(dut.start, 1)
+            await ctx.tick()
+            ctx.set(dut.start, 0)
+            for beat in beats:
+                while rng.random() < 0.3:  # idle cycles between result beats
+                    ctx.set(dut.results.valid, 0)
+                    await ctx.tick()
+                ctx.set(dut.results.valid, 1)
+                for j, v in enumerate(beat):
+                    ctx.set(dut.results.payload.data[j], v)
+                while True:
+                    if ctx.get(dut.write.en):
+                        got.append((ctx.get(dut.write.addr), ctx.get(dut.write.data)))
+                    taken = ctx.get(dut.results.ready)
+                    await ctx.tick()
+                    if taken:
+                        break
+            ctx.set(dut.results.valid, 0)
+            assert not ctx.get(dut.busy)
+
+        _run(dut, testbench, deadline_cycles=4 * len(beats) * hw.cols + 100)
+        assert got == want, f"layer {hw.layer_names[op.trace_id]}"
+
+
+# --- max unit ----------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("array", ["1x1", "3x2", "4x4"])
+def test_max_unit_writes_each_windows_maximum(unit_model, array):
+    qm, hw = _plan(unit_model, array, narrow=False)
+    op = next(op for op in hw.program if op.kind == MAX)
+    beats = _expected_beats(op, hw, None)
+    want = []
+    for n, t in enumerate(tiles(op, hw.rows, hw.cols)):
+        window = [b[0] for b in beats[n * op.k:(n + 1) * op.k]]
+        want += [(output_address(op, t.row.first_pixel + i, t.column.group), max(w[i] for w in window))
+                 for i in range(t.row.rows)]
+    dut = MaxUnit(hw)
+    got = []
+    rng = random.Random(1)
+
+    async def testbench(ctx):
+        _set_descriptor(ctx, dut.d, op)
+        ctx.set(dut.start, 1)
+        await ctx.tick()
+        ctx.set(dut.start, 0)
+        pending = list(beats)
+        while pending or len(got) < len(want):
+            offer = bool(pending) and rng.random() < 0.8
+            ctx.set(dut.beats.valid, offer)
+            if offer:
+                for i, v in enumerate(pending[0][0]):
+                    ctx.set(dut.beats.payload.a[i], v)
+                ctx.set(dut.beats.payload.last, pending[0][2])
+            if ctx.get(dut.write.en):
+                got.append((ctx.get(dut.write.addr), ctx.get(dut.write.data)))
+            taken = offer and ctx.get(dut.beats.ready)
+            await ctx.tick()
+            if taken:
+                pending.pop(0)
+
+    _run(dut, testbench, deadline_cycles=3 * len(beats) + 3 * len(want) + 100)
+    assert got == want
+
+
+# --- requantizer and element-wise unit ----------------------------------------------------------------
+
+@pytest.mark.parametrize("acc_bits,out_bits,max_right,max_left", [(12, 7, 5, 2), (20, 3, 9, 0), (9, 8, 1, 3)])
+def test_requantizer_matches_the_numerics(acc_bits, out_bits, max_right, max_left):
+    """y and the saturation flag equal hwgen.fixed.requantize for random inputs, every activation, both signs."""
+    dut = Requantizer(acc_bits, out_bits, max_right, max_left)
+    rng = np.random.default_rng(acc_bits)
+    cases = []
+    for _ in range(400):
+        signed = bool(rng.integers(2))
+        act = ["none", "relu", "relu6"][rng.integers(3)]
+        shift = int(rng.integers(-max_left, max_right + 1))
+        lim = 1 << (acc_bits - 2)
+        acc, bias = int(rng.integers(-lim, lim)), int(rng.integers(-lim, lim))
+        frac = int(rng.integers(0, 3))
+        out = Fixed(out_bits, frac, signed)
+        cases.append((acc, bias, shift, act, out))
+
+    async def testbench(ctx):
+        for acc, bias, shift, act, out in cases:
+            six = min(relu6_ceiling(out), out.max + 1) if act == "relu6" else 0
+            for sig, v in ((dut.acc, acc), (dut.bias, bias), (dut.shift, shift), (dut.relu, act == "relu"),
+                           (dut.relu6, act == "relu6"), (dut.six, six), (dut.lo, out.min), (dut.hi, out.max)):
+                ctx.set(sig, v)
+            y, sat = requantize(np.array([acc + bias]), shift + out.frac, out, act)
+            assert (ctx.get(dut.y), ctx.get(dut.saturated)) == (int(y[0]), int(sat > 0)), (acc, bias, shift, act, out)
+
+    sim = Simulator(dut)
+    sim.add_testbench(testbench)
+    sim.run()
+
+
+@pytest.mark.parametrize("array", ["1x1", "2x3"])
+def test_eltwise_unit_adds_requantizes_and_writes(unit_model, array):
+    """The residual Add: two reads per element, (a << sa) + (b << sb) requantized, one write per element."""
+    qm, hw = _plan(unit_model, array, narrow=False)
+    op = next(op for op in hw.program if op.kind == ELTWISE and op.has_b)
+    out = qm.plan.layer(hw.layer_names[op.trace_id]).out
+    dut = EltwiseUnit(hw)
+    got = []
+
+    async def testbench(ctx):
+        _set_descriptor(ctx, dut.d, op)
+        ctx.set(dut.start, 1)
+        await ctx.tick()
+        ctx.set(dut.start, 0)
+        for _ in range(op.n_out + 4):
+            if ctx.get(dut.write.en):
+                got.append((ctx.get(dut.write.addr), ctx.get(dut.write.data)))
+            rd, a, b = ctx.get(dut.rd_en), ctx.get(dut.a_addr), ctx.get(dut.b_addr)
+            await ctx.tick()
+            if rd:
+                ctx.set(dut.a_data, _arena_value(a, hw))
+                ctx.set(dut.b_data, _arena_value(b, hw))
+
+    _run(dut, testbench, deadline_cycles=op.n_out + 50)
+    activation = "relu" if op.relu else "relu6" if op.relu6 else "none"
+    want = []
+    for i in range(op.n_out):
+        total = (_arena_value(op.in_base + i, hw) << op.sa) + (_arena_value(op.in2_base + i, hw) << op.sb)
+        y, _ = requantize(np.array([total]), op.shift + out.frac, out, activation)
+        want.append((op.out_base + i, int(y[0])))
+    assert op.sa != op.sb or op.shift != 0, "the test plan should exercise the alignment shifts"
+    assert got == want

@@ -14,6 +14,9 @@ Ports:
 """
 from __future__ import annotations
 
+from dataclasses import dataclass
+from typing import Any
+
 from amaranth import Cat, Const, Module, Mux, Signal, signed, unsigned
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.memory import Memory
@@ -69,105 +72,136 @@ class WindowWalker(wiring.Component):
 
     def elaborate(self, platform):
         m = Module()
-        hw, d, iw = self.hw, self.d, self.wd.index
-        rows, cols = hw.rows, hw.cols
-        S = lambda name: Signal(signed(iw), name=name)  # noqa: E731
-
-        active, setup = Signal(), Signal()
-        setup_i = Signal(range(rows))
-        row_y = [S(f"row_y{i}") for i in range(rows)]
-        row_x = [S(f"row_x{i}") for i in range(rows)]
-        row_off = [S(f"row_off{i}") for i in range(rows)]
-        row_ok = [Signal(name=f"row_ok{i}") for i in range(rows)]
-        ox, iy0, ix0, ybase, m_cnt = S("ox"), S("iy0"), S("ix0"), S("ybase"), S("m_cnt")
-        g, ntc, k, ky, kx, kyw = S("g"), S("ntc"), S("k"), S("ky"), S("kx"), S("kyw")
-        chan_off, gchan, wtile, kword, sub = S("chan_off"), S("gchan"), S("wtile"), S("kword"), S("sub")
-
-        s1_valid, s1_last = Signal(), Signal()
-        s1_pad = Signal(rows)
-        s1_sub = Signal(range(max(hw.w_bits, 2)))
-
-        advance = Signal()
-        issue = Signal()
+        r = _WalkRegisters(self.hw, self.wd.index)
+        advance, issue = Signal(), Signal()
         m.d.comb += [
-            advance.eq(~s1_valid | self.beats.ready),
-            issue.eq(active & ~setup & advance),
+            advance.eq(~r.s1_valid | self.beats.ready),
+            issue.eq(r.active & ~r.setup & advance),
             self.rd_en.eq(advance),
-            self.busy.eq(active | s1_valid),
-            self.w_addr.eq(wtile + kword),
+            self.busy.eq(r.active | r.s1_valid),
+            self.w_addr.eq(r.wtile + r.kword),
         ]
-        inside = Signal(rows)
-        for i in range(rows):
-            y, x = row_y[i] + ky, row_x[i] + kx
-            m.d.comb += [
-                inside[i].eq(row_ok[i] & (y >= 0) & (y < d.h) & (x >= 0) & (x < d.w)),
-                self.a_addr[i].eq(d.in_base + chan_off + row_off[i] + kyw + kx),
-            ]
-
-        last_k = k == d.k - 1
+        inside = self._addresses(m, r)
+        last_k = r.k == self.d.k - 1
         with m.If(advance):
-            m.d.sync += [s1_valid.eq(issue), s1_last.eq(last_k), s1_pad.eq(~inside), s1_sub.eq(sub)]
-
+            m.d.sync += [r.s1_valid.eq(issue), r.s1_last.eq(last_k), r.s1_pad.eq(~inside), r.s1_sub.eq(r.sub)]
         with m.If(self.start):
-            m.d.sync += [active.eq(1), setup.eq(1), setup_i.eq(0), m_cnt.eq(0), ox.eq(0), ix0.eq(-d.px),
-                         iy0.eq(-d.py), ybase.eq(d.ybase0), g.eq(0), ntc.eq(0), k.eq(0), ky.eq(0), kx.eq(0),
-                         kyw.eq(0), chan_off.eq(0), gchan.eq(0), wtile.eq(d.w_base), kword.eq(0), sub.eq(0)]
-        with m.Elif(active & setup):
-            # shift in the next output pixel's window origin; row 0 ends up with the tile's first pixel
-            for i in range(rows - 1):
-                m.d.sync += [row_y[i].eq(row_y[i + 1]), row_x[i].eq(row_x[i + 1]),
-                             row_off[i].eq(row_off[i + 1]), row_ok[i].eq(row_ok[i + 1])]
-            m.d.sync += [row_y[-1].eq(iy0), row_x[-1].eq(ix0), row_off[-1].eq(ybase + ix0), row_ok[-1].eq(m_cnt < d.m),
-                         m_cnt.eq(m_cnt + 1)]
-            with m.If(ox == d.ow - 1):
-                m.d.sync += [ox.eq(0), ix0.eq(-d.px), iy0.eq(iy0 + d.sy), ybase.eq(ybase + d.row_step)]
-            with m.Else():
-                m.d.sync += [ox.eq(ox + 1), ix0.eq(ix0 + d.sx)]
-            m.d.sync += setup_i.eq(setup_i + 1)
-            with m.If(setup_i == rows - 1):
-                m.d.sync += [setup.eq(0), setup_i.eq(0)]
+            self._start(m, r)
+        with m.Elif(r.active & r.setup):
+            self._load_origin(m, r)
         with m.Elif(issue):
             with m.If(~last_k):
-                m.d.sync += k.eq(k + 1)
-                with m.If(sub == d.w_sub_last):
-                    m.d.sync += [sub.eq(0), kword.eq(kword + 1)]
-                with m.Else():
-                    m.d.sync += sub.eq(sub + 1)
-                with m.If(kx == d.kw - 1):
-                    m.d.sync += kx.eq(0)
-                    with m.If(ky == d.kh - 1):
-                        m.d.sync += [ky.eq(0), kyw.eq(0), chan_off.eq(chan_off + d.hw)]
-                    with m.Else():
-                        m.d.sync += [ky.eq(ky + 1), kyw.eq(kyw + d.w)]
-                with m.Else():
-                    m.d.sync += kx.eq(kx + 1)
-            with m.Else():  # tile done: next column tile, group, or row tile
-                m.d.sync += [k.eq(0), ky.eq(0), kx.eq(0), kyw.eq(0), kword.eq(0), sub.eq(0)]
-                with m.If(ntc == d.nt - 1):
-                    m.d.sync += ntc.eq(0)
-                    with m.If(g == d.groups - 1):
-                        m.d.sync += [g.eq(0), gchan.eq(0), chan_off.eq(0), wtile.eq(d.w_base)]
-                        with m.If(m_cnt >= d.m):
-                            m.d.sync += active.eq(0)
-                        with m.Else():
-                            m.d.sync += setup.eq(1)
-                    with m.Else():
-                        m.d.sync += [g.eq(g + 1), gchan.eq(gchan + d.group_in_step),
-                                     chan_off.eq(gchan + d.group_in_step), wtile.eq(wtile + d.w_words)]
-                with m.Else():
-                    m.d.sync += [ntc.eq(ntc + 1), chan_off.eq(gchan), wtile.eq(wtile + d.w_words)]
+                self._next_k_step(m, r)
+            with m.Else():
+                self._next_tile(m, r)
+        self._beat(m, r)
+        return m
 
-        # stage 1: memory data -> beat
-        m.d.comb += [self.beats.valid.eq(s1_valid), self.beats.payload.last.eq(s1_last)]
-        for i in range(rows):
-            m.d.comb += self.beats.payload.a[i].eq(Mux(s1_pad[i], d.pad_value, self.a_data[i]))
-        for j in range(cols):
+    def _addresses(self, m: Module, r: "_WalkRegisters") -> Signal:
+        """Every row's activation address for the current k-step; the returned bits say which lie in the image."""
+        d = self.d
+        inside = Signal(self.hw.rows)
+        for i in range(self.hw.rows):
+            y, x = r.row_y[i] + r.ky, r.row_x[i] + r.kx
+            m.d.comb += [
+                inside[i].eq(r.row_ok[i] & (y >= 0) & (y < d.h) & (x >= 0) & (x < d.w)),
+                self.a_addr[i].eq(d.in_base + r.chan_off + r.row_off[i] + r.kyw + r.kx),
+            ]
+        return inside
+
+    def _start(self, m: Module, r: "_WalkRegisters") -> None:
+        d = self.d
+        m.d.sync += [r.active.eq(1), r.setup.eq(1), r.setup_i.eq(0), r.m_cnt.eq(0), r.ox.eq(0), r.ix0.eq(-d.px),
+                     r.iy0.eq(-d.py), r.ybase.eq(d.ybase0), r.g.eq(0), r.ntc.eq(0), r.k.eq(0), r.ky.eq(0),
+                     r.kx.eq(0), r.kyw.eq(0), r.chan_off.eq(0), r.gchan.eq(0), r.wtile.eq(d.w_base), r.kword.eq(0),
+                     r.sub.eq(0)]
+
+    def _load_origin(self, m: Module, r: "_WalkRegisters") -> None:
+        """Setup cycles of a row tile: shift in the next output pixel's window origin (row 0 ends with the first)."""
+        d, rows = self.d, self.hw.rows
+        for i in range(rows - 1):
+            m.d.sync += [r.row_y[i].eq(r.row_y[i + 1]), r.row_x[i].eq(r.row_x[i + 1]),
+                         r.row_off[i].eq(r.row_off[i + 1]), r.row_ok[i].eq(r.row_ok[i + 1])]
+        m.d.sync += [r.row_y[-1].eq(r.iy0), r.row_x[-1].eq(r.ix0), r.row_off[-1].eq(r.ybase + r.ix0),
+                     r.row_ok[-1].eq(r.m_cnt < d.m), r.m_cnt.eq(r.m_cnt + 1)]
+        with m.If(r.ox == d.ow - 1):
+            m.d.sync += [r.ox.eq(0), r.ix0.eq(-d.px), r.iy0.eq(r.iy0 + d.sy), r.ybase.eq(r.ybase + d.row_step)]
+        with m.Else():
+            m.d.sync += [r.ox.eq(r.ox + 1), r.ix0.eq(r.ix0 + d.sx)]
+        m.d.sync += r.setup_i.eq(r.setup_i + 1)
+        with m.If(r.setup_i == rows - 1):
+            m.d.sync += [r.setup.eq(0), r.setup_i.eq(0)]
+
+    def _next_k_step(self, m: Module, r: "_WalkRegisters") -> None:
+        """kx, then ky, then the input channel; the weight sub-word, then the weight word."""
+        d = self.d
+        m.d.sync += r.k.eq(r.k + 1)
+        with m.If(r.sub == d.w_sub_last):
+            m.d.sync += [r.sub.eq(0), r.kword.eq(r.kword + 1)]
+        with m.Else():
+            m.d.sync += r.sub.eq(r.sub + 1)
+        with m.If(r.kx == d.kw - 1):
+            m.d.sync += r.kx.eq(0)
+            with m.If(r.ky == d.kh - 1):
+                m.d.sync += [r.ky.eq(0), r.kyw.eq(0), r.chan_off.eq(r.chan_off + d.hw)]
+            with m.Else():
+                m.d.sync += [r.ky.eq(r.ky + 1), r.kyw.eq(r.kyw + d.w)]
+        with m.Else():
+            m.d.sync += r.kx.eq(r.kx + 1)
+
+    def _next_tile(self, m: Module, r: "_WalkRegisters") -> None:
+        """The next column tile, group, or row tile (then setup again), or the end of the layer."""
+        d = self.d
+        m.d.sync += [r.k.eq(0), r.ky.eq(0), r.kx.eq(0), r.kyw.eq(0), r.kword.eq(0), r.sub.eq(0)]
+        with m.If(r.ntc == d.nt - 1):
+            m.d.sync += r.ntc.eq(0)
+            with m.If(r.g == d.groups - 1):
+                m.d.sync += [r.g.eq(0), r.gchan.eq(0), r.chan_off.eq(0), r.wtile.eq(d.w_base)]
+                with m.If(r.m_cnt >= d.m):
+                    m.d.sync += r.active.eq(0)
+                with m.Else():
+                    m.d.sync += r.setup.eq(1)
+            with m.Else():
+                m.d.sync += [r.g.eq(r.g + 1), r.gchan.eq(r.gchan + d.group_in_step),
+                             r.chan_off.eq(r.gchan + d.group_in_step), r.wtile.eq(r.wtile + d.w_words)]
+        with m.Else():
+            m.d.sync += [r.ntc.eq(r.ntc + 1), r.chan_off.eq(r.gchan), r.wtile.eq(r.wtile + d.w_words)]
+
+    def _beat(self, m: Module, r: "_WalkRegisters") -> None:
+        """Stage 1: memory data -> beat, pad values substituted, weights unpacked at the layer's width."""
+        hw, d = self.hw, self.d
+        m.d.comb += [self.beats.valid.eq(r.s1_valid), self.beats.payload.last.eq(r.s1_last)]
+        for i in range(hw.rows):
+            m.d.comb += self.beats.payload.a[i].eq(Mux(r.s1_pad[i], d.pad_value, self.a_data[i]))
+        for j in range(hw.cols):
             lane = self.w_data[j * hw.w_bits:(j + 1) * hw.w_bits]
             with m.Switch(d.w_code):
                 for code, width in enumerate(hw.weight_widths):
                     with m.Case(code):
-                        m.d.comb += self.beats.payload.w[j].eq(lane.word_select(s1_sub, width).as_signed())
-        return m
+                        m.d.comb += self.beats.payload.w[j].eq(lane.word_select(r.s1_sub, width).as_signed())
+
+
+class _WalkRegisters:
+    """The walker's counters: window origins per row, the tile and k-step position, stage-1 flags."""
+
+    def __init__(self, hw: HardwarePlan, iw: int):
+        rows = hw.rows
+
+        def counter(name: str) -> Signal:
+            return Signal(signed(iw), name=name)
+
+        self.active, self.setup = Signal(name="active"), Signal(name="setup")
+        self.setup_i = Signal(range(rows), name="setup_i")
+        self.row_y = [counter(f"row_y{i}") for i in range(rows)]
+        self.row_x = [counter(f"row_x{i}") for i in range(rows)]
+        self.row_off = [counter(f"row_off{i}") for i in range(rows)]
+        self.row_ok = [Signal(name=f"row_ok{i}") for i in range(rows)]
+        for name in ("ox", "iy0", "ix0", "ybase", "m_cnt", "g", "ntc", "k", "ky", "kx", "kyw", "chan_off", "gchan",
+                     "wtile", "kword", "sub"):
+            setattr(self, name, counter(name))
+        self.s1_valid, self.s1_last = Signal(name="s1_valid"), Signal(name="s1_last")
+        self.s1_pad = Signal(rows, name="s1_pad")
+        self.s1_sub = Signal(range(max(hw.w_bits, 2)), name="s1_sub")
 
 
 class TileCounter:
@@ -393,6 +427,32 @@ def trace_layout(hw: HardwarePlan) -> data.StructLayout:
                               "index": unsigned(Widths(hw).addr), "data": Widths(hw).store, "saturated": 1})
 
 
+@dataclass(frozen=True)
+class _Memories:
+    prog_rd: Any
+    w_rd: Any
+    p_rd: Any
+    a_rd: list
+    a_wr: list
+
+
+@dataclass(frozen=True)
+class _Sequencer:
+    d: Any             # the running layer's descriptor (a View of descriptor_layout)
+    start: Signal      # one cycle: start the unit of d.kind
+    completion: Signal  # one output value written or streamed
+    macw: "MacWriter"
+
+
+@dataclass(frozen=True)
+class _Units:
+    walker: WindowWalker
+    preader: ParamReader
+    engine: TileEngine
+    maxu: MaxUnit
+    ew: EltwiseUnit
+
+
 class Accelerator(wiring.Component):
     def __init__(self, hw: HardwarePlan):
         self.hw, self.wd = hw, Widths(hw)
@@ -405,11 +465,18 @@ class Accelerator(wiring.Component):
 
     def elaborate(self, platform):
         m = Module()
-        hw, wd = self.hw, self.wd
-        desc = descriptor_layout(hw)
+        mem = self._memories(m)
+        seq = self._sequencer(m, mem)
+        units = self._units(m, seq)
+        self._walker_paths(m, seq, mem, units)
+        self._arena_reads(m, seq, mem, units)
+        self._writes(m, seq, mem, units, self._input_loader(m, seq))
+        return m
 
-        # --- memories, all initialised from the plan ---
-        m.submodules.program = program = Memory(shape=unsigned(desc.size), depth=len(hw.program),
+    def _memories(self, m: Module) -> _Memories:
+        """Program, weight and parameter ROMs and the arena replicas, all initialised from the plan."""
+        hw, wd = self.hw, self.wd
+        m.submodules.program = program = Memory(shape=unsigned(descriptor_layout(hw).size), depth=len(hw.program),
                                                 init=descriptor_words(hw))
         m.submodules.weights = weights = Memory(shape=unsigned(hw.weight_word_width), depth=len(hw.weight_words),
                                                 init=list(hw.weight_words))
@@ -417,29 +484,31 @@ class Accelerator(wiring.Component):
                                               init=list(hw.param_words))
         arena = []
         for r in range(hw.replicas):
-            mem = Memory(shape=wd.store, depth=hw.arena_depth, init=[])
-            m.submodules[f"arena{r}"] = mem
-            arena.append(mem)
+            replica = Memory(shape=wd.store, depth=hw.arena_depth, init=[])
+            m.submodules[f"arena{r}"] = replica
+            arena.append(replica)
         prog_rd = program.read_port()
-        w_rd, p_rd = weights.read_port(), params.read_port()
-        a_rd = [mem.read_port() for mem in arena]
-        a_wr = [mem.write_port() for mem in arena]
+        w_rd = weights.read_port()
+        p_rd = params.read_port()
+        a_rd = [replica.read_port() for replica in arena]
+        a_wr = [replica.write_port() for replica in arena]
+        return _Memories(prog_rd, w_rd, p_rd, a_rd, a_wr)
 
+    def _sequencer(self, m: Module, mem: _Memories) -> _Sequencer:
+        """Fetch a descriptor, start its unit, wait for n_out completions (and no trailing MAC results)."""
+        hw = self.hw
         m.submodules.mac_writer = macw = MacWriter(hw)
-
-        # --- sequencer: fetch a descriptor, start its unit, wait for n_out completions (and no trailing beats) ---
-        d = Signal(desc)
+        d = Signal(descriptor_layout(hw))
         pc = Signal(range(len(hw.program)))
         start = Signal()
         done = Signal(range(max(op.n_out for op in hw.program) + 1))
-        m.d.comb += prog_rd.addr.eq(pc)
-        write = Signal(write_layout(hw))
         completion = Signal()
+        m.d.comb += mem.prog_rd.addr.eq(pc)
         with m.FSM():
             with m.State("FETCH"):
                 m.next = "LOAD"
             with m.State("LOAD"):
-                m.d.sync += [d.eq(prog_rd.data), done.eq(0)]
+                m.d.sync += [d.eq(mem.prog_rd.data), done.eq(0)]
                 m.next = "START"
             with m.State("START"):
                 m.d.comb += start.eq(1)
@@ -450,25 +519,31 @@ class Accelerator(wiring.Component):
                 with m.If((done == d.n_out) & ~macw.busy):
                     m.d.sync += pc.eq(Mux(pc == len(hw.program) - 1, 0, pc + 1))
                     m.next = "FETCH"
+        return _Sequencer(d, start, completion, macw)
 
-        # --- units ---
+    def _units(self, m: Module, seq: _Sequencer) -> _Units:
+        """One unit per layer kind; each sees the descriptor and starts when the sequencer starts its kind."""
+        hw = self.hw
         m.submodules.walker = walker = WindowWalker(hw)
         m.submodules.params_reader = preader = ParamReader(hw)
-        out_bits = hw.store_bits - 1
         a_shape = (signed if hw.a_signed else unsigned)(hw.a_bits)
-        m.submodules.engine = engine = TileEngine(hw.rows, hw.cols, signed(hw.w_bits), a_shape, hw.acc_bits, out_bits,
-                                                  hw.max_right, hw.max_left)
+        m.submodules.engine = engine = TileEngine(hw.rows, hw.cols, signed(hw.w_bits), a_shape, hw.acc_bits,
+                                                  hw.store_bits - 1, hw.max_right, hw.max_left)
         m.submodules.max_unit = maxu = MaxUnit(hw)
         m.submodules.eltwise = ew = EltwiseUnit(hw)
-        kind = d.kind
-        for unit, k in ((walker, (MAC, MAX)), (preader, (MAC,)), (macw, (MAC,)), (maxu, (MAX,)), (ew, (ELTWISE, OUTPUT))):
-            m.d.comb += [unit.d.eq(d), unit.start.eq(start & Cat(*(kind == x for x in k)).any())]
+        kind = seq.d.kind
+        for unit, kinds in ((walker, (MAC, MAX)), (preader, (MAC,)), (seq.macw, (MAC,)), (maxu, (MAX,)),
+                            (ew, (ELTWISE, OUTPUT))):
+            m.d.comb += [unit.d.eq(seq.d), unit.start.eq(seq.start & Cat(*(kind == x for x in kinds)).any())]
+        return _Units(walker, preader, engine, maxu, ew)
 
-        # walker -> engine (mac) or max unit (max)
-        is_mac = kind == MAC
+    def _walker_paths(self, m: Module, seq: _Sequencer, mem: _Memories, u: _Units) -> None:
+        """Weights and parameters into the walker and reader; beats to the engine (mac) or the max unit (max)."""
+        d, walker, engine, preader, maxu = seq.d, u.walker, u.engine, u.preader, u.maxu
+        is_mac = d.kind == MAC
         m.d.comb += [
-            w_rd.addr.eq(walker.w_addr), w_rd.en.eq(walker.rd_en), walker.w_data.eq(w_rd.data),
-            p_rd.addr.eq(preader.addr), p_rd.en.eq(preader.rd_en), preader.rd_data.eq(p_rd.data),
+            mem.w_rd.addr.eq(walker.w_addr), mem.w_rd.en.eq(walker.rd_en), walker.w_data.eq(mem.w_rd.data),
+            mem.p_rd.addr.eq(preader.addr), mem.p_rd.en.eq(preader.rd_en), preader.rd_data.eq(mem.p_rd.data),
             engine.params.valid.eq(preader.params.valid), engine.params.payload.eq(preader.params.payload),
             preader.params.ready.eq(engine.params.ready),
             engine.operands.valid.eq(walker.beats.valid & is_mac),
@@ -480,24 +555,28 @@ class Accelerator(wiring.Component):
             engine.relu.eq(d.relu[0]), engine.relu6.eq(d.relu6[0]), engine.six.eq(d.six),
             engine.lo.eq(d.lo), engine.hi.eq(d.hi),
         ]
-        wiring.connect(m, engine.results, macw.results)
-        for i in range(hw.rows):
+        wiring.connect(m, engine.results, seq.macw.results)
+        for i in range(self.hw.rows):
             m.d.comb += engine.operands.payload.a[i].eq(walker.beats.payload.a[i])
 
-        # activation memory read ports: the walker owns all rows, the eltwise unit replicas 0 and 1
+    def _arena_reads(self, m: Module, seq: _Sequencer, mem: _Memories, u: _Units) -> None:
+        """The walker owns every replica's read port (one per array row); the eltwise unit replicas 0 and 1."""
+        kind, walker, ew = seq.d.kind, u.walker, u.ew
         walking = (kind == MAC) | (kind == MAX)
-        for r, port in enumerate(a_rd):
-            if r < hw.rows:
+        for r, port in enumerate(mem.a_rd):
+            if r < self.hw.rows:
                 m.d.comb += walker.a_data[r].eq(port.data)
             ew_addr = ew.a_addr if r == 0 else ew.b_addr
-            m.d.comb += [port.addr.eq(Mux(walking, walker.a_addr[r] if r < hw.rows else 0, ew_addr)),
+            m.d.comb += [port.addr.eq(Mux(walking, walker.a_addr[r] if r < self.hw.rows else 0, ew_addr)),
                          port.en.eq(Mux(walking, walker.rd_en, ew.rd_en))]
-        m.d.comb += [ew.a_data.eq(a_rd[0].data), ew.b_data.eq(a_rd[1].data)]
+        m.d.comb += [ew.a_data.eq(mem.a_rd[0].data), ew.b_data.eq(mem.a_rd[1].data)]
 
-        # input loader
+    def _input_loader(self, m: Module, seq: _Sequencer) -> Signal:
+        """The `input` entry: one write per input stream beat."""
+        hw, d = self.hw, seq.d
         in_idx = Signal(range(hw.input.size + 1))
         loading = Signal()
-        with m.If(start & (kind == INPUT)):
+        with m.If(seq.start & (d.kind == INPUT)):
             m.d.sync += [loading.eq(1), in_idx.eq(0)]
         m.d.comb += self.inputs.ready.eq(loading)
         in_write = Signal(write_layout(hw))
@@ -506,24 +585,28 @@ class Accelerator(wiring.Component):
             m.d.sync += in_idx.eq(in_idx + 1)
             with m.If(in_idx == d.n_out - 1):
                 m.d.sync += loading.eq(0)
+        return in_write
 
-        # one write port for all replicas; the unit of the running layer drives it
-        with m.Switch(kind):
+    def _writes(self, m: Module, seq: _Sequencer, mem: _Memories, u: _Units,
+                in_write: Signal) -> None:
+        """One write port for all replicas, driven by the running layer's unit; completions and the trace."""
+        d = seq.d
+        write = Signal(write_layout(self.hw))
+        with m.Switch(d.kind):
             with m.Case(INPUT):
                 m.d.comb += write.eq(in_write)
             with m.Case(MAC):
-                m.d.comb += write.eq(macw.write)
+                m.d.comb += write.eq(seq.macw.write)
             with m.Case(MAX):
-                m.d.comb += write.eq(maxu.write)
+                m.d.comb += write.eq(u.maxu.write)
             with m.Case(ELTWISE):
-                m.d.comb += write.eq(ew.write)
-        for port in a_wr:
+                m.d.comb += write.eq(u.ew.write)
+        for port in mem.a_wr:
             m.d.comb += [port.addr.eq(write.addr), port.data.eq(write.data), port.en.eq(write.en)]
-        wiring.connect(m, wiring.flipped(self.outputs), ew.outputs)
-        m.d.comb += completion.eq(write.en | (self.outputs.valid & self.outputs.ready))
-
+        wiring.connect(m, wiring.flipped(self.outputs), u.ew.outputs)
         m.d.comb += [
-            self.trace_out.valid.eq(write.en), self.trace_out.layer.eq(d.trace_id), self.trace_out.index.eq(write.addr - d.out_base),
+            seq.completion.eq(write.en | (self.outputs.valid & self.outputs.ready)),
+            self.trace_out.valid.eq(write.en), self.trace_out.layer.eq(d.trace_id),
+            self.trace_out.index.eq(write.addr - d.out_base),
             self.trace_out.data.eq(write.data), self.trace_out.saturated.eq(write.saturated),
         ]
-        return m

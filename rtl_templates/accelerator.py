@@ -331,7 +331,8 @@ class MaxUnit(wiring.Component):
         with m.Elif(full):
             with m.If(pixel < d.m):
                 m.d.comb += [self.write.en.eq(1), self.write.addr.eq(d.out_base + tc.g_off + pixel),
-                             self.write.data.eq(Cat(*best).word_select(lane, hw.store_bits))]
+                             self.write.data.eq(Cat(*best).word_select(lane, hw.store_bits)),
+                             self.write.saturated.eq(0)]  # a max never saturates
             with m.If((lane == hw.rows - 1) | (pixel >= d.m - 1)):
                 m.d.sync += [lane.eq(0), full.eq(0)]
                 tc.step()
@@ -581,7 +582,8 @@ class Accelerator(wiring.Component):
         m.d.comb += self.inputs.ready.eq(loading)
         in_write = Signal(write_layout(hw))
         with m.If(self.inputs.valid & loading):
-            m.d.comb += [in_write.en.eq(1), in_write.addr.eq(d.out_base + in_idx), in_write.data.eq(self.inputs.payload)]
+            m.d.comb += [in_write.en.eq(1), in_write.addr.eq(d.out_base + in_idx), in_write.data.eq(self.inputs.payload),
+                         in_write.saturated.eq(0)]  # inputs are already in format (driven here: no constant-only process)
             m.d.sync += in_idx.eq(in_idx + 1)
             with m.If(in_idx == d.n_out - 1):
                 m.d.sync += loading.eq(0)

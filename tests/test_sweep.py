@@ -69,6 +69,7 @@ def test_sweep_locally_and_on_ray_gives_identical_results_and_reruns_from_cache(
     assert again.cache_hits == again.stages == 9  # build, cycles and synthesis of every point, the misfit too
 
 
+@pytest.mark.slow  # builds and simulates four points (~30 s)
 def test_cli_sweep_writes_table_json_and_plot(tmp_path, mlp_path):
     out = tmp_path / "out"
     proc = subprocess.run([*HWGEN, "sweep", str(mlp_path), "--method", "range,sqnr", "--bits", "4", "--array", "1x2",

@@ -49,6 +49,7 @@ def test_small_design_gives_an_icebreaker_bitstream(tmp_path):
     assert not other["cached"] and other["synth_key"] != r["synth_key"]
 
 
+@pytest.mark.slow  # a full place-and-route attempt of an oversized design (~2 minutes)
 @pytest.mark.filterwarnings("ignore")
 def test_design_too_big_fails_with_numbers(tmp_path):
     torch.manual_seed(0)
@@ -60,6 +61,7 @@ def test_design_too_big_fails_with_numbers(tmp_path):
     assert not (tmp_path / "b" / "synth-icebreaker" / "hwgen_top.bin").exists()
 
 
+@pytest.mark.slow  # synthesis of digits_cnn for the iCEBreaker (~1 minute)
 def test_array_auto_fits_the_icebreaker(tmp_path, cnn_path):
     proc = hwgen("build", cnn_path, "--array", "auto", "--board", "icebreaker", "-o", tmp_path / "b", "--vectors", "1",
                  "--json")

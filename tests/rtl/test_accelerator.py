@@ -25,7 +25,8 @@ from hwgen.simulate import simulate, traced_layers
 from model_zoo import save_random_model  # tests/ is on sys.path (tests/conftest.py)
 
 HWGEN = [sys.executable, "-m", "hwgen.cli"]
-RANDOM_SEEDS = [1, 5, 9, 12, 14, 21]
+# two seeds in the default suite, the rest with -m slow
+RANDOM_SEEDS = [1, 14, *(pytest.param(s, marks=pytest.mark.slow) for s in (5, 9, 12, 21))]
 
 
 def test_cli_build_and_sim_digits_cnn_8bit(tmp_path, cnn_path):
@@ -46,8 +47,10 @@ def test_cli_build_and_sim_digits_cnn_8bit(tmp_path, cnn_path):
 
 @pytest.mark.parametrize("model, kwargs, array, stall", [
     ("digits_cnn", {"overrides": dict([parse_override("conv2=w4"), parse_override("fc=w3")])}, (3, 5), 0.0),
-    ("digits_mlp", {}, (8, 8), 0.1),  # M=1 on 8 rows: 7 trailing empty result rows per tile (a fixed hang)
-    ("digits_mlp", {"overrides": dict([parse_override("fc1=w4")]), "per_channel": True}, (2, 3), 0.1),
+    # M=1 on 8 rows: 7 trailing empty result rows per tile (a fixed hang)
+    pytest.param("digits_mlp", {}, (8, 8), 0.1, marks=pytest.mark.slow),
+    pytest.param("digits_mlp", {"overrides": dict([parse_override("fc1=w4")]), "per_channel": True}, (2, 3), 0.1,
+                 marks=pytest.mark.slow),
 ])
 def test_reference_models_bit_exact(tmp_path, root, model, kwargs, array, stall):
     b = build(root / "models" / f"{model}.pt", tmp_path / "b", array=ArrayShape(*array), inputs=100, **kwargs)
@@ -171,11 +174,11 @@ def test_standalone_relu_depthwise_and_odd_avgpool_bit_exact(tmp_path):
 
 
 @pytest.mark.parametrize("model, kwargs", [
-    ("digits_mlp", {"method": "sqnr", "weight_budget": 6000}),
     ("digits_mlp", {"method": "sqnr", "weight_budget": 6000, "cost": "hardware", "per_channel": True}),
-    ("digits_mlp", {"method": "analytic", "target_mismatch": 0.05}),
+    pytest.param("digits_mlp", {"method": "sqnr", "weight_budget": 6000}, marks=pytest.mark.slow),
+    pytest.param("digits_mlp", {"method": "analytic", "target_mismatch": 0.05}, marks=pytest.mark.slow),
     ("digits_mlp", {"method": "tqt", "weight_bits": 3, "act_bits": 6}),
-    ("digits_cnn", {"method": "tqt", "weight_bits": 4, "act_bits": 8}),
+    pytest.param("digits_cnn", {"method": "tqt", "weight_bits": 4, "act_bits": 8}, marks=pytest.mark.slow),
 ])
 def test_every_precision_method_runs_bit_exact_on_the_rtl(tmp_path, root, model, kwargs):
     b = build(root / "models" / f"{model}.pt", tmp_path / "b", array=ArrayShape(2, 3), inputs=20, **kwargs)

@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import json
 import tempfile
+from dataclasses import asdict
 from pathlib import Path
 
 from hwgen.build import build
@@ -36,13 +37,13 @@ def main() -> None:
                 b = build(ROOT / "models" / f"{model}.pt", Path(tmp) / f"{model}_{text}", array=array,
                           inputs=args.inputs)
                 r = simulate(b.path, work_dir=Path(tmp) / "sim")
-                if not r["bit_exact"]:
+                if not r.bit_exact:
                     raise SystemExit(f"{model} {text}: not bit-exact: {r['mismatches'][:1]}")
                 est = {c.layer: c.estimate for c in estimate_cycles(b.hw)}
                 results.append({"model": model, "array": text, "pes": b.hw.pes, "macs": b.hw.macs,
-                                "cycles": r["cycles_per_inference"], "ideal": r["ideal_cycles"],
-                                "utilization": r["pe_utilization"], "estimated": sum(est.values()),
-                                "layers": [{**row, "estimated": est.get(row["layer"])} for row in r["layers"]]})
+                                "cycles": r.cycles_per_inference, "ideal": r.ideal_cycles,
+                                "utilization": r.pe_utilization, "estimated": sum(est.values()),
+                                "layers": [{**asdict(row), "estimated": est.get(row.layer)} for row in r.layers]})
     for res in results:
         print(f"\n{res['model']} on {res['array']} ({res['pes']} PEs): {res['cycles']:.0f} cycles/inference, "
               f"ideal {res['ideal']:.0f}, PE utilization {100 * res['utilization']:.1f}% "

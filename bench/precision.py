@@ -51,7 +51,7 @@ def run_model(name, path, quick):
     def add(method, label, qm=None, bits=None, value=None, memory=None):
         if qm is not None:
             r = api.evaluate(prep, qm=qm)
-            value = r["fixed_accuracy"] if labelled else r["output_sqnr_db"]
+            value = r.fixed_accuracy if labelled else r.output_sqnr_db
             memory = qm.weight_bits_total
         rows.append({"model": name, "method": method, "label": label, "weight_bits": bits, metric: value,
                      "weight_memory_bits": memory})
@@ -82,7 +82,7 @@ def run_model(name, path, quick):
         for b in range(2, 9):
             add("brevitas pow2", f"w{b}a{b}", bits=b, memory=params * b,
                 value=score(prep, lambda b=b: brevitas_pow2_logits(graph, p, prep.calib.x, prep.test.x, bits=b)))
-    float_value = api.evaluate(prep, method="range", bits=16)["float_accuracy"] if labelled else None
+    float_value = api.evaluate(prep, method="range", bits=16).float_accuracy if labelled else None
     return rows, metric, float_value, params
 
 

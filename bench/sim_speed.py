@@ -51,15 +51,15 @@ def main() -> None:
                 second = simulate(b.path, work_dir=Path(tmp) / "sim2", cache=cache)
                 second_wall = time.monotonic() - t0
                 for r in (first, second):
-                    if not r["bit_exact"]:
+                    if not r.bit_exact:
                         raise SystemExit(f"{model} {text}: not bit-exact: {r['mismatches'][:1]}")
                 rows.append({"model": model, "array": text, "inputs": args.inputs,
-                             "cycles_per_inference": second["cycles_per_inference"],
-                             "compile_seconds": first["compile_seconds"], "first_run_seconds": first_wall,
-                             "cached_run_seconds": second_wall, "cached": second["compile_cached"],
-                             "simulated_cycles": second["simulated_cycles"],
-                             "cycles_per_second": second["cycles_per_second"],
-                             "sim_seconds_with_startup": second["sim_seconds"]})
+                             "cycles_per_inference": second.cycles_per_inference,
+                             "compile_seconds": first.compile_seconds, "first_run_seconds": first_wall,
+                             "cached_run_seconds": second_wall, "cached": second.compile_cached,
+                             "simulated_cycles": second.simulated_cycles,
+                             "cycles_per_second": second.cycles_per_second,
+                             "sim_seconds_with_startup": second.sim_seconds})
                 print(f"{model} {text}: {rows[-1]['cycles_per_second'] / 1e3:.0f}k cycles/s", flush=True)
     head = f"{'model':<18}{'array':>6}{'cyc/inf':>10}{'compile s':>11}{'1st run s':>11}{'2nd run s':>11}{'cycles/s':>11}"
     print("\n" + head + "\n" + "-" * len(head))

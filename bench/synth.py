@@ -40,14 +40,14 @@ def main() -> None:
                     brd = get_board(name)
                     est = estimate(b.hw, brd)
                     row = {"model": model, "array": text, "board": name, "estimate": est,
-                           "cycles": sim["cycles_per_inference"]}
+                           "cycles": sim.cycles_per_inference}
                     if not fits(est, brd):
                         rows.append({**row, "status": "skipped (estimate does not fit)"})
                         print(rows[-1], flush=True)
                         continue
                     try:
                         r = synth(b.path, name, output=Path(tmp) / f"syn_{model}_{text}_{name}")
-                        row.update(r, status="fits" if r["meets_timing"] else "fits, misses timing")
+                        row.update(r.to_json(), status="fits" if r.meets_timing else "fits, misses timing")
                     except FitError as exc:
                         row.update(exc.result, status="does not fit")
                     rows.append(row)

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import warnings
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
@@ -89,8 +89,27 @@ def sqnr_db(reference: np.ndarray, test: np.ndarray) -> float:
     return float("inf") if noise == 0 else float(10 * np.log10(signal / noise))
 
 
+@dataclass(frozen=True)
+class Evaluation:
+    """Float against fixed point on the test data: what `hwgen eval` prints and `hwgen build` reports."""
+    model: str
+    method: str
+    dataset: str
+    inputs: int
+    float_accuracy: float | None    # labelled data only
+    fixed_accuracy: float | None
+    output_sqnr_db: float           # fixed-point output against float, always
+    weight_bits_total: int
+    bias_bits_total: int
+    input_format: dict
+    layers: list[dict]              # per layer: formats, accumulator width, MACs, saturations (layer_table)
+
+    def to_json(self) -> dict:
+        return asdict(self)
+
+
 def evaluate(model: str | Path | ImportedModel | Prepared, *, qm: QuantizedModel | None = None,
-             limit: int | None = None, progress: bool = False, **quant_kwargs) -> dict:
+             limit: int | None = None, progress: bool = False, **quant_kwargs) -> Evaluation:
     """Float vs fixed on the test data: accuracy (labelled data) or output SQNR, per-layer formats and saturations."""
     prep = model if isinstance(model, Prepared) else prepare(
         model, calib=quant_kwargs.get("calib"), trust=quant_kwargs.get("trust", False),
@@ -103,20 +122,12 @@ def evaluate(model: str | Path | ImportedModel | Prepared, *, qm: QuantizedModel
         float_logits = float_forward(graph, prep.model.params, torch.as_tensor(x, dtype=torch.float64))[graph.output.name].numpy()
     result = golden.run(qm, x)
     fixed_logits = golden.dequantize(result.logits(qm), qm.plan.layer(graph.output.name).out)
-    report = {
-        "model": graph.source,
-        "method": qm.plan.method,
-        "dataset": prep.test.name,
-        "inputs": int(len(x)),
-        "float_accuracy": None if y is None else float((float_logits.argmax(1) == y).mean()),
-        "fixed_accuracy": None if y is None else float((fixed_logits.argmax(1) == y).mean()),
-        "output_sqnr_db": sqnr_db(float_logits, fixed_logits),
-        "weight_bits_total": qm.weight_bits_total,
-        "bias_bits_total": qm.bias_bits_total,
-        "input_format": qm.plan.input.to_json(),
-        "layers": layer_table(qm, result),
-    }
-    return report
+    return Evaluation(
+        model=graph.source, method=qm.plan.method, dataset=prep.test.name, inputs=int(len(x)),
+        float_accuracy=None if y is None else float((float_logits.argmax(1) == y).mean()),
+        fixed_accuracy=None if y is None else float((fixed_logits.argmax(1) == y).mean()),
+        output_sqnr_db=sqnr_db(float_logits, fixed_logits), weight_bits_total=qm.weight_bits_total,
+        bias_bits_total=qm.bias_bits_total, input_format=qm.plan.input.to_json(), layers=layer_table(qm, result))
 
 
 def layer_table(qm: QuantizedModel, result: golden.GoldenResult | None = None) -> list[dict]:

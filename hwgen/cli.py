@@ -118,7 +118,7 @@ def eval_(model, limit, as_json, **kw):
 
     report = api.evaluate(model, limit=limit, progress=sys.stderr.isatty() and not as_json, **_quant_kwargs(kw))
     if as_json:
-        click.echo(json.dumps(report))
+        click.echo(json.dumps(report.to_json()))
         return
     click.echo(format_eval(report))
 
@@ -180,12 +180,12 @@ def sim_(build_dir, inputs, stall, seed, as_json):
 
     r = simulate(build_dir, inputs=inputs, stall=stall, seed=seed, progress=sys.stderr.isatty() and not as_json)
     if as_json:
-        click.echo(json.dumps(r))
+        click.echo(json.dumps(r.to_json()))
     else:
         click.echo(format_sim(r))
-    if not r["bit_exact"]:
+    if not r.bit_exact:
         if not as_json:
-            click.echo(f"hwgen: error: the RTL differs from the golden model; simulator log: {r['log']}", err=True)
+            click.echo(f"hwgen: error: the RTL differs from the golden model; simulator log: {r.log}", err=True)
         sys.exit(1)
 
 
@@ -205,26 +205,27 @@ def synth_(build_dir, board, clock_mhz, baud, as_json):
         r = synth(build_dir, board, clock_mhz=clock_mhz, baud=baud, progress=sys.stderr.isatty() and not as_json)
     except FitError as exc:
         if as_json:
-            click.echo(json.dumps(exc.result))
+            click.echo(json.dumps(exc.result.to_json()))
         raise
-    click.echo(json.dumps(r) if as_json else format_synth(r))
+    click.echo(json.dumps(r.to_json()) if as_json else format_synth(r))
 
 
-def format_synth(r: dict) -> str:
+def format_synth(r) -> str:
     def use(key):
-        return f"{r[key]}/{r[key + '_available']}" if r.get(key) is not None else "-"
-    lines = [f"{r['device']}, array {r['array']}: {'fits' if r['fits'] else 'DOES NOT FIT'}",
+        used = getattr(r, key)
+        return f"{used}/{getattr(r, key + '_available')}" if used is not None else "-"
+    lines = [f"{r.device}, array {r.array}: {'fits' if r.fits else 'DOES NOT FIT'}",
              f"  LUTs {use('luts')}  FFs {use('ffs')}  DSPs {use('dsps')}  BRAMs {use('brams')}"]
-    if r["fmax_mhz"]:
-        verdict = "meets" if r["meets_timing"] else "MISSES"
-        source = f"PLL {r['pll']}" if r.get("pll") else "board oscillator"
-        lines.append(f"  Fmax {r['fmax_mhz']:.1f} MHz ({verdict} the {r['clock_mhz']:g} MHz clock, {source})")
-        if not r["meets_timing"]:
+    if r.fmax_mhz:
+        verdict = "meets" if r.meets_timing else "MISSES"
+        source = f"PLL {r.pll}" if r.pll else "board oscillator"
+        lines.append(f"  Fmax {r.fmax_mhz:.1f} MHz ({verdict} the {r.clock_mhz:g} MHz clock, {source})")
+        if not r.meets_timing:
             lines.append("  timing: lower the clock, use a smaller --array, or fewer bits (narrower adders)")
-    if r["latency_us"]:
-        lines.append(f"  latency {r['cycles_per_inference']:.0f} cycles = {r['latency_us']:.1f} us at "
-                     f"{r['clock_mhz']:g} MHz ({r['latency_at_fmax_us']:.1f} us at Fmax)")
-    lines.append(f"  bitstream {r['bitstream']}")
+    if r.latency_us:
+        lines.append(f"  latency {r.cycles_per_inference:.0f} cycles = {r.latency_us:.1f} us at "
+                     f"{r.clock_mhz:g} MHz ({r.latency_at_fmax_us:.1f} us at Fmax)")
+    lines.append(f"  bitstream {r.bitstream}")
     return "\n".join(lines)
 
 
@@ -302,27 +303,27 @@ def run_(inputs, board, port, build_dir, baud, timeout, as_json):
                    f"input {row['input']}: class {row['label']}  logits {row['logits_real']}")
 
 
-def format_sim(r: dict) -> str:
-    lines = [f"{r['build']}: array {r['array']}, {r['inputs']} inputs, "
-             + ("BIT-EXACT on every layer" if r["bit_exact"] else f"{len(r['mismatches'])} inferences MISMATCH")]
-    for bad in r["mismatches"][:3]:
+def format_sim(r) -> str:
+    lines = [f"{r.build}: array {r.array}, {r.inputs} inputs, "
+             + ("BIT-EXACT on every layer" if r.bit_exact else f"{len(r.mismatches)} inferences MISMATCH")]
+    for bad in r.mismatches[:3]:
         lines.append(f"  first mismatch: inference {bad['inference']}, layer {bad['layer']}, "
                      + (f"element {bad.get('coord')} (flat {bad.get('index')}): got {bad['got']}, want {bad['want']}"
                         if bad.get("index") is not None else f"got {bad.get('got')}, want {bad.get('want')}"
                         + (f" ({bad['writes']} writes of {bad['size']})" if "writes" in bad else "")))
-    lines.append(f"cycles per inference {r['cycles_per_inference']:.0f} (ideal {r['ideal_cycles']:.0f} = MACs / PEs), "
-                 f"PE utilization {100 * r['pe_utilization']:.1f}%")
-    compiled = "compile cached" if r["compile_cached"] else f"compiled in {r['compile_seconds']:.1f} s"
-    lines.append(f"simulator: {r['mode']} mode, {r['simulated_cycles']} cycles at {r['cycles_per_second'] / 1e3:.0f}k cycles/s, "
-                 f"{r['sim_seconds']:.1f} s with start-up; {compiled}")
-    if r["rtl_accuracy"] is not None:
-        lines.append(f"accuracy from the RTL's outputs {100 * r['rtl_accuracy']:.2f}% "
-                     f"(golden {100 * r['golden_accuracy']:.2f}%) on {r['inputs']} inputs")
+    lines.append(f"cycles per inference {r.cycles_per_inference:.0f} (ideal {r.ideal_cycles:.0f} = MACs / PEs), "
+                 f"PE utilization {100 * r.pe_utilization:.1f}%")
+    compiled = "compile cached" if r.compile_cached else f"compiled in {r.compile_seconds:.1f} s"
+    lines.append(f"simulator: {r.mode} mode, {r.simulated_cycles} cycles at {r.cycles_per_second / 1e3:.0f}k cycles/s, "
+                 f"{r.sim_seconds:.1f} s with start-up; {compiled}")
+    if r.rtl_accuracy is not None:
+        lines.append(f"accuracy from the RTL's outputs {100 * r.rtl_accuracy:.2f}% "
+                     f"(golden {100 * r.golden_accuracy:.2f}%) on {r.inputs} inputs")
     head = f"{'layer':<18}{'cycles':>8}{'ideal':>9}{'util':>8}"
     lines += [head, "-" * len(head)]
-    for row in r["layers"]:
-        util = f"{100 * row['pe_utilization']:.1f}%" if row["pe_utilization"] else "-"
-        lines.append(f"{row['layer'][:17]:<18}{row['cycles']:>8}{row['ideal_cycles']:>9.0f}{util:>8}")
+    for row in r.layers:
+        util = f"{100 * row.pe_utilization:.1f}%" if row.pe_utilization else "-"
+        lines.append(f"{row.layer[:17]:<18}{row.cycles:>8}{row.ideal_cycles:>9.0f}{util:>8}")
     return "\n".join(lines)
 
 
@@ -332,16 +333,16 @@ def _fmt(obj) -> str:
     return "-" if obj is None else str(Fixed.from_json(obj))
 
 
-def format_eval(r: dict) -> str:
-    lines = [f"model {r['model']}  method {r['method']}  data {r['dataset']} ({r['inputs']} inputs)"]
-    if r["float_accuracy"] is not None:
-        lines.append(f"accuracy: float {100 * r['float_accuracy']:.2f}%  fixed {100 * r['fixed_accuracy']:.2f}%  "
-                     f"(delta {100 * (r['fixed_accuracy'] - r['float_accuracy']):+.2f} pp)")
-    lines.append(f"output SQNR vs float: {r['output_sqnr_db']:.1f} dB   weights {r['weight_bits_total']} bits "
-                 f"({r['weight_bits_total'] / 8192:.2f} KiB), biases {r['bias_bits_total']} bits   input {_fmt(r['input_format'])}")
+def format_eval(r) -> str:
+    lines = [f"model {r.model}  method {r.method}  data {r.dataset} ({r.inputs} inputs)"]
+    if r.float_accuracy is not None:
+        lines.append(f"accuracy: float {100 * r.float_accuracy:.2f}%  fixed {100 * r.fixed_accuracy:.2f}%  "
+                     f"(delta {100 * (r.fixed_accuracy - r.float_accuracy):+.2f} pp)")
+    lines.append(f"output SQNR vs float: {r.output_sqnr_db:.1f} dB   weights {r.weight_bits_total} bits "
+                 f"({r.weight_bits_total / 8192:.2f} KiB), biases {r.bias_bits_total} bits   input {_fmt(r.input_format)}")
     head = f"{'layer':<14}{'op':<10}{'shape':<14}{'in':<9}{'weight':<9}{'bias':<9}{'acc':>4}  {'out':<9}{'MACs':>8}{'sat':>6}"
     lines += [head, "-" * len(head)]
-    for row in r["layers"]:
+    for row in r.layers:
         lines.append(f"{row['name'][:13]:<14}{row['op']:<10}{'x'.join(map(str, row['shape'])):<14}{_fmt(row['in'][0]):<9}"
                      f"{_fmt(row['weight']) + ('/ch' if row['weight_channel_frac'] else ''):<9}{_fmt(row['bias']):<9}"
                      f"{row['acc_bits'] or '-':>4}  {_fmt(row['out']):<9}{row['macs']:>8}{row['saturations']:>6}")

@@ -2,12 +2,13 @@
 from __future__ import annotations
 
 from . import ir
+from .api import Evaluation
 from .fixed import Fixed
 from .hwplan import ArrayShape, HardwarePlan, LayerCycles
 from .quant import QuantizedModel
 
 
-def build_report(qm: QuantizedModel, hw: HardwarePlan, cycles: list[LayerCycles], evaluation: dict, array: ArrayShape,
+def build_report(qm: QuantizedModel, hw: HardwarePlan, cycles: list[LayerCycles], evaluation: Evaluation, array: ArrayShape,
                  vectors: int) -> dict:
     est = {c.layer: c for c in cycles if c.kind not in ("input", "output")}
     layers = []
@@ -28,9 +29,9 @@ def build_report(qm: QuantizedModel, hw: HardwarePlan, cycles: list[LayerCycles]
     ideal = hw.macs / hw.pes
     return {
         "model": qm.graph.source, "method": qm.plan.method, "array": str(array), "pes": hw.pes,
-        "vectors": vectors, "dataset": evaluation["dataset"],
-        "float_accuracy": evaluation["float_accuracy"], "fixed_accuracy": evaluation["fixed_accuracy"],
-        "output_sqnr_db": evaluation["output_sqnr_db"], "accuracy_inputs": evaluation["inputs"],
+        "vectors": vectors, "dataset": evaluation.dataset,
+        "float_accuracy": evaluation.float_accuracy, "fixed_accuracy": evaluation.fixed_accuracy,
+        "output_sqnr_db": evaluation.output_sqnr_db, "accuracy_inputs": evaluation.inputs,
         "hardware": {"multiplier": f"s{hw.w_bits} x {'s' if hw.a_signed else 'u'}{hw.a_bits}",
                      "w_bits": hw.w_bits, "a_bits": hw.a_bits, "a_signed": hw.a_signed, "acc_bits": hw.acc_bits,
                      "store_bits": hw.store_bits, "activation_replicas": hw.replicas, "arena_words": hw.arena_depth,

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import time
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
@@ -17,6 +18,45 @@ from .build import Build
 from .errors import HwgenError
 from .hwplan import OUTPUT, HardwarePlan, estimate_cycles
 from .progress import run_watched
+
+
+@dataclass(frozen=True)
+class LayerTiming:
+    layer: str
+    cycles: int
+    ideal_cycles: float              # MACs / PEs (0 for layers off the array)
+    pe_utilization: float | None
+
+
+@dataclass(frozen=True)
+class SimulationResult:
+    """What `hwgen sim` measured: bit-exactness, cycles against the ideal, accuracy from the RTL, simulator speed."""
+    build: str
+    bit_exact: bool
+    inputs: int
+    mismatches: list[dict]           # per failing inference: layer, element, got, want (sim/trace.py)
+    array: str
+    cycles_per_inference: float
+    ideal_cycles: float
+    pe_utilization: float
+    rtl_accuracy: float | None       # labelled vectors only
+    golden_accuracy: float | None
+    layers: tuple[LayerTiming, ...]
+    log: str
+    mode: str                        # "fast" (trace harness) or "stall" (random backpressure)
+    compile_seconds: float
+    compile_cached: bool
+    sim_seconds: float
+    simulated_cycles: int
+    cycles_per_second: float
+    trace_writes: int
+
+    def to_json(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_json(cls, obj: dict) -> "SimulationResult":
+        return cls(**{**obj, "layers": tuple(LayerTiming(**row) for row in obj["layers"])})
 
 
 def traced_layers(hw: HardwarePlan) -> list[dict]:
@@ -51,7 +91,7 @@ def compile_build(build: Build, cache: Path | None = None):
 
 def simulate(path: str | Path, *, inputs: int | None = None, stall: float = 0.0, seed: int = 0,
              progress: bool = False, work_dir: str | Path | None = None, cache: str | Path | None = None,
-             fault: dict[str, int] | None = None) -> dict:
+             fault: dict[str, int] | None = None) -> SimulationResult:
     """Compile the build (cached by digest) and check `inputs` vectors layer by layer.
 
     `fault` ({"drop": N} or {"dup": N}) makes the harness leave out or repeat
@@ -121,23 +161,20 @@ def simulate(path: str | Path, *, inputs: int | None = None, stall: float = 0.0,
     layer_rows = []
     for name, cyc in rep["layer_cycles"].items():
         il = ideal_layer.get(name, 0.0)
-        layer_rows.append({"layer": name, "cycles": cyc, "ideal_cycles": il,
-                           "pe_utilization": il / cyc if cyc and il else None})
+        layer_rows.append(LayerTiming(name, cyc, il, il / cyc if cyc and il else None))
     sim_cycles = int(sim.report.get("sim_cycles", 0))
     sim_wall = float(sim.report.get("wall_seconds", 0.0))
-    summary = {
-        "build": str(build.path), "bit_exact": sim.failures == 0 and not rep["mismatches"] and len(cycles) == count,
-        "inputs": len(cycles), "mismatches": rep["mismatches"], "array": f"{hw.rows}x{hw.cols}",
-        "cycles_per_inference": per_inference, "ideal_cycles": ideal,
-        "pe_utilization": ideal / per_inference if per_inference else 0.0,
-        "rtl_accuracy": None if labels is None else float((preds == labels).mean()),
-        "golden_accuracy": None if labels is None else float((golden_out.argmax(1) == labels).mean()),
-        "layers": layer_rows, "log": str(log),
-        "mode": "stall" if stall > 0 else "fast",
-        "compile_seconds": design.compile_seconds, "compile_cached": design.cached,
-        "sim_seconds": sim_seconds, "simulated_cycles": sim_cycles,
-        "cycles_per_second": sim_cycles / sim_wall if sim_wall > 0 else 0.0,
-        "trace_writes": rep["records"],
-    }
-    (build.path / "sim.json").write_text(json.dumps(summary, indent=1) + "\n")  # read by `hwgen synth` for latency
-    return summary
+    result = SimulationResult(
+        build=str(build.path), bit_exact=sim.failures == 0 and not rep["mismatches"] and len(cycles) == count,
+        inputs=len(cycles), mismatches=rep["mismatches"], array=f"{hw.rows}x{hw.cols}",
+        cycles_per_inference=per_inference, ideal_cycles=ideal,
+        pe_utilization=ideal / per_inference if per_inference else 0.0,
+        rtl_accuracy=None if labels is None else float((preds == labels).mean()),
+        golden_accuracy=None if labels is None else float((golden_out.argmax(1) == labels).mean()),
+        layers=tuple(layer_rows), log=str(log), mode="stall" if stall > 0 else "fast",
+        compile_seconds=design.compile_seconds, compile_cached=design.cached,
+        sim_seconds=sim_seconds, simulated_cycles=sim_cycles,
+        cycles_per_second=sim_cycles / sim_wall if sim_wall > 0 else 0.0, trace_writes=rep["records"])
+    # read by `hwgen synth` for the latency
+    (build.path / "sim.json").write_text(json.dumps(result.to_json(), indent=1) + "\n")
+    return result

@@ -141,9 +141,9 @@ def run_point(point: SweepPoint, model_bytes: bytes, model_suffix: str, settings
             hits += 1
         else:
             r = simulate(bdir, inputs=settings.inputs, work_dir=work / "sim", cache=settings.cache)
-            if not r["bit_exact"]:
-                raise HwgenError(f"the RTL differs from the golden model: {r['mismatches'][0]}")
-            sim = {"cycles_per_inference": r["cycles_per_inference"], "pe_utilization": r["pe_utilization"]}
+            if not r.bit_exact:
+                raise HwgenError(f"the RTL differs from the golden model: {r.mismatches[0]}")
+            sim = {"cycles_per_inference": r.cycles_per_inference, "pe_utilization": r.pe_utilization}
             store.put("sim", skey, sim)
         metrics.update(sim)
         metrics["bit_exact"] = True
@@ -151,17 +151,17 @@ def run_point(point: SweepPoint, model_bytes: bytes, model_suffix: str, settings
             from .synth import synth
             s = synth(bdir, point.board, clock_mhz=settings.clock_mhz, output=work / "synth", cache=settings.cache,
                       cycles_per_inference=sim["cycles_per_inference"])
-            hits += int(s["cached"])
+            hits += int(s.cached)
             from boards import board as get_board
 
             from .fit import record_luts
-            if s["luts"]:
-                record_luts(b.hw, get_board(point.board).family, int(s["luts"]), settings.cache)
-            metrics.update({k: s[k] for k in ("clock_mhz", "fmax_mhz", "meets_timing", "latency_us", "luts", "ffs",
+            if s.luts:
+                record_luts(b.hw, get_board(point.board).family, int(s.luts), settings.cache)
+            metrics.update({k: getattr(s, k) for k in ("clock_mhz", "fmax_mhz", "meets_timing", "latency_us", "luts", "ffs",
                                               "dsps", "brams", "fits")})
         return PointResult(point, "ok", None, metrics).to_json(), hits
     except HwgenError as exc:  # a misfit or a refused setting: this point's answer, not the sweep's end
-        hits += int(bool(getattr(exc, "result", {}).get("cached")))  # a misfit is cached like a fit
+        hits += int(bool(getattr(getattr(exc, "result", None), "cached", False)))  # a misfit is cached like a fit
         return PointResult(point, "failed", str(exc).splitlines()[0]).to_json(), hits
     except Exception as exc:  # noqa: BLE001 - a tool crash ends this point only, named in its reason
         first = str(exc).splitlines()[0] if str(exc) else ""

@@ -5,6 +5,7 @@ import json
 import re
 import shutil
 import subprocess
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from .build import Build
@@ -22,8 +23,44 @@ CELLS = {
 }
 
 
+@dataclass(frozen=True)
+class SynthResult:
+    """What `hwgen synth` reports: resources against the device, Fmax against the clock, latency."""
+    board: str
+    device: str
+    array: str
+    fits: bool
+    luts: int | None
+    luts_available: int | None
+    ffs: int | None
+    ffs_available: int | None
+    dsps: int | None
+    dsps_available: int | None
+    brams: int | None
+    brams_available: int | None
+    sprams: int | None
+    clock_mhz: float                 # the clock actually generated (oscillator or PLL)
+    pll: dict | None
+    fmax_mhz: float | None
+    meets_timing: bool
+    cycles_per_inference: float | None  # measured by `hwgen sim` when it ran, else the plan's estimate
+    latency_us: float | None
+    latency_at_fmax_us: float | None
+    bitstream: str | None
+    log: str
+    cached: bool                     # the tools' results came from the cache
+    synth_key: str
+
+    def to_json(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_json(cls, obj: dict) -> "SynthResult":
+        return cls(**obj)
+
+
 class FitError(HwgenError):
-    def __init__(self, message: str, result: dict):
+    def __init__(self, message: str, result: SynthResult):
         super().__init__(message)
         self.result = result
 
@@ -56,7 +93,7 @@ def _flip_flops(yosys_log: str, family: str) -> int | None:
 
 def synth(build_path: str | Path, board_name: str, *, clock_mhz: float | None = None, baud: int = 115200,
           output: str | Path | None = None, progress: bool = False, cache: str | Path | None = None,
-          cycles_per_inference: float | None = None) -> dict:
+          cycles_per_inference: float | None = None) -> SynthResult:
     """Synthesize, place and route the board top for `board_name`; raise FitError if it does not fit.
 
     The tools' results and bitstream are cached by a digest of the exact
@@ -107,33 +144,32 @@ def synth(build_path: str | Path, board_name: str, *, clock_mhz: float | None = 
     util = tools["utilization"]
     fmax = tools["fmax_mhz"]
     cycles = cycles_per_inference or _cycles_per_inference(b)
-    result = {
-        "board": brd.name, "device": brd.description, "array": b.manifest["array"],
-        "fits": tools["fits"] and bitstream.exists(),
-        "luts": util.get("luts"), "luts_available": util.get("luts_available", brd.luts),
-        "ffs": util.get("ffs", tools["yosys_ffs"]), "ffs_available": brd.ffs,
-        "dsps": util.get("dsps"), "dsps_available": util.get("dsps_available", brd.dsps),
-        "brams": util.get("brams"), "brams_available": util.get("brams_available", brd.brams),
-        "sprams": util.get("sprams"),
-        "clock_mhz": clock, "pll": pll.params if pll else None, "fmax_mhz": fmax,
-        "meets_timing": fmax is not None and fmax >= clock,
-        "cycles_per_inference": cycles,
-        "latency_us": cycles / clock if cycles else None,
-        "latency_at_fmax_us": cycles / fmax if cycles and fmax else None,
-        "bitstream": str(bitstream) if bitstream.exists() else None,
-        "log": str(out / f"{TOP}.tim"), "cached": cached, "synth_key": key,
-    }
-    (out / "synth.json").write_text(json.dumps(result, indent=1) + "\n")
+    result = SynthResult(
+        board=brd.name, device=brd.description, array=b.manifest["array"],
+        fits=tools["fits"] and bitstream.exists(),
+        luts=util.get("luts"), luts_available=util.get("luts_available", brd.luts),
+        ffs=util.get("ffs", tools["yosys_ffs"]), ffs_available=brd.ffs,
+        dsps=util.get("dsps"), dsps_available=util.get("dsps_available", brd.dsps),
+        brams=util.get("brams"), brams_available=util.get("brams_available", brd.brams),
+        sprams=util.get("sprams"),
+        clock_mhz=clock, pll=pll.params if pll else None, fmax_mhz=fmax,
+        meets_timing=fmax is not None and fmax >= clock,
+        cycles_per_inference=cycles,
+        latency_us=cycles / clock if cycles else None,
+        latency_at_fmax_us=cycles / fmax if cycles and fmax else None,
+        bitstream=str(bitstream) if bitstream.exists() else None,
+        log=str(out / f"{TOP}.tim"), cached=cached, synth_key=key)
+    (out / "synth.json").write_text(json.dumps(result.to_json(), indent=1) + "\n")
     if not tools["fits"]:
         errors = tools["errors"]
         over = [k for k in ("luts", "brams", "dsps") if util.get(k) and util.get(f"{k}_available")
                 and util[k] > util[f"{k}_available"]]
-        detail = f" ({errors[0]})" if errors else f" (see {result['log']})"
+        detail = f" ({errors[0]})" if errors else f" (see {result.log})"
         if over or not errors:
             what = ", ".join(f"{util[k]} of {util[f'{k}_available']} {k.upper()}" for k in over)
             raise FitError(f"the design does not fit {brd.description}" + (f": it needs {what}" if what else "")
                            + detail + "; use a smaller --array (or --array auto) or fewer bits", result)
-        raise FitError(f"place and route failed on {brd.description}{detail}; log: {result['log']}", result)
+        raise FitError(f"place and route failed on {brd.description}{detail}; log: {result.log}", result)
     return result
 
 

@@ -80,11 +80,11 @@ def test_acc_bits_hold_a_bias_dominated_layer(tmp_path):
 
 def test_eval_8bit_within_one_point_and_4bit_runs(cnn_path):
     r8 = api.evaluate(cnn_path, bits=8)
-    assert r8["inputs"] == 360
-    assert abs(r8["fixed_accuracy"] - r8["float_accuracy"]) <= 0.01
+    assert r8.inputs == 360
+    assert abs(r8.fixed_accuracy - r8.float_accuracy) <= 0.01
     r4 = api.evaluate(cnn_path, weight_bits=4, act_bits=8)
-    assert r4["weight_bits_total"] * 2 == r8["weight_bits_total"]
-    assert 0.5 < r4["fixed_accuracy"] <= 1.0
+    assert r4.weight_bits_total * 2 == r8.weight_bits_total
+    assert 0.5 < r4.fixed_accuracy <= 1.0
 
 
 def test_synthetic_calibration_warns_and_reports_sqnr(tmp_path):
@@ -94,7 +94,7 @@ def test_synthetic_calibration_warns_and_reports_sqnr(tmp_path):
     torch.export.save(torch.export.export(m, (torch.zeros(1, 3, 6, 6),)), str(tmp_path / "m.pt2"))
     with pytest.warns(api.CalibrationWarning, match="synthetic"):
         r = api.evaluate(tmp_path / "m.pt2", bits=8)
-    assert r["float_accuracy"] is None and r["output_sqnr_db"] > 20
+    assert r.float_accuracy is None and r.output_sqnr_db > 20
 
 
 def test_input_quantization_matches_format(cnn_path):

@@ -103,7 +103,7 @@ def cnn(cnn_path):
 
 def accuracy(prep, **kw):
     qm = api.quantize(prep, **kw)
-    return api.evaluate(prep, qm=qm)["fixed_accuracy"], qm.weight_bits_total
+    return api.evaluate(prep, qm=qm).fixed_accuracy, qm.weight_bits_total
 
 
 def test_sqnr_allocation_saves_20_percent_at_equal_accuracy(cnn):
@@ -118,7 +118,7 @@ def test_sqnr_allocation_saves_20_percent_at_equal_accuracy(cnn):
 def test_tqt_4bit_weights_within_1_5_points_of_float(cnn):
     qm = api.quantize(cnn, method="tqt", weight_bits=4, act_bits=8)
     r = api.evaluate(cnn, qm=qm)
-    assert r["fixed_accuracy"] >= r["float_accuracy"] - 0.015
+    assert r.fixed_accuracy >= r.float_accuracy - 0.015
     assert {lp.weight.bits for lp in qm.plan.layers if lp.weight} == {4}
 
 
@@ -141,7 +141,7 @@ def test_analytic_meets_its_target_and_spends_fewer_bits_for_a_looser_one(cnn):
     loose = api.quantize(cnn, method="analytic", target_mismatch=0.1)
     assert loose.weight_bits_total < tight.weight_bits_total
     mism = api.evaluate(cnn, qm=tight)
-    assert abs(mism["fixed_accuracy"] - mism["float_accuracy"]) <= 0.01
+    assert abs(mism.fixed_accuracy - mism.float_accuracy) <= 0.01
 
 
 @pytest.mark.filterwarnings("ignore::hwgen.api.CalibrationWarning")
@@ -155,6 +155,6 @@ def test_tqt_without_labels_stays_near_the_float_network(root, tmp_path):
     import synthetic_cnn
     prep = api.prepare(synthetic_cnn.export(tmp_path / "cnn.pt2"))
     assert prep.test.y is None
-    ranged = api.evaluate(prep, qm=api.quantize(prep, method="range", bits=8))["output_sqnr_db"]
-    trained = api.evaluate(prep, qm=api.quantize(prep, method="tqt", bits=8))["output_sqnr_db"]
+    ranged = api.evaluate(prep, qm=api.quantize(prep, method="range", bits=8)).output_sqnr_db
+    trained = api.evaluate(prep, qm=api.quantize(prep, method="tqt", bits=8)).output_sqnr_db
     assert trained >= ranged - 1.0, (trained, ranged)

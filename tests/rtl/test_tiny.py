@@ -21,9 +21,9 @@ def test_resnet8_100_inputs_bit_exact_in_minutes(tmp_path, root):
     t0 = time.monotonic()
     r = simulate(b.path, work_dir=tmp_path / "sim", cache=tmp_path / "cache")
     seconds = time.monotonic() - t0
-    assert r["bit_exact"] and r["inputs"] == 100 and r["mismatches"] == []
-    assert not r["compile_cached"]
-    assert r["simulated_cycles"] >= 100 * r["cycles_per_inference"]
+    assert r.bit_exact and r.inputs == 100 and r.mismatches == []
+    assert not r.compile_cached
+    assert r.simulated_cycles >= 100 * r.cycles_per_inference
     print(f"resnet8 8x8: 100 inputs in {seconds:.0f} s (compile {r['compile_seconds']:.0f} s), "
           f"{r['cycles_per_inference']:.0f} cycles/inference, {r['cycles_per_second'] / 1e3:.0f}k cycles/s")
 
@@ -34,4 +34,4 @@ def test_resnet8_100_inputs_bit_exact_in_minutes(tmp_path, root):
 def test_tiny_models_bit_exact(tmp_path, root, model):
     b = build(root / "models" / "tiny" / f"{model}.pt2", tmp_path / "b", array=ArrayShape(8, 8), inputs=3)
     r = simulate(b.path, work_dir=tmp_path / "sim")
-    assert r["bit_exact"] and r["inputs"] == 3 and r["mismatches"] == []
+    assert r.bit_exact and r.inputs == 3 and r.mismatches == []

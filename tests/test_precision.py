@@ -145,6 +145,7 @@ def test_analytic_meets_its_target_and_spends_fewer_bits_for_a_looser_one(cnn):
 
 
 @pytest.mark.filterwarnings("ignore::hwgen.api.CalibrationWarning")
+@pytest.mark.slow  # TQT training of a second model on synthetic data (~20 s); TQT is also trained in the test above
 def test_tqt_without_labels_stays_near_the_float_network(root, tmp_path):
     """Distilling from float logits must not cost output SQNR against plain ranges at 8 bits.
 

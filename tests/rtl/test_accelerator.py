@@ -175,7 +175,8 @@ def test_standalone_relu_depthwise_and_odd_avgpool_bit_exact(tmp_path):
 
 
 @pytest.mark.parametrize("model, kwargs", [
-    ("digits_mlp", {"method": "sqnr", "weight_budget": 6000, "cost": "hardware", "per_channel": True}),
+    pytest.param("digits_mlp", {"method": "sqnr", "weight_budget": 6000, "cost": "hardware", "per_channel": True},
+                 marks=pytest.mark.slow),
     pytest.param("digits_mlp", {"method": "sqnr", "weight_budget": 6000}, marks=pytest.mark.slow),
     pytest.param("digits_mlp", {"method": "analytic", "target_mismatch": 0.05}, marks=pytest.mark.slow),
     ("digits_mlp", {"method": "tqt", "weight_bits": 3, "act_bits": 6}),

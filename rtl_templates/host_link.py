@@ -95,6 +95,18 @@ class _LinkFSM:
             m.d.sync += self.status.eq(protocol.STATUS_TIMEOUT)
             m.next = "ERROR"
 
+    def header_byte(self, ok, next_state: str, error_status: int):
+        """A checked header byte: summed into the checksum, then `next_state` if `ok`, else an error frame."""
+        m = self.m
+        with m.If(self.got):
+            m.d.sync += self.total.eq(self.total + self.byte)
+            with m.If(ok):
+                m.next = next_state
+            with m.Else():
+                m.d.sync += self.status.eq(error_status)
+                m.next = "ERROR"
+        self.or_timeout()
+
     def request_states(self):
         """Sync, command, length, payload into the input buffer, checksum."""
         m, byte, got, total = self.m, self.byte, self.got, self.total
@@ -103,28 +115,14 @@ class _LinkFSM:
                 m.d.sync += [total.eq(0), self.count.eq(0)]
                 m.next = "CMD"
         with m.State("CMD"):
-            with m.If(got):
-                m.d.sync += total.eq(total + byte)
-                with m.If(byte == protocol.CMD_INFER):
-                    m.next = "LEN0"
-                with m.Else():
-                    m.d.sync += self.status.eq(protocol.STATUS_COMMAND)
-                    m.next = "ERROR"
-            self.or_timeout()
+            self.header_byte(byte == protocol.CMD_INFER, "LEN0", protocol.STATUS_COMMAND)
         with m.State("LEN0"):
             with m.If(got):
                 m.d.sync += [total.eq(total + byte), self.length[:8].eq(byte)]
                 m.next = "LEN1"
             self.or_timeout()
         with m.State("LEN1"):
-            with m.If(got):
-                m.d.sync += total.eq(total + byte)
-                with m.If(Cat(self.length[:8], byte) == self.payload_len):
-                    m.next = "PAYLOAD"
-                with m.Else():
-                    m.d.sync += self.status.eq(protocol.STATUS_LENGTH)
-                    m.next = "ERROR"
-            self.or_timeout()
+            self.header_byte(Cat(self.length[:8], byte) == self.payload_len, "PAYLOAD", protocol.STATUS_LENGTH)
         with m.State("PAYLOAD"):
             m.d.comb += [self.in_wr.addr.eq(self.count), self.in_wr.data.eq(byte), self.in_wr.en.eq(got)]
             with m.If(got):

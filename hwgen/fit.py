@@ -1,4 +1,4 @@
-"""Resource estimate of a hardware plan on a board, and `--array auto`: the largest array that fits.
+"""Resource estimate of a hardware plan on a board, and `--array auto`: the fastest array that fits.
 
 Block RAMs are counted exactly from the memory shapes and the family's
 EBR aspect ratios. DSPs are one per PE (yosys maps every multiplier to
@@ -16,7 +16,7 @@ import numpy as np
 
 from .cache import ResultCache, digest
 from .errors import HwgenError
-from .hwplan import ArrayShape, HardwarePlan, make_hardware_plan
+from .hwplan import ArrayShape, HardwarePlan, estimate_cycles, make_hardware_plan
 from .quant import QuantizedModel
 
 # (width, depth) modes of one block RAM
@@ -101,23 +101,36 @@ def fits(est: dict, board, margin: float = 0.85) -> bool:
     return est["luts"] <= margin * board.luts and est["brams"] <= board.brams and est["dsps"] <= board.dsps
 
 
-CANDIDATES = [ArrayShape(r, c) for r, c in
-              [(1, 1), (1, 2), (2, 2), (2, 4), (4, 4), (4, 8), (8, 8), (8, 16), (16, 16)]]
+SIDES = (1, 2, 4, 8, 16)
+
+
+def candidate_shapes(max_pes: int) -> list[ArrayShape]:
+    """Every rows x cols of power-of-2 sides (non-square too) with at most `max_pes` PEs (one DSP each)."""
+    return [ArrayShape(r, c) for r in SIDES for c in SIDES if r * c <= max_pes]
 
 
 def choose_array(qm: QuantizedModel, board, cache: str | None = None) -> tuple[ArrayShape, dict]:
-    """The largest candidate array whose estimate fits the board (85% of its LUTs, all its BRAMs and DSPs).
+    """The candidate with the fewest cycles per inference by the cycle model, among those whose estimate
+    fits the board (85% of its LUTs, all its BRAMs and DSPs); a tie goes to fewer PEs.
 
-    LUTs come from the family's model calibrated on the sweeps' syntheses in the cache, if any.
+    LUTs come from the family's model calibrated on the sweeps' syntheses in the cache, if any. The
+    returned estimate carries the model's cycles (`estimated_cycles`) and how many shapes were compared.
     """
     model = calibrated(board.family, cache)
-    best = None
-    for shape in CANDIDATES:
-        est = estimate(make_hardware_plan(qm, shape), board, model)
-        if fits(est, board):
-            best = (shape, est)
+    best, best_key, compared = None, None, 0
+    for shape in candidate_shapes(board.dsps):
+        hw = make_hardware_plan(qm, shape)
+        est = estimate(hw, board, model)
+        if not fits(est, board):
+            continue
+        compared += 1
+        cycles = sum(c.estimate for c in estimate_cycles(hw))
+        key = (cycles, shape.rows * shape.cols, shape.rows)
+        if best_key is None or key < best_key:
+            best, best_key = (shape, {**est, "estimated_cycles": cycles}), key
     if best is None:
-        est = estimate(make_hardware_plan(qm, CANDIDATES[0]), board, model)
+        est = estimate(make_hardware_plan(qm, ArrayShape(1, 1)), board, model)
         raise HwgenError(f"even a 1x1 array does not fit {board.description}: estimated {est['luts']} LUTs of "
                          f"{board.luts}, {est['brams']} block RAMs of {board.brams}; use fewer bits or a larger board")
+    best[1]["shapes_fitting"] = compared
     return best

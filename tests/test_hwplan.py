@@ -152,3 +152,21 @@ def test_help_on_build_and_sim():
     for cmd in ("build", "sim"):
         proc = subprocess.run([*HWGEN, cmd, "--help"], capture_output=True, text=True)
         assert proc.returncode == 0 and "Usage" in proc.stdout
+
+
+def test_array_auto_is_the_fastest_fitting_shape_not_the_largest(mlp_path, cnn_path):
+    """digits_mlp computes one output pixel per layer (M = 1): extra array rows only idle, so the
+    fastest array that fits the iCEBreaker is a single row; digits_cnn fills all 8 DSPs."""
+    from boards import board
+    from hwgen.fit import candidate_shapes, choose_array, estimate, fits
+
+    ice = board("icebreaker")
+    shape, est = choose_array(api.quantize(mlp_path), ice)
+    assert shape == ArrayShape(1, 4) and est["dsps"] == 4
+    cnn = api.quantize(cnn_path)
+    shape, est = choose_array(cnn, ice)
+    assert shape == ArrayShape(2, 4) and est["dsps"] == 8
+    fitting = [s for s in candidate_shapes(ice.dsps) if fits(estimate(make_hardware_plan(cnn, s), ice), ice)]
+    cycles = {s: sum(c.estimate for c in estimate_cycles(make_hardware_plan(cnn, s))) for s in fitting}
+    assert est["estimated_cycles"] == min(cycles.values()) == cycles[ArrayShape(2, 4)]
+    assert {ArrayShape(2, 1), ArrayShape(1, 4), ArrayShape(2, 4)} <= set(cycles)  # non-square shapes were compared

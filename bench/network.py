@@ -38,7 +38,7 @@ def main() -> None:
                           inputs=args.inputs)
                 r = simulate(b.path, work_dir=Path(tmp) / "sim")
                 if not r.bit_exact:
-                    raise SystemExit(f"{model} {text}: not bit-exact: {r['mismatches'][:1]}")
+                    raise SystemExit(f"{model} {text}: not bit-exact: {r.mismatches[:1]}")
                 est = {c.layer: c.estimate for c in estimate_cycles(b.hw)}
                 results.append({"model": model, "array": text, "pes": b.hw.pes, "macs": b.hw.macs,
                                 "cycles": r.cycles_per_inference, "ideal": r.ideal_cycles,

@@ -24,8 +24,8 @@ def test_resnet8_100_inputs_bit_exact_in_minutes(tmp_path, root):
     assert r.bit_exact and r.inputs == 100 and r.mismatches == []
     assert not r.compile_cached
     assert r.simulated_cycles >= 100 * r.cycles_per_inference
-    print(f"resnet8 8x8: 100 inputs in {seconds:.0f} s (compile {r['compile_seconds']:.0f} s), "
-          f"{r['cycles_per_inference']:.0f} cycles/inference, {r['cycles_per_second'] / 1e3:.0f}k cycles/s")
+    print(f"resnet8 8x8: 100 inputs in {seconds:.0f} s (compile {r.compile_seconds:.0f} s), "
+          f"{r.cycles_per_inference:.0f} cycles/inference, {r.cycles_per_second / 1e3:.0f}k cycles/s")
 
 
 @pytest.mark.slow

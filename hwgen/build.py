@@ -89,14 +89,18 @@ def build(model: str | Path, output: str | Path, *, array: ArrayShape | str, inp
                        input_shape=quant_kwargs.pop("input_shape", None))
     qm = api.quantize(prep, progress=progress, **quant_kwargs)
     fit_estimate = None
-    if array == "auto":
+    if array == "auto" and board is None:
+        raise HwgenError("--array auto needs --board NAME: the array is sized to fit that board")
+    if board is not None:
         from boards import board as get_board
 
-        from .fit import choose_array
-        if board is None:
-            raise HwgenError("--array auto needs --board NAME: the array is sized to fit that board")
-        array, fit_estimate = choose_array(qm, get_board(board))
+        from .fit import check_memory, choose_array
+        target = get_board(board)
+        if array == "auto":
+            array, fit_estimate = choose_array(qm, target)
     hw = make_hardware_plan(qm, array)
+    if board is not None:
+        check_memory(hw, target, Path(str(model)).name)
     verilog = emit_verilog(Accelerator(hw), TOP)
     n = min(inputs, len(prep.test.x))
     vectors = golden_vectors(qm, prep.test.x[:n], None if prep.test.y is None else prep.test.y[:n])

@@ -141,7 +141,7 @@ def _array(_ctx, _param, value):
               show_default=True, help="Build directory (replaced as a whole; never left half-written).")
 @click.option("--array", default="4x4", show_default=True, callback=_array,
               help="Systolic array size ROWSxCOLS, or auto: the fastest (by the cycle model) that fits --board.")
-@click.option("--board", help="Target board (needed by --array auto): icebreaker, ulx3s-85f, orangecrab-25f.")
+@click.option("--board", help="Target board: icebreaker, ulx3s-85f, orangecrab-25f. --array auto sizes the array to it; a plan whose memories do not fit it is refused.")
 @click.option("--vectors", type=click.IntRange(1), default=100, show_default=True,
               help="Test inputs to store with every layer's golden outputs.")
 @click.option("--json", "as_json", is_flag=True, help="Print the build report as one JSON object.")

@@ -11,12 +11,13 @@ from __future__ import annotations
 
 import math
 from dataclasses import asdict, dataclass
+from pathlib import Path
 
 import numpy as np
 
 from .cache import ResultCache, digest
 from .errors import HwgenError
-from .hwplan import ArrayShape, HardwarePlan, estimate_cycles, make_hardware_plan
+from .hwplan import MAC, ArrayShape, HardwarePlan, estimate_cycles, make_hardware_plan
 from .quant import QuantizedModel
 
 # (width, depth) modes of one block RAM
@@ -87,10 +88,50 @@ def bram_blocks(width: int, depth: int, family: str) -> int:
     return min(math.ceil(width / w) * math.ceil(depth / d) for w, d in BRAM_MODES[family])
 
 
+@dataclass(frozen=True)
+class MemoryUse:
+    """One kind of on-chip memory of a hardware plan, in bits and in the board family's block RAMs."""
+    kind: str       # "activations", "weights" or "parameters"
+    bits: int
+    blocks: int
+    detail: str     # what it holds, and its largest part
+
+
+def memory_use(hw: HardwarePlan, family: str) -> list[MemoryUse]:
+    largest = max(hw.tensors, key=lambda t: t.size)
+    weight_words: dict[str, int] = {}
+    for op in hw.program:
+        if op.kind == MAC:
+            weight_words[hw.layer_names[op.trace_id]] = op.groups * op.nt * op.w_words
+    heaviest = max(weight_words, key=weight_words.get) if weight_words else None
+    acts = MemoryUse("activations", hw.replicas * hw.arena_depth * hw.store_bits,
+                     hw.replicas * bram_blocks(hw.store_bits, hw.arena_depth, family),
+                     f"{hw.arena_depth} words x {hw.store_bits} bits, {hw.replicas} copies (one read port per array "
+                     f"row); largest tensor {largest.name!r} {largest.size} values")
+    weights = MemoryUse("weights", len(hw.weight_words) * hw.weight_word_width,
+                        bram_blocks(hw.weight_word_width, len(hw.weight_words), family),
+                        f"{len(hw.weight_words)} words x {hw.weight_word_width} bits"
+                        + (f"; largest layer {heaviest!r} {weight_words[heaviest]} words" if heaviest else ""))
+    params = MemoryUse("parameters", len(hw.param_words) * hw.param_width,
+                       bram_blocks(hw.param_width, len(hw.param_words), family),
+                       f"{len(hw.param_words)} tiles x {hw.param_width} bits of bias and shift")
+    return [acts, weights, params]
+
+
+def check_memory(hw: HardwarePlan, board, model_name: str = "the model") -> None:
+    """One clear error when the plan's memories need more block RAMs than the board has."""
+    use = memory_use(hw, board.family)
+    need = sum(u.blocks for u in use)
+    if need <= board.brams:
+        return
+    parts = "; ".join(f"{u.kind} {u.blocks} block{'s' if u.blocks > 1 else ''} ({u.detail})" for u in use if u.blocks)
+    raise HwgenError(f"{model_name} does not fit the block RAM of {board.description} at array {hw.rows}x{hw.cols}: "
+                     f"it needs {need} of {board.brams} blocks, {need - board.brams} short: {parts}. Use fewer bits, "
+                     "a smaller array (the activations are copied once per array row) or a larger board")
+
+
 def estimate(hw: HardwarePlan, board, lut_model: LutModel | None = None) -> dict:
-    brams = hw.replicas * bram_blocks(hw.store_bits, hw.arena_depth, board.family)
-    brams += bram_blocks(hw.weight_word_width, len(hw.weight_words), board.family)
-    brams += bram_blocks(hw.param_width, len(hw.param_words), board.family)
+    brams = sum(u.blocks for u in memory_use(hw, board.family))
     # yosys maps every multiplier to a DSP block (synth_ice40 -dsp, synth_ecp5), even past the device's count
     dsps = hw.pes
     model = lut_model or DEFAULT_LUT_MODEL
@@ -129,7 +170,9 @@ def choose_array(qm: QuantizedModel, board, cache: str | None = None) -> tuple[A
         if best_key is None or key < best_key:
             best, best_key = (shape, {**est, "estimated_cycles": cycles}), key
     if best is None:
-        est = estimate(make_hardware_plan(qm, ArrayShape(1, 1)), board, model)
+        smallest = make_hardware_plan(qm, ArrayShape(1, 1))
+        check_memory(smallest, board, Path(qm.graph.source).name if qm.graph.source else "the model")
+        est = estimate(smallest, board, model)
         raise HwgenError(f"even a 1x1 array does not fit {board.description}: estimated {est['luts']} LUTs of "
                          f"{board.luts}, {est['brams']} block RAMs of {board.brams}; use fewer bits or a larger board")
     best[1]["shapes_fitting"] = compared

@@ -170,3 +170,17 @@ def test_array_auto_is_the_fastest_fitting_shape_not_the_largest(mlp_path, cnn_p
     cycles = {s: sum(c.estimate for c in estimate_cycles(make_hardware_plan(cnn, s))) for s in fitting}
     assert est["estimated_cycles"] == min(cycles.values()) == cycles[ArrayShape(2, 4)]
     assert {ArrayShape(2, 1), ArrayShape(1, 4), ArrayShape(2, 4)} <= set(cycles)  # non-square shapes were compared
+
+
+@pytest.mark.filterwarnings("ignore::hwgen.api.CalibrationWarning")
+def test_memory_misfit_names_the_tensor_the_layer_and_the_shortfall(root, tmp_path):
+    """DS-CNN at 1x1 on the iCEBreaker: block RAM counted by kind against the board, refused before any file is written."""
+    with pytest.raises(HwgenError) as err:
+        build(root / "models" / "tiny" / "ds_cnn.pt2", tmp_path / "b", array=ArrayShape(1, 1), inputs=1,
+              board="icebreaker")
+    msg = str(err.value)
+    assert "\n" not in msg and "ds_cnn.pt2 does not fit the block RAM of iCEBreaker" in msg
+    assert "needs 189 of 30 blocks, 159 short" in msg
+    assert "largest tensor 'features_0_0' 8000 values" in msg and "largest layer 'pool' 8000 words" in msg
+    assert "fewer bits" in msg
+    assert not (tmp_path / "b").exists() and not list(tmp_path.glob(".b.partial*"))

@@ -158,7 +158,8 @@ def synth(build_path: str | Path, board_name: str, *, clock_mhz: float | None = 
         latency_us=cycles / clock if cycles else None,
         latency_at_fmax_us=cycles / fmax if cycles and fmax else None,
         bitstream=str(bitstream) if bitstream.exists() else None,
-        log=str(out / f"{TOP}.tim"), cached=cached, synth_key=key)
+        log=str(out / f"{TOP}.tim") if (out / f"{TOP}.tim").exists() else str(out / "tools.log"),
+        cached=cached, synth_key=key)
     (out / "synth.json").write_text(json.dumps(result.to_json(), indent=1) + "\n")
     if not tools["fits"]:
         errors = tools["errors"]
@@ -181,17 +182,22 @@ def _run_tools(plan, out: Path, brd, bitstream_name: str, progress: bool) -> dic
     failed = None
 
     def run_tools():
+        """The build script with its output in tools.log: the user sees hwgen's one-line verdict, not tool chatter."""
         nonlocal failed
-        try:
-            plan.execute_local(str(out))
-        except subprocess.CalledProcessError as exc:
-            failed = exc
+        plan.extract(str(out))
+        with open(out / "tools.log", "w") as log:
+            done = subprocess.run(["sh", f"{plan.script}.sh"], cwd=out, stdout=log, stderr=subprocess.STDOUT)
+        if done.returncode != 0:
+            failed = done
 
     stages = [(f"{TOP}.json", "nextpnr"), (f"{TOP}.report.json", "pack"), (bitstream_name, "done")]  # file, next tool
     run_watched(run_tools, total=len(stages), desc="synthesis: yosys", show=progress,
                 done=lambda: sum((out / f).exists() for f, _ in stages),
                 describe=lambda n: f"synthesis: {stages[n - 1][1]}")
-    log = (out / f"{TOP}.tim").read_text(errors="replace") if (out / f"{TOP}.tim").exists() else ""
+    timing_log = out / f"{TOP}.tim"
+    log = timing_log.read_text(errors="replace") if timing_log.exists() else ""
+    if "ERROR" not in log and (out / "tools.log").exists():  # yosys or the packer failed: their errors
+        log += (out / "tools.log").read_text(errors="replace")
     ylog = (out / f"{TOP}.rpt").read_text(errors="replace") if (out / f"{TOP}.rpt").exists() else ""
     report = json.loads((out / f"{TOP}.report.json").read_text()) if (out / f"{TOP}.report.json").exists() else {}
     fmax = None

@@ -1,10 +1,10 @@
 """`hwgen` command line: thin shells over hwgen.api; HwgenError -> one line on stderr, exit 1."""
 from __future__ import annotations
 
+import functools
 import json
 import sys
 import warnings
-from functools import wraps
 from pathlib import Path
 
 import click
@@ -70,7 +70,7 @@ def _quant_kwargs(kw: dict) -> dict:
 
 
 def handle_errors(f):
-    @wraps(f)
+    @functools.wraps(f)
     def wrapper(*args, **kwargs):
         def show(message, category, *_a, **_k):
             click.echo(f"hwgen: warning: {message}", err=True)
@@ -189,20 +189,35 @@ def sim_(build_dir, inputs, stall, seed, as_json):
         sys.exit(1)
 
 
+def _clock(_ctx, _param, value):
+    if value is None or value == "max":
+        return value
+    try:
+        mhz = float(value)
+    except ValueError:
+        raise click.BadParameter(f"expected a frequency in MHz or max, got {value!r}") from None
+    if mhz <= 0:
+        raise click.BadParameter(f"the clock must be above 0 MHz, got {value!r}")
+    return mhz
+
+
 @main.command("synth")
 @click.argument("build_dir", type=click.Path(exists=True, file_okay=False, path_type=Path))
 @click.option("--board", required=True, help="icebreaker, ulx3s-85f or orangecrab-25f.")
-@click.option("--clock", "clock_mhz", type=float,
-              help="Clock in MHz; other than the board oscillator, a PLL makes it (default: the oscillator).")
+@click.option("--clock", "clock_mhz", callback=_clock,
+              help="Clock in MHz, or max: the highest PLL clock 5% below the Fmax the tools report, that meets "
+                   "timing (two or more place-and-route runs). Other than the board oscillator, a PLL makes it "
+                   "(default: the oscillator).")
 @click.option("--baud", type=click.IntRange(1200), default=115200, show_default=True, help="Host-link UART baud rate.")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object instead of a table.")
 @handle_errors
 def synth_(build_dir, board, clock_mhz, baud, as_json):
     """Bitstream for BUILD_DIR on a board (yosys + nextpnr + icepack/ecppack): resources, Fmax, latency."""
-    from .synth import FitError, synth
+    from .synth import FitError, synth, synth_max_clock
 
     try:
-        r = synth(build_dir, board, clock_mhz=clock_mhz, baud=baud, progress=sys.stderr.isatty() and not as_json)
+        run = synth_max_clock if clock_mhz == "max" else functools.partial(synth, clock_mhz=clock_mhz)
+        r = run(build_dir, board, baud=baud, progress=sys.stderr.isatty() and not as_json)
     except FitError as exc:
         if as_json:
             click.echo(json.dumps(exc.result.to_json()))

@@ -68,6 +68,20 @@ def pll_config(family: str, f_in: float, f_target: float) -> PLLConfig:
     return (ice40_pll if family == "ice40" else ecp5_pll)(f_in, f_target)
 
 
+def pll_at_most(family: str, f_in: float, f_limit: float) -> PLLConfig | None:
+    """The highest PLL output not above `f_limit` (the nearest-frequency search, asked lower until it fits)."""
+    target = f_limit
+    for _ in range(200):
+        try:
+            config = pll_config(family, f_in, target)
+        except HwgenError:
+            return None
+        if config.f_out <= f_limit:
+            return config
+        target -= max(config.f_out - f_limit, 0.001 * f_limit)
+    return None
+
+
 class PLL(Elaboratable):
     """`clk_in` (or, on iCE40, the board clock pin `pad`) -> `clk_out` at `config.f_out`; `locked` once stable.
 

@@ -133,10 +133,12 @@ class WindowWalker(wiring.Component):
             m.d.sync += [r.setup.eq(0), r.setup_i.eq(0)]
 
     def _next_k_step(self, m: Module, r: "_WalkRegisters") -> None:
-        """kx, then ky, then the input channel; the weight sub-word, then the weight word."""
+        """kx, then ky, then the input channel; the weight sub-word, then the weight word (unless held)."""
         d = self.d
         m.d.sync += r.k.eq(r.k + 1)
-        with m.If(r.sub == d.w_sub_last):
+        with m.If(d.w_hold[0]):  # average pool: the tile's one weight word serves every k-step
+            pass
+        with m.Elif(r.sub == d.w_sub_last):
             m.d.sync += [r.sub.eq(0), r.kword.eq(r.kword + 1)]
         with m.Else():
             m.d.sync += r.sub.eq(r.sub + 1)

@@ -180,7 +180,7 @@ def test_memory_misfit_names_the_tensor_the_layer_and_the_shortfall(root, tmp_pa
               board="icebreaker")
     msg = str(err.value)
     assert "\n" not in msg and "ds_cnn.pt2 does not fit the block RAM of iCEBreaker" in msg
-    assert "needs 189 of 30 blocks, 159 short" in msg
-    assert "largest tensor 'features_0_0' 8000 values" in msg and "largest layer 'pool' 8000 words" in msg
+    assert "needs 153 of 30 blocks, 123 short" in msg
+    assert "largest tensor 'features_0_0' 8000 values" in msg and "largest layer 'features_2_0' 2048 words" in msg
     assert "fewer bits" in msg
     assert not (tmp_path / "b").exists() and not list(tmp_path.glob(".b.partial*"))

@@ -92,4 +92,6 @@ def output_address(op: LayerOp, pixel: int, channel: int) -> int:
 
 def weight_word(op: LayerOp, tile: ColumnTile, step: KStep) -> tuple[int, int]:
     """(weight memory word, sub-word) holding the column tile's weights for one k-step."""
+    if op.w_hold:  # all k-steps share the tile's one word
+        return op.w_base + tile.serial * op.w_words, 0
     return op.w_base + tile.serial * op.w_words + step.k // op.w_per_word, step.k % op.w_per_word

@@ -98,8 +98,9 @@ def _lower_mac(qm: QuantizedModel, node: ir.Node, dp: Datapath, rows: int, cols:
         af = acc_frac(lp, in_fmt, cout)
         bias_acc = qm.biases[node.name] << (af - lp.bias_fracs(cout))
     shift = af - lp.out.frac
-    op = LayerOp(kind=MAC, w_base=len(prog.weight_words), w_words=-(-walk["k"] // per_word),
-                 w_code=dp.weight_widths.index(wbits), w_per_word=per_word, w_sub_last=per_word - 1,
+    hold = isinstance(node, ir.AvgPool2d)  # every weight is the reciprocal: one word per tile, read at every k-step
+    op = LayerOp(kind=MAC, w_base=len(prog.weight_words), w_words=1 if hold else -(-walk["k"] // per_word),
+                 w_code=dp.weight_widths.index(wbits), w_per_word=per_word, w_sub_last=per_word - 1, w_hold=int(hold),
                  p_base=len(prog.param_entries), **requant_fields(lp.out, node.activation), **common, **walk)
     prog.shifts += [int(s) for s in shift]
     prog.weight_words += pack_weights(op, wmat, wbits, dp.w_bits, cols)

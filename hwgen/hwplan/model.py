@@ -80,6 +80,7 @@ class LayerOp:
     w_code: int = 0             # index into HardwarePlan.weight_widths
     w_per_word: int = 1
     w_sub_last: int = 0         # w_per_word - 1
+    w_hold: int = 0             # 1: every k-step reads the tile's one weight word (average pools)
     p_base: int = 0
     # requantization (mac: per-column from the parameter memory; eltwise: here)
     relu: int = 0

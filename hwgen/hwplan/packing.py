@@ -1,7 +1,8 @@
 """Packing pass: weight and parameter memory images, laid out in the loop nest's tile order.
 
 A weight word holds one k-step of every column of a tile (`w_per_word` k-steps
-when the layer is narrower than the multiplier); a parameter word holds every
+when the layer is narrower than the multiplier; an average pool's tile has one
+word, its reciprocal, read at every k-step); a parameter word holds every
 column's bias (accumulator units) and requantization shift for one tile.
 """
 from __future__ import annotations

@@ -6,10 +6,16 @@ import json
 import sys
 import warnings
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
 from .errors import HwgenError
+
+if TYPE_CHECKING:  # the result types, for annotations only: the CLI imports its stages inside the commands
+    from .api import Evaluation
+    from .simulate import SimulationResult
+    from .synth import SynthResult
 
 # Heavy packages (torch, Amaranth, numpy) load inside the commands that use them: `hwgen --help` stays instant.
 
@@ -225,7 +231,7 @@ def synth_(build_dir, board, clock_mhz, baud, as_json):
     click.echo(json.dumps(r.to_json()) if as_json else format_synth(r))
 
 
-def format_synth(r) -> str:
+def format_synth(r: SynthResult) -> str:
     def use(key):
         used = getattr(r, key)
         return f"{used}/{getattr(r, key + '_available')}" if used is not None else "-"
@@ -318,7 +324,7 @@ def run_(inputs, board, port, build_dir, baud, timeout, as_json):
                    f"input {row['input']}: class {row['label']}  logits {row['logits_real']}")
 
 
-def format_sim(r) -> str:
+def format_sim(r: SimulationResult) -> str:
     lines = [f"{r.build}: array {r.array}, {r.inputs} inputs, "
              + ("BIT-EXACT on every layer" if r.bit_exact else f"{len(r.mismatches)} inferences MISMATCH")]
     for bad in r.mismatches[:3]:
@@ -348,7 +354,7 @@ def _fmt(obj) -> str:
     return "-" if obj is None else str(Fixed.from_json(obj))
 
 
-def format_eval(r) -> str:
+def format_eval(r: Evaluation) -> str:
     lines = [f"model {r.model}  method {r.method}  data {r.dataset} ({r.inputs} inputs)"]
     if r.float_accuracy is not None:
         lines.append(f"accuracy: float {100 * r.float_accuracy:.2f}%  fixed {100 * r.fixed_accuracy:.2f}%  "

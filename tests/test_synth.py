@@ -48,17 +48,6 @@ def test_small_design_gives_an_icebreaker_bitstream(tmp_path):
     assert bitstream.read_bytes() == first_image
 
 
-@pytest.mark.slow  # two place-and-route runs (~1 minute)
-@pytest.mark.filterwarnings("ignore")
-def test_another_baud_rate_is_another_design_to_the_synth_cache(tmp_path):
-    torch.manual_seed(0)
-    export(nn.Sequential(nn.Flatten(), nn.Linear(16, 4)), (1, 4, 4), tmp_path / "m.pt2")
-    assert hwgen("build", tmp_path / "m.pt2", "--array", "1x1", "-o", tmp_path / "b", "--vectors", "1").returncode == 0
-    first = json.loads(hwgen("synth", tmp_path / "b", "--board", "icebreaker", "--json").stdout)
-    other = json.loads(hwgen("synth", tmp_path / "b", "--board", "icebreaker", "--baud", "57600", "--json").stdout)
-    assert not first["cached"] and not other["cached"] and other["synth_key"] != first["synth_key"]
-
-
 @pytest.mark.slow  # a place-and-route attempt of an oversized design (~30 s)
 @pytest.mark.filterwarnings("ignore")
 def test_design_too_big_fails_with_numbers(tmp_path):
@@ -88,11 +77,15 @@ def test_array_auto_fits_the_icebreaker(tmp_path, cnn_path):
 
 @pytest.mark.slow  # three place-and-route runs (~1.5 minutes)
 @pytest.mark.filterwarnings("ignore")
-def test_clock_max_is_the_fastest_pll_clock_below_fmax_that_meets_timing(tmp_path):
+def test_clock_max_and_the_synth_cache(tmp_path):
+    """--clock max: the fastest PLL clock below the oscillator design's Fmax that meets timing. Also: another
+    baud rate is another design to the synthesis cache, while --clock max reuses the oscillator run."""
     torch.manual_seed(0)
     export(nn.Sequential(nn.Flatten(), nn.Linear(16, 4)), (1, 4, 4), tmp_path / "m.pt2")
     assert hwgen("build", tmp_path / "m.pt2", "--array", "1x1", "-o", tmp_path / "b", "--vectors", "1").returncode == 0
     at_oscillator = json.loads(hwgen("synth", tmp_path / "b", "--board", "icebreaker", "--json").stdout)
+    other = json.loads(hwgen("synth", tmp_path / "b", "--board", "icebreaker", "--baud", "57600", "--json").stdout)
+    assert not at_oscillator["cached"] and not other["cached"] and other["synth_key"] != at_oscillator["synth_key"]
     proc = hwgen("synth", tmp_path / "b", "--board", "icebreaker", "--clock", "max", "--json")
     assert proc.returncode == 0, proc.stderr
     r = json.loads(proc.stdout)

@@ -122,7 +122,8 @@ NODE_TYPES: dict[str, type[Node]] = {
 }
 SUPPORTED_LAYERS = (
     "Conv2d (dilation 1, any groups), Linear, ReLU, ReLU6, MaxPool2d, AvgPool2d, "
-    "AdaptiveAvgPool2d(1), BatchNorm1d/2d after Conv2d/Linear, Flatten, residual Add, Dropout (identity)"
+    "AdaptiveAvgPool2d(1), BatchNorm1d/2d after Conv2d/Linear, Flatten, residual Add, Dropout (identity), "
+    "a trailing Softmax/LogSoftmax (left to the host)"
 )
 
 
@@ -146,6 +147,7 @@ class Graph:
 
     nodes: tuple[Node, ...]
     source: str = ""
+    host_ops: tuple[str, ...] = ()  # trailing ops the host applies to the output (e.g. "softmax"), not the hardware
     schema: str = field(default=SCHEMA)
     version: int = field(default=SCHEMA_VERSION)
 
@@ -187,6 +189,7 @@ class Graph:
             "schema": self.schema,
             "version": self.version,
             "source": self.source,
+            "host_ops": list(self.host_ops),
             "nodes": [n.to_json() for n in self.nodes],
         }
 
@@ -197,7 +200,8 @@ class Graph:
                 f"graph: expected schema {SCHEMA!r} version {SCHEMA_VERSION}, "
                 f"got {obj.get('schema')!r} version {obj.get('version')!r}"
             )
-        return cls(nodes=tuple(node_from_json(n) for n in obj["nodes"]), source=obj.get("source", ""))
+        return cls(nodes=tuple(node_from_json(n) for n in obj["nodes"]), source=obj.get("source", ""),
+                   host_ops=tuple(obj.get("host_ops", ())))
 
     def dumps(self) -> str:
         return json.dumps(self.to_json(), indent=1)

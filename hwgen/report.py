@@ -37,6 +37,7 @@ def build_report(qm: QuantizedModel, hw: HardwarePlan, cycles: list[LayerCycles]
                      "store_bits": hw.store_bits, "activation_replicas": hw.replicas, "arena_words": hw.arena_depth,
                      "weight_words": len(hw.weight_words), "weight_word_bits": hw.weight_word_width,
                      "program_entries": len(hw.program)},
+        "host_ops": list(qm.graph.host_ops),
         "memory_bits": hw.memory_bits(),
         "weight_bits_total": qm.weight_bits_total, "bias_bits_total": qm.bias_bits_total,
         "macs": hw.macs, "ideal_cycles": ideal, "estimated_cycles": total_est,
@@ -65,7 +66,9 @@ def format_build_report(r: dict) -> str:
         f"- memory bits: weights {mem['weights']} ({r['weight_bits_total']} in the plan), per-tile bias/shift "
         f"{mem['params']}, activations {mem['activation_arena']} x {hw['activation_replicas']} replicas, "
         f"program {mem['program']}",
-        f"- test vectors: {r['vectors']} inputs with every layer's integer outputs (vectors.npz)", "",
+        f"- test vectors: {r['vectors']} inputs with every layer's integer outputs (vectors.npz)",
+        *([f"- left to the host: the model's trailing {', '.join(r['host_ops'])}; the accelerator returns the "
+           "logits, whose argmax is the same class"] if r.get("host_ops") else []), "",
         "| layer | op | shape | unit | in | weight | bias | acc | out | act | MACs | weight bits | ideal cyc | est. cyc |",
         "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]

@@ -184,3 +184,16 @@ def test_memory_misfit_names_the_tensor_the_layer_and_the_shortfall(root, tmp_pa
     assert "largest tensor 'features_0_0' 8000 values" in msg and "largest layer 'features_2_0' 2048 words" in msg
     assert "fewer bits" in msg
     assert not (tmp_path / "b").exists() and not list(tmp_path.glob(".b.partial*"))
+
+
+def test_build_report_names_the_softmax_left_to_the_host(tmp_path):
+    import torch
+    from torch import nn
+
+    model = nn.Sequential(nn.Flatten(), nn.Linear(64, 10), nn.Softmax(dim=1)).eval()
+    torch.export.save(torch.export.export(model, (torch.zeros(1, 1, 8, 8),)), str(tmp_path / "m.pt2"))
+    b = build(tmp_path / "m.pt2", tmp_path / "b", array=ArrayShape(2, 2), inputs=2)
+    report = json.loads((b.path / "report.json").read_text())
+    assert report["host_ops"] == ["softmax"]
+    assert b.hw.output.size == 10  # the accelerator streams the 10 logits
+    assert "left to the host: the model's trailing softmax" in (b.path / "report.md").read_text()

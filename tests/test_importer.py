@@ -127,3 +127,30 @@ def test_batchnorm_without_conv_is_rejected(tmp_path):
     torch.export.save(torch.export.export(m, (torch.zeros(1, 1, 8, 8),)), str(tmp_path / "bn.pt2"))
     with pytest.raises(UnsupportedOpError, match="folds BatchNorm only into"):
         import_model(tmp_path / "bn.pt2")
+
+
+@pytest.mark.parametrize("front_end", ["torchscript", "export"])
+@pytest.mark.parametrize("softmax", [nn.Softmax(dim=1), nn.LogSoftmax(dim=1)])
+def test_trailing_softmax_is_left_to_the_host(tmp_path, front_end, softmax):
+    torch.manual_seed(0)
+    body = nn.Sequential(nn.Flatten(), nn.Linear(16, 5))
+    model = nn.Sequential(body, softmax).eval()
+    x = torch.randn(3, 1, 4, 4)
+    path = tmp_path / ("m.pt" if front_end == "torchscript" else "m.pt2")
+    if front_end == "torchscript":
+        torch.jit.save(torch.jit.trace(model, x[:1]), str(path))
+    else:
+        torch.export.save(torch.export.export(model, (x[:1],)), str(path))
+    im = import_model(path, input_shape=(1, 4, 4))
+    assert im.graph.host_ops == (type(softmax).__name__.lower().replace("logsoftmax", "log_softmax"),)
+    assert [n.op for n in im.graph.nodes] == ["input", "flatten", "linear"]  # the graph ends at the logits
+    logits = float_forward(im.graph, im.params, x.double())[im.graph.output.name]
+    assert torch.allclose(logits.float(), body(x), atol=1e-5)
+    assert ir.Graph.from_json(json.loads(im.graph.dumps())).host_ops == im.graph.host_ops
+
+
+def test_softmax_inside_the_network_is_refused(tmp_path):
+    model = nn.Sequential(nn.Flatten(), nn.Linear(16, 5), nn.Softmax(dim=1), nn.Linear(5, 2)).eval()
+    torch.export.save(torch.export.export(model, (torch.zeros(1, 1, 4, 4),)), str(tmp_path / "m.pt2"))
+    with pytest.raises(UnsupportedOpError, match="feeds further layers; hwgen supports a softmax only as the model's last op"):
+        import_model(tmp_path / "m.pt2")

@@ -30,13 +30,13 @@ def import_model(path: str | Path, *, trust: bool = False, input_shape: tuple[in
             raise ModelFileError(
                 f"--input-shape {input_shape} differs from the shape {loaded.input_shape} the export archive was traced with"
             )
-    nodes, params, output = aten.build(loaded, tuple(shape))
+    nodes, params, output, host_ops = aten.build(loaded, tuple(shape))
     nodes, output = aten.fold_batchnorm(nodes, params, output)
     nodes, output = aten.fuse_activations(nodes, output)
     nodes = aten.prune(nodes, output)
     names = {n.name for n in nodes}
     params = {k: v for k, v in params.items() if k in names}
-    return ImportedModel(ir.Graph(nodes=tuple(nodes), source=str(path)), params)
+    return ImportedModel(ir.Graph(nodes=tuple(nodes), source=str(path), host_ops=host_ops), params)
 
 
 __all__ = ["ImportedModel", "import_model"]

@@ -34,6 +34,7 @@ class Builder:
         self.params: Params = {}
         self.alias: dict[str, str] = {}
         self.names = {loaded.input_name}
+        self.host_ops: list[tuple[str, str, str]] = []  # (op, output, where) of ops left to the host
 
     def ref(self, call: Call, value) -> ir.Node:
         if not isinstance(value, Ref):
@@ -185,6 +186,13 @@ def h_identity(b, call):
     b.alias[call.output] = b.ref(call, call.args[0]).name
 
 
+def h_host_softmax(b, call):
+    """(Log-)softmax: monotonic, so the class is the logits' argmax. Only as the model's last op, left to the
+    host: the accelerator returns the logits (checked in `build`)."""
+    h_identity(b, call)
+    b.host_ops.append((call.op.lstrip("_"), call.output, call.where))
+
+
 def h_max_pool2d(b, call):
     x, kernel, stride, padding, dilation, ceil_mode = (call.args + [None] * 6)[:6]
     src = b.ref(call, x)
@@ -303,10 +311,14 @@ HANDLERS: dict[str, Callable[[Builder, Call], None]] = {
     "clone": h_identity,
     "detach": h_identity,
     "alias": h_identity,
+    "softmax": h_host_softmax,
+    "_softmax": h_host_softmax,
+    "log_softmax": h_host_softmax,
+    "_log_softmax": h_host_softmax,
 }
 
 
-def build(loaded: LoadedModel, input_shape: tuple[int, ...]) -> tuple[list[ir.Node], Params, str]:
+def build(loaded: LoadedModel, input_shape: tuple[int, ...]) -> tuple[list[ir.Node], Params, str, tuple[str, ...]]:
     b = Builder(loaded, input_shape)
     for call in loaded.calls:
         handler = HANDLERS.get(call.op)
@@ -315,7 +327,11 @@ def build(loaded: LoadedModel, input_shape: tuple[int, ...]) -> tuple[list[ir.No
                 f"unsupported op {call.op!r} at {call.where}; hwgen supports: {ir.SUPPORTED_LAYERS}"
             )
         handler(b, call)
-    return b.nodes, b.params, b.alias.get(loaded.output, loaded.output)
+    for op, output, where in b.host_ops:
+        if output != loaded.output:
+            raise UnsupportedOpError(f"{op} at {where} feeds further layers; hwgen supports a softmax only as the "
+                                     "model's last op (left to the host, the accelerator returns the logits)")
+    return b.nodes, b.params, b.alias.get(loaded.output, loaded.output), tuple(op for op, _, _ in b.host_ops)
 
 
 def _rename_inputs(nodes: list[ir.Node], old: str, new: str) -> list[ir.Node]:

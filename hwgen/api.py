@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import warnings
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -34,6 +34,8 @@ def prepare(model: str | Path | ImportedModel, *, calib: str | Path | None = Non
     shape = imported.graph.input.shape
     if calib is not None:
         data = load_npz(calib)
+        if len(shape) == 3 and shape[1] == 1 and tuple(data.x.shape[1:]) == (shape[0], shape[2]):
+            data = replace(data, x=data.x.reshape(len(data.x), *shape))  # 1-d signals (C, L): height-1 images
         if tuple(data.x.shape[1:]) != tuple(shape):
             raise HwgenError(f"calibration data {str(calib)!r} has samples of shape {data.x.shape[1:]}, the model takes {shape}")
         return Prepared(imported, data, data if data.y is not None else digits_or_synthetic(shape, seed=1))

@@ -121,8 +121,8 @@ NODE_TYPES: dict[str, type[Node]] = {
     cls.op: cls for cls in (Input, Conv2d, Linear, Relu, MaxPool2d, AvgPool2d, Flatten, Add)
 }
 SUPPORTED_LAYERS = (
-    "Conv2d (dilation 1, any groups), Linear, ReLU, ReLU6, MaxPool2d, AvgPool2d, "
-    "AdaptiveAvgPool2d(1), BatchNorm1d/2d after Conv2d/Linear, Flatten, residual Add, Dropout (identity), "
+    "Conv2d and Conv1d (dilation 1, any groups), Linear, ReLU, ReLU6, MaxPool2d/1d, AvgPool2d/1d, "
+    "AdaptiveAvgPool2d/1d(1), BatchNorm1d/2d after Conv/Linear, Flatten, residual Add, Dropout (identity), "
     "a trailing Softmax/LogSoftmax (left to the host)"
 )
 

@@ -154,3 +154,30 @@ def test_softmax_inside_the_network_is_refused(tmp_path):
     torch.export.save(torch.export.export(model, (torch.zeros(1, 1, 4, 4),)), str(tmp_path / "m.pt2"))
     with pytest.raises(UnsupportedOpError, match="feeds further layers; hwgen supports a softmax only as the model's last op"):
         import_model(tmp_path / "m.pt2")
+
+
+@pytest.mark.parametrize("front_end", ["torchscript", "export"])
+def test_conv1d_family_imports_as_height_one_images_and_matches_torch(tmp_path, front_end):
+    """Conv1d (strided, padded, grouped), BatchNorm1d, MaxPool1d, AvgPool1d, AdaptiveAvgPool1d(1): a 1-d signal
+    (C, L) becomes a (C, 1, L) image, each op its 2-d form with a (1, k) window."""
+    torch.manual_seed(1)
+    model = nn.Sequential(nn.Conv1d(2, 4, 5, stride=2, padding=2), nn.BatchNorm1d(4), nn.ReLU(), nn.MaxPool1d(2),
+                          nn.Conv1d(4, 6, 3, padding=1, groups=2), nn.ReLU(), nn.AvgPool1d(2),
+                          nn.AdaptiveAvgPool1d(1), nn.Flatten(), nn.Linear(6, 3)).eval()
+    with torch.no_grad():
+        model[1].running_mean.uniform_(-1, 1)
+        model[1].running_var.uniform_(0.5, 2)
+    x = torch.randn(5, 2, 40)
+    path = tmp_path / ("m.pt" if front_end == "torchscript" else "m.pt2")
+    if front_end == "torchscript":
+        torch.jit.save(torch.jit.trace(model, x[:1]), str(path))
+    else:
+        torch.export.save(torch.export.export(model, (x[:1],)), str(path))
+    im = import_model(path, input_shape=(2, 40))
+    assert [(n.op, n.shape) for n in im.graph.nodes] == [
+        ("input", (2, 1, 40)), ("conv2d", (4, 1, 20)), ("maxpool2d", (4, 1, 10)), ("conv2d", (6, 1, 10)),
+        ("avgpool2d", (6, 1, 5)), ("avgpool2d", (6, 1, 1)), ("flatten", (6,)), ("linear", (3,))]
+    conv = im.graph.nodes[1]
+    assert (conv.kernel, conv.stride, conv.padding) == ((1, 5), (1, 2), (0, 2))
+    y = float_forward(im.graph, im.params, x.reshape(5, 2, 1, 40).double())[im.graph.output.name]
+    assert torch.allclose(y.float(), model(x), atol=1e-5)

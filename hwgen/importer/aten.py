@@ -30,7 +30,9 @@ class _BatchNorm(ir.Node):
 class Builder:
     def __init__(self, loaded: LoadedModel, input_shape: tuple[int, ...]):
         self.loaded = loaded
-        self.nodes: list[ir.Node] = [ir.Input(name=loaded.input_name, shape=tuple(input_shape))]
+        # a 1-d signal (C, L) is an image of height 1, (C, 1, L): the 1-d ops below become their 2-d forms
+        shape = tuple(input_shape) if len(input_shape) != 2 else (input_shape[0], 1, input_shape[1])
+        self.nodes: list[ir.Node] = [ir.Input(name=loaded.input_name, shape=shape)]
         self.params: Params = {}
         self.alias: dict[str, str] = {}
         self.names = {loaded.input_name}
@@ -72,6 +74,36 @@ def _pair(v, call: Call, what: str) -> tuple[int, int]:
     return int(v), int(v)
 
 
+def _along_width(v, fill: int):
+    """A 1-d op's size or stride as the (height, width) pair of its height-1 2-d form."""
+    if v is None or isinstance(v, Unresolved):
+        return v
+    if isinstance(v, (list, tuple)):
+        return [fill, *v] if len(v) == 1 else v
+    return [fill, int(v)]
+
+
+def _as_2d(call: Call, *positions_and_fills: tuple[int, int]) -> Call:
+    """The call of a 1-d op with its size arguments along the width of a height-1 image."""
+    args = list(call.args)
+    for pos, fill in positions_and_fills:
+        if pos < len(args) and args[pos] not in (None, []):
+            args[pos] = _along_width(args[pos], fill)
+    return dataclasses.replace(call, args=args)
+
+
+def h_max_pool1d(b, call):
+    h_max_pool2d(b, _as_2d(call, (1, 1), (2, 1), (3, 0), (4, 1)))
+
+
+def h_avg_pool1d(b, call):
+    h_avg_pool2d(b, _as_2d(call, (1, 1), (2, 1), (3, 0)))
+
+
+def h_adaptive_avg_pool1d(b, call):
+    h_adaptive_avg_pool2d(b, _as_2d(call, (1, 1)))
+
+
 def _need_rank(call: Call, node: ir.Node, rank: int) -> None:
     if len(node.shape) != rank:
         raise UnsupportedOpError(
@@ -84,6 +116,10 @@ def _conv(b: Builder, call: Call, x, w, bias, stride, padding, dilation, groups)
     _need_rank(call, src, 3)
     if not isinstance(w, np.ndarray):
         raise UnsupportedOpError(f"conv2d at {call.where}: the weight must be a parameter, not computed")
+    if w.ndim == 3:  # Conv1d: a (1, k) kernel over the height-1 image
+        w = w[:, :, None, :]
+        stride, dilation = _along_width(stride, 1), _along_width(dilation, 1)
+        padding = padding if isinstance(padding, str) else _along_width(padding, 0)
     if _pair(dilation, call, "dilation") != (1, 1):
         raise UnsupportedOpError(f"conv2d at {call.where}: dilation {dilation} is not supported (only 1)")
     kh, kw = w.shape[2], w.shape[3]
@@ -289,6 +325,7 @@ def h_add(b, call):
 
 HANDLERS: dict[str, Callable[[Builder, Call], None]] = {
     "conv2d": h_conv2d,
+    "conv1d": h_conv2d,
     "_convolution": h_convolution,
     "linear": h_linear,
     "relu": h_relu,
@@ -298,6 +335,9 @@ HANDLERS: dict[str, Callable[[Builder, Call], None]] = {
     "_native_batch_norm_legit_no_training": h_native_bn_no_training,
     "getitem": h_getitem,
     "max_pool2d": h_max_pool2d,
+    "max_pool1d": h_max_pool1d,
+    "avg_pool1d": h_avg_pool1d,
+    "adaptive_avg_pool1d": h_adaptive_avg_pool1d,
     "avg_pool2d": h_avg_pool2d,
     "adaptive_avg_pool2d": h_adaptive_avg_pool2d,
     "mean": h_mean,

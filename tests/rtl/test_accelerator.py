@@ -188,3 +188,25 @@ def test_every_precision_method_runs_bit_exact_on_the_rtl(tmp_path, root, model,
     assert plan["method"] == kwargs["method"]
     r = simulate(b.path, stall=0.1, work_dir=tmp_path / "sim")
     assert r.mismatches == [] and r.bit_exact and r.inputs == 20
+
+
+def test_conv1d_signal_model_bit_exact_with_1d_calibration_data(tmp_path):
+    """A 1-d signal network (Conv1d, BatchNorm1d, MaxPool1d, AvgPool1d, global pool, Linear) on the RTL, calibrated
+    and evaluated on labelled (N, C, L) signals from an .npz: every layer bit-exact, the labels scored."""
+    import torch
+    from torch import nn
+
+    torch.manual_seed(2)
+    model = nn.Sequential(nn.Conv1d(2, 4, 5, stride=2, padding=2), nn.BatchNorm1d(4), nn.ReLU(), nn.MaxPool1d(2),
+                          nn.Conv1d(4, 6, 3, padding=1, groups=2), nn.ReLU(), nn.AvgPool1d(2),
+                          nn.AdaptiveAvgPool1d(1), nn.Flatten(), nn.Linear(6, 3)).eval()
+    torch.export.save(torch.export.export(model, (torch.zeros(1, 2, 40),)), str(tmp_path / "sig.pt2"))
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((64, 2, 40)).astype(np.float32)
+    y = model(torch.as_tensor(x)).argmax(1).numpy()
+    np.savez(tmp_path / "signals.npz", x=x, y=y)
+    b = build(tmp_path / "sig.pt2", tmp_path / "b", array=ArrayShape(2, 3), inputs=4, calib=tmp_path / "signals.npz")
+    assert b.hw.input.shape == (2, 1, 40)
+    r = simulate(b.path, work_dir=tmp_path / "sim")
+    assert r.mismatches == [] and r.bit_exact and r.inputs == 4
+    assert r.rtl_accuracy == r.golden_accuracy and r.rtl_accuracy is not None

@@ -123,6 +123,7 @@ NODE_TYPES: dict[str, type[Node]] = {
 SUPPORTED_LAYERS = (
     "Conv2d and Conv1d (dilation 1, any groups), Linear, ReLU, ReLU6, MaxPool2d/1d, AvgPool2d/1d, "
     "AdaptiveAvgPool2d/1d(1), BatchNorm1d/2d after Conv/Linear, Flatten, residual Add, Dropout (identity), "
+    "symmetric zero padding (ZeroPad2d, F.pad) before a Conv or AvgPool (folded into it), "
     "a trailing Softmax/LogSoftmax (left to the host)"
 )
 

@@ -181,3 +181,33 @@ def test_conv1d_family_imports_as_height_one_images_and_matches_torch(tmp_path, 
     assert (conv.kernel, conv.stride, conv.padding) == ((1, 5), (1, 2), (0, 2))
     y = float_forward(im.graph, im.params, x.reshape(5, 2, 1, 40).double())[im.graph.output.name]
     assert torch.allclose(y.float(), model(x), atol=1e-5)
+
+
+@pytest.mark.parametrize("front_end", ["torchscript", "export"])
+def test_zero_padding_folds_into_the_conv_or_avgpool_that_reads_it(tmp_path, front_end):
+    torch.manual_seed(3)
+    model = nn.Sequential(nn.ZeroPad2d(1), nn.ZeroPad2d((2, 2, 1, 1)), nn.Conv2d(1, 4, 3, stride=2, padding=1),
+                          nn.ReLU(), nn.ZeroPad2d(1), nn.AvgPool2d(2), nn.Flatten(), nn.Linear(4 * 4 * 4, 3)).eval()
+    x = torch.randn(4, 1, 8, 8)
+    path = tmp_path / ("m.pt" if front_end == "torchscript" else "m.pt2")
+    if front_end == "torchscript":
+        torch.jit.save(torch.jit.trace(model, x[:1]), str(path))
+    else:
+        torch.export.save(torch.export.export(model, (x[:1],)), str(path))
+    im = import_model(path, input_shape=(1, 8, 8))
+    conv, pool = im.graph.nodes[1], im.graph.nodes[2]
+    assert (conv.op, conv.padding, pool.op, pool.padding) == ("conv2d", (3, 4), "avgpool2d", (1, 1))
+    y = float_forward(im.graph, im.params, x.double())[im.graph.output.name]
+    assert torch.allclose(y.float(), model(x), atol=1e-5)
+
+
+@pytest.mark.parametrize("layers, message", [
+    ([nn.ZeroPad2d((1, 0, 1, 0)), nn.Conv2d(1, 2, 3)], "is asymmetric; hwgen pads both sides alike"),
+    ([nn.ZeroPad2d(1), nn.MaxPool2d(2)], "zero padding feeds 'max_pool2d'"),
+    ([nn.ConstantPad2d(1, 0.5), nn.Conv2d(1, 2, 3)], "only zero padding"),
+])
+def test_padding_that_cannot_fold_is_refused_in_one_line(tmp_path, layers, message):
+    model = nn.Sequential(*layers).eval()
+    torch.export.save(torch.export.export(model, (torch.zeros(1, 1, 8, 8),)), str(tmp_path / "m.pt2"))
+    with pytest.raises(UnsupportedOpError, match=message):
+        import_model(tmp_path / "m.pt2")

@@ -37,6 +37,8 @@ class Builder:
         self.alias: dict[str, str] = {}
         self.names = {loaded.input_name}
         self.host_ops: list[tuple[str, str, str]] = []  # (op, output, where) of ops left to the host
+        self.pads: dict[str, tuple[int, int]] = {}  # zero-padded tensor -> (py, px), folded into its reader
+        self.pad_folded: set[str] = set()
 
     def ref(self, call: Call, value) -> ir.Node:
         if not isinstance(value, Ref):
@@ -44,6 +46,10 @@ class Builder:
                 f"{call.op!r} at {call.where}: expected a computed tensor, got a constant; "
                 f"hwgen supports only: {ir.SUPPORTED_LAYERS}"
             )
+        if value.name in self.pads and value.name not in self.pad_folded:
+            raise UnsupportedOpError(
+                f"zero padding feeds {call.op!r} at {call.where}; hwgen folds ZeroPad2d/ConstantPad(0) only into "
+                "the Conv or AvgPool (count_include_pad=True) that reads it")
         name = self.alias.get(value.name, value.name)
         return next(n for n in self.nodes if n.name == name)
 
@@ -112,6 +118,7 @@ def _need_rank(call: Call, node: ir.Node, rank: int) -> None:
 
 
 def _conv(b: Builder, call: Call, x, w, bias, stride, padding, dilation, groups) -> None:
+    pre_pad = take_pad(b, call, x)
     src = b.ref(call, x)
     _need_rank(call, src, 3)
     if not isinstance(w, np.ndarray):
@@ -131,6 +138,7 @@ def _conv(b: Builder, call: Call, x, w, bias, stride, padding, dilation, groups)
         else:
             raise UnsupportedOpError(f"conv2d at {call.where}: padding={padding!r} is not supported")
     stride, padding = _pair(stride, call, "stride"), _pair(padding, call, "padding")
+    padding = (padding[0] + pre_pad[0], padding[1] + pre_pad[1])
     groups = int(groups)
     c, h, wd = src.shape
     if c != w.shape[1] * groups:
@@ -222,6 +230,30 @@ def h_identity(b, call):
     b.alias[call.output] = b.ref(call, call.args[0]).name
 
 
+def h_pad(b, call):
+    """ZeroPad2d / F.pad(value=0), symmetric: folded into the padding of the Conv or AvgPool that reads it."""
+    x, pads, mode, value = (call.args + [None] * 4)[:4]
+    if mode not in (None, "constant") or value not in (None, 0, 0.0) or not isinstance(pads, list) \
+            or len(pads) not in (2, 4):
+        raise UnsupportedOpError(f"pad at {call.where}: only zero padding of the two spatial dims is supported "
+                                 f"(got pads {pads}, mode {mode!r}, value {value!r})")
+    left, right, top, bottom = (*pads, 0, 0) if len(pads) == 2 else pads
+    if left != right or top != bottom:
+        raise UnsupportedOpError(f"pad at {call.where}: padding {pads} (left, right, top, bottom) is asymmetric; "
+                                 "hwgen pads both sides alike: use equal left/right and top/bottom padding")
+    inner = take_pad(b, call, x)  # padding of padding adds up
+    h_identity(b, call)
+    b.pads[call.output] = (inner[0] + top, inner[1] + left)
+
+
+def take_pad(b, call, x) -> tuple[int, int]:
+    """The zero padding folded into this reader of `x` (0, 0 if none)."""
+    if isinstance(x, Ref) and x.name in b.pads:
+        b.pad_folded.add(x.name)
+        return b.pads[x.name]
+    return 0, 0
+
+
 def h_host_softmax(b, call):
     """(Log-)softmax: monotonic, so the class is the logits' argmax. Only as the model's last op, left to the
     host: the accelerator returns the logits (checked in `build`)."""
@@ -251,11 +283,16 @@ def _pool(b, call, src, kernel, stride, padding, ceil_mode, cls):
 
 def h_avg_pool2d(b, call):
     x, kernel, stride, padding, ceil_mode, count_include_pad, divisor = (call.args + [None] * 7)[:7]
+    pre_pad = take_pad(b, call, x) if count_include_pad is not False else (0, 0)
     src = b.ref(call, x)
     _need_rank(call, src, 3)
     kernel = _pair(kernel, call, "kernel_size")
     stride = kernel if stride in (None, []) else _pair(stride, call, "stride")
     padding = (0, 0) if padding is None else _pair(padding, call, "padding")
+    padding = (padding[0] + pre_pad[0], padding[1] + pre_pad[1])
+    if pre_pad != (0, 0) and (2 * padding[0] > kernel[0] or 2 * padding[1] > kernel[1]):
+        raise UnsupportedOpError(f"avg_pool2d at {call.where}: the zero padding before it makes its padding {padding}, "
+                                 f"more than half its {kernel} window; pad less or use a larger window")
     if divisor is not None:
         raise UnsupportedOpError(f"avg_pool2d at {call.where}: divisor_override is not supported")
     if padding != (0, 0) and count_include_pad is False:
@@ -351,6 +388,8 @@ HANDLERS: dict[str, Callable[[Builder, Call], None]] = {
     "clone": h_identity,
     "detach": h_identity,
     "alias": h_identity,
+    "pad": h_pad,
+    "constant_pad_nd": h_pad,
     "softmax": h_host_softmax,
     "_softmax": h_host_softmax,
     "log_softmax": h_host_softmax,
@@ -367,6 +406,8 @@ def build(loaded: LoadedModel, input_shape: tuple[int, ...]) -> tuple[list[ir.No
                 f"unsupported op {call.op!r} at {call.where}; hwgen supports: {ir.SUPPORTED_LAYERS}"
             )
         handler(b, call)
+    if loaded.output in b.pads:
+        raise UnsupportedOpError("the model ends in zero padding; hwgen folds padding only into a following Conv or AvgPool")
     for op, output, where in b.host_ops:
         if output != loaded.output:
             raise UnsupportedOpError(f"{op} at {where} feeds further layers; hwgen supports a softmax only as the "

@@ -210,3 +210,20 @@ def test_conv1d_signal_model_bit_exact_with_1d_calibration_data(tmp_path):
     r = simulate(b.path, work_dir=tmp_path / "sim")
     assert r.mismatches == [] and r.bit_exact and r.inputs == 4
     assert r.rtl_accuracy == r.golden_accuracy and r.rtl_accuracy is not None
+
+
+@pytest.mark.slow  # one more Verilator build (~20 s); the folding itself is checked fast in test_importer.py
+@pytest.mark.filterwarnings("ignore::hwgen.api.CalibrationWarning")
+def test_folded_zero_padding_wider_than_the_kernel_bit_exact(tmp_path):
+    """ZeroPad2d folded into a conv gives padding (3, 4) around a 3x3 kernel: border outputs see only padding."""
+    import torch
+    from torch import nn
+
+    torch.manual_seed(3)
+    model = nn.Sequential(nn.ZeroPad2d(1), nn.ZeroPad2d((2, 2, 1, 1)), nn.Conv2d(1, 4, 3, stride=2, padding=1),
+                          nn.ReLU(), nn.ZeroPad2d(1), nn.AvgPool2d(2), nn.Flatten(), nn.Linear(64, 3)).eval()
+    torch.export.save(torch.export.export(model, (torch.zeros(1, 1, 8, 8),)), str(tmp_path / "pad.pt2"))
+    b = build(tmp_path / "pad.pt2", tmp_path / "b", array=ArrayShape(2, 3), inputs=3)
+    assert any(op.py == 3 and op.px == 4 for op in b.hw.program)
+    r = simulate(b.path, work_dir=tmp_path / "sim")
+    assert r.mismatches == [] and r.bit_exact and r.inputs == 3

@@ -129,6 +129,16 @@ def test_batchnorm_without_conv_is_rejected(tmp_path):
         import_model(tmp_path / "bn.pt2")
 
 
+def _save(model, example, tmp_path, front_end):
+    """The model through one of the two front ends: traced TorchScript or a torch.export archive."""
+    path = tmp_path / ("m.pt" if front_end == "torchscript" else "m.pt2")
+    if front_end == "torchscript":
+        torch.jit.save(torch.jit.trace(model, example), str(path))
+    else:
+        torch.export.save(torch.export.export(model, (example,)), str(path))
+    return path
+
+
 @pytest.mark.parametrize("front_end", ["torchscript", "export"])
 @pytest.mark.parametrize("softmax", [nn.Softmax(dim=1), nn.LogSoftmax(dim=1)])
 def test_trailing_softmax_is_left_to_the_host(tmp_path, front_end, softmax):
@@ -136,11 +146,7 @@ def test_trailing_softmax_is_left_to_the_host(tmp_path, front_end, softmax):
     body = nn.Sequential(nn.Flatten(), nn.Linear(16, 5))
     model = nn.Sequential(body, softmax).eval()
     x = torch.randn(3, 1, 4, 4)
-    path = tmp_path / ("m.pt" if front_end == "torchscript" else "m.pt2")
-    if front_end == "torchscript":
-        torch.jit.save(torch.jit.trace(model, x[:1]), str(path))
-    else:
-        torch.export.save(torch.export.export(model, (x[:1],)), str(path))
+    path = _save(model, x[:1], tmp_path, front_end)
     im = import_model(path, input_shape=(1, 4, 4))
     assert im.graph.host_ops == (type(softmax).__name__.lower().replace("logsoftmax", "log_softmax"),)
     assert [n.op for n in im.graph.nodes] == ["input", "flatten", "linear"]  # the graph ends at the logits
@@ -168,11 +174,7 @@ def test_conv1d_family_imports_as_height_one_images_and_matches_torch(tmp_path, 
         model[1].running_mean.uniform_(-1, 1)
         model[1].running_var.uniform_(0.5, 2)
     x = torch.randn(5, 2, 40)
-    path = tmp_path / ("m.pt" if front_end == "torchscript" else "m.pt2")
-    if front_end == "torchscript":
-        torch.jit.save(torch.jit.trace(model, x[:1]), str(path))
-    else:
-        torch.export.save(torch.export.export(model, (x[:1],)), str(path))
+    path = _save(model, x[:1], tmp_path, front_end)
     im = import_model(path, input_shape=(2, 40))
     assert [(n.op, n.shape) for n in im.graph.nodes] == [
         ("input", (2, 1, 40)), ("conv2d", (4, 1, 20)), ("maxpool2d", (4, 1, 10)), ("conv2d", (6, 1, 10)),
@@ -189,11 +191,7 @@ def test_zero_padding_folds_into_the_conv_or_avgpool_that_reads_it(tmp_path, fro
     model = nn.Sequential(nn.ZeroPad2d(1), nn.ZeroPad2d((2, 2, 1, 1)), nn.Conv2d(1, 4, 3, stride=2, padding=1),
                           nn.ReLU(), nn.ZeroPad2d(1), nn.AvgPool2d(2), nn.Flatten(), nn.Linear(4 * 4 * 4, 3)).eval()
     x = torch.randn(4, 1, 8, 8)
-    path = tmp_path / ("m.pt" if front_end == "torchscript" else "m.pt2")
-    if front_end == "torchscript":
-        torch.jit.save(torch.jit.trace(model, x[:1]), str(path))
-    else:
-        torch.export.save(torch.export.export(model, (x[:1],)), str(path))
+    path = _save(model, x[:1], tmp_path, front_end)
     im = import_model(path, input_shape=(1, 8, 8))
     conv, pool = im.graph.nodes[1], im.graph.nodes[2]
     assert (conv.op, conv.padding, pool.op, pool.padding) == ("conv2d", (3, 4), "avgpool2d", (1, 1))

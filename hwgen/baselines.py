@@ -11,11 +11,13 @@ starting point is identical to hwgen's.
 """
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import torch
 from torch import nn
 
-from . import ir
+from . import ir, ops
 
 
 class IRModule(nn.Module):
@@ -40,28 +42,19 @@ class IRModule(nn.Module):
                     m.bias.copy_(torch.as_tensor(params[node.name]["bias"], dtype=torch.float32))
                 self.layers[k] = m
             act = getattr(node, "activation", "none")
-            if act == "relu" or isinstance(node, ir.Relu) and act == "relu":
-                self.layers[k + "_act"] = relu()
-            elif act == "relu6":
-                self.layers[k + "_act"] = nn.ReLU6()
+            if act == "relu":
+                self.layers[k + "_act"] = relu()  # the toolkit's own (quantized) ReLU
 
     def forward(self, x):
         outs = {self.graph.input.name: x}
         for node in self.graph.nodes[1:]:
             k = self.key[node.name]
             a = [outs[i] for i in node.inputs]
-            if isinstance(node, (ir.Conv2d, ir.Linear)):
-                y = self.layers[k](a[0])
-            elif isinstance(node, ir.MaxPool2d):
-                y = nn.functional.max_pool2d(a[0], node.kernel, node.stride, node.padding)
-            elif isinstance(node, ir.AvgPool2d):
-                y = nn.functional.avg_pool2d(a[0], node.kernel, node.stride, node.padding)
-            elif isinstance(node, ir.Flatten):
-                y = torch.flatten(a[0], 1)
-            elif isinstance(node, ir.Add):
-                y = a[0] + a[1]
-            else:  # Relu: its activation module below
-                y = a[0]
+            act = getattr(node, "activation", "none")
+            if k + "_act" in self.layers:
+                act, node = "none", dataclasses.replace(node, activation="none")
+            y = self.layers[k](a[0]) if k in self.layers else ops.rule(node).float(node, a, None)
+            y = ops.float_activation(y, act)
             if k + "_act" in self.layers:
                 y = self.layers[k + "_act"](y)
             outs[node.name] = y

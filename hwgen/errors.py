@@ -15,3 +15,7 @@ class ModelFileError(HwgenError):
 
 class PlanError(HwgenError):
     pass
+
+
+class ApproximationWarning(UserWarning):
+    """hwgen runs something close to, not exactly, what the model says (the warning names the layer)."""

@@ -115,7 +115,12 @@ def memory_use(hw: HardwarePlan, family: str) -> list[MemoryUse]:
     params = MemoryUse("parameters", len(hw.param_words) * hw.param_width,
                        bram_blocks(hw.param_width, len(hw.param_words), family),
                        f"{len(hw.param_words)} tiles x {hw.param_width} bits of bias and shift")
-    return [acts, weights, params]
+    uses = [acts, weights, params]
+    if hw.lut_words:
+        uses.append(MemoryUse("tables", len(hw.lut_words) * hw.store_bits,
+                              bram_blocks(hw.store_bits, len(hw.lut_words), family),
+                              f"{len(hw.lut_words)} lookup-table entries x {hw.store_bits} bits"))
+    return uses
 
 
 def check_memory(hw: HardwarePlan, board, model_name: str = "the model") -> None:

@@ -5,6 +5,7 @@ these few functions, so the rounding and saturation rules live in one place.
 """
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -85,13 +86,69 @@ def relu6_ceiling(fmt: Fixed) -> int:
     return 6 << fmt.frac if fmt.frac >= 0 else 6 >> -fmt.frac
 
 
+LEAKY_MAX_SHIFT = 15  # slopes down to 2**-15
+
+
+@dataclass(frozen=True)
+class Activation:
+    """A fused activation, parsed from the IR's text form (numerics step 4).
+
+    "none", "relu", "relu6", "leaky:K" (LeakyReLU with slope 2**-K) and
+    "clamp:LO:HI" (Hardtanh(LO, HI)). `lower`/`upper` are real bounds; a
+    leaky activation divides negative values by 2**K before rounding.
+    """
+
+    lower: float | None = None
+    upper: float | None = None
+    neg_shift: int = 0
+
+    @classmethod
+    def parse(cls, text: str) -> "Activation":
+        kind, *args = text.split(":")
+        try:
+            if kind == "none" and not args:
+                return cls()
+            if kind == "relu" and not args:
+                return cls(lower=0.0)
+            if kind == "relu6" and not args:
+                return cls(lower=0.0, upper=6.0)
+            if kind == "leaky" and len(args) == 1 and 1 <= int(args[0]) <= LEAKY_MAX_SHIFT:
+                return cls(neg_shift=int(args[0]))
+            if kind == "clamp" and len(args) == 2 and float(args[0]) < float(args[1]):
+                return cls(lower=float(args[0]), upper=float(args[1]))
+        except ValueError:
+            pass
+        raise PlanError(f"activation {text!r}: expected none, relu, relu6, leaky:K (K in 1..{LEAKY_MAX_SHIFT}) "
+                        "or clamp:LO:HI with LO < HI")
+
+    @property
+    def nonnegative(self) -> bool:
+        return self.lower is not None and self.lower >= 0
+
+    def bounds(self, out: Fixed) -> tuple[int | None, int | None]:
+        """The integer bounds in `out`: the lowest grid point >= lower, the highest <= upper, each kept
+        within one step outside the format's range (beyond it the value saturates either way)."""
+        lo = hi = None
+        if self.lower is not None:
+            lo = max(math.ceil(self.lower * 2.0 ** out.frac), out.min - 1)
+        if self.upper is not None:
+            hi = min(math.floor(self.upper * 2.0 ** out.frac), out.max + 1)
+        return lo, hi
+
+
 def requantize(acc: np.ndarray, acc_frac, out: Fixed, activation: str = "none") -> tuple[np.ndarray, int]:
-    """Numerics steps 3-5: shift to `out.frac`, fused activation, saturate."""
-    y = shift_round(acc, np.asarray(acc_frac, dtype=np.int64) - out.frac)
-    if activation in ("relu", "relu6"):
-        y = np.maximum(y, 0)
-    if activation == "relu6":
-        y = np.minimum(y, relu6_ceiling(out))
+    """Numerics steps 3-5: shift to `out.frac` (a leaky activation shifts negatives K more), clamp, saturate."""
+    act = Activation.parse(activation)
+    acc = np.asarray(acc, dtype=np.int64)
+    shift = np.asarray(acc_frac, dtype=np.int64) - out.frac
+    if act.neg_shift:
+        shift = shift + np.where(acc < 0, act.neg_shift, 0)
+    y = shift_round(acc, shift)
+    lo, hi = act.bounds(out)
+    if lo is not None:
+        y = np.maximum(y, lo)
+    if hi is not None:
+        y = np.minimum(y, hi)
     return saturate(y, out)
 
 

@@ -10,11 +10,12 @@ import json
 from dataclasses import dataclass, field, fields
 from typing import ClassVar
 
-from .errors import HwgenError
+from .errors import HwgenError, PlanError
+from .fixed import Activation
 
 SCHEMA = "hwgen.graph"
 SCHEMA_VERSION = 1
-ACTIVATIONS = ("none", "relu", "relu6")
+LUT_FUNCTIONS = ("sigmoid", "tanh", "hardsigmoid", "hardswish", "silu")
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -23,6 +24,14 @@ class Node:
     inputs: tuple[str, ...] = ()
     shape: tuple[int, ...] = ()
     op: ClassVar[str] = "node"
+
+    def __post_init__(self) -> None:
+        act = getattr(self, "activation", None)
+        if act is not None:
+            try:
+                Activation.parse(act)
+            except PlanError as exc:
+                raise HwgenError(f"graph: node {self.name!r}: {exc}") from None
 
     def to_json(self) -> dict:
         d = {"op": self.op}
@@ -77,7 +86,7 @@ class Linear(Node):
 
 @dataclass(frozen=True, kw_only=True)
 class Relu(Node):
-    """A ReLU/ReLU6 that could not be fused into the op before it."""
+    """An activation (ReLU, ReLU6, LeakyReLU, Hardtanh) that could not be fused into the op before it."""
 
     activation: str = "relu"
     op: ClassVar[str] = "relu"
@@ -117,12 +126,42 @@ class Add(Node):
     op: ClassVar[str] = "add"
 
 
+@dataclass(frozen=True, kw_only=True)
+class Concat(Node):
+    """torch.cat along channels (dim 1): the inputs, each requantized to one format, one after another."""
+
+    activation: str = "none"
+    op: ClassVar[str] = "concat"
+
+
+@dataclass(frozen=True, kw_only=True)
+class Upsample(Node):
+    """Nearest-neighbour upsampling by an integer factor in both spatial dims."""
+
+    scale: int
+    op: ClassVar[str] = "upsample"
+
+
+@dataclass(frozen=True, kw_only=True)
+class Lut(Node):
+    """An elementwise function by table lookup (numerics: lookup tables); `function` in LUT_FUNCTIONS."""
+
+    function: str
+    op: ClassVar[str] = "lut"
+
+    def __post_init__(self) -> None:
+        if self.function not in LUT_FUNCTIONS:
+            raise HwgenError(f"graph: node {self.name!r}: no table for {self.function!r}; tables: {LUT_FUNCTIONS}")
+
+
 NODE_TYPES: dict[str, type[Node]] = {
-    cls.op: cls for cls in (Input, Conv2d, Linear, Relu, MaxPool2d, AvgPool2d, Flatten, Add)
+    cls.op: cls for cls in (Input, Conv2d, Linear, Relu, MaxPool2d, AvgPool2d, Flatten, Add, Concat, Upsample, Lut)
 }
 SUPPORTED_LAYERS = (
-    "Conv2d and Conv1d (dilation 1, any groups), Linear, ReLU, ReLU6, MaxPool2d/1d, AvgPool2d/1d, "
-    "AdaptiveAvgPool2d/1d(1), BatchNorm1d/2d after Conv/Linear, Flatten, residual Add, Dropout (identity), "
+    "Conv2d and Conv1d (dilation 1, any groups), Linear, ReLU, ReLU6, LeakyReLU, Hardtanh, "
+    "Sigmoid, Tanh, Hardsigmoid, Hardswish, SiLU (lookup table), MaxPool2d/1d, AvgPool2d/1d, "
+    "AdaptiveAvgPool2d/1d(1), BatchNorm1d/2d after Conv/Linear, Flatten, residual Add, torch.cat on channels, "
+    "nearest Upsample (integer factor), Dropout (identity), "
     "symmetric zero padding (ZeroPad2d, F.pad) before a Conv or AvgPool (folded into it), "
     "a trailing Softmax/LogSoftmax (left to the host)"
 )

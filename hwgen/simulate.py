@@ -60,13 +60,15 @@ class SimulationResult:
 
 
 def traced_layers(hw: HardwarePlan) -> list[dict]:
-    """The layers the accelerator writes (every node but Flatten aliases), in graph order."""
-    out = []
+    """The layers the accelerator writes (every node but Flatten aliases), in graph order; a layer written by
+    several program entries (a concat's copies) once, with its whole tensor's size."""
+    out = {}
     for op in hw.program:
-        if op.kind != OUTPUT:
+        if op.kind != OUTPUT and op.trace_id not in out:
             name = hw.layer_names[op.trace_id]
-            out.append({"trace_id": op.trace_id, "name": name, "size": op.n_out, "shape": list(hw.tensor(name).shape)})
-    return out
+            t = hw.tensor(name)
+            out[op.trace_id] = {"trace_id": op.trace_id, "name": name, "size": t.size, "shape": list(t.shape)}
+    return list(out.values())
 
 
 def trace_format(hw: HardwarePlan):

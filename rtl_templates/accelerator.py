@@ -25,7 +25,7 @@ from amaranth.lib.wiring import In, Out
 from hwgen.hwplan import ELTWISE, INPUT, MAC, MAX, OUTPUT, HardwarePlan, descriptor_fields, descriptor_words
 
 from .engine import TileEngine
-from .requant import Requantizer
+from .requant import ActivationSupport, Requantizer
 
 
 def descriptor_layout(hw: HardwarePlan) -> data.StructLayout:
@@ -34,6 +34,15 @@ def descriptor_layout(hw: HardwarePlan) -> data.StructLayout:
 
 def _bits(n: int) -> int:
     return max(int(n).bit_length(), 1)
+
+
+def activation_support(hw: HardwarePlan) -> ActivationSupport:
+    """Only the activation hardware the plan's layers use (requantizing layers: mac and eltwise)."""
+    ops = [op for op in hw.program if op.kind in (MAC, ELTWISE)]
+    lowers = {op.clamp_lo for op in ops if op.clamp_lo != op.lo - 1}
+    return ActivationSupport(leaky=any(op.neg_shift for op in ops),
+                             lower="none" if not lowers else "zero" if lowers == {0} else "any",
+                             upper=any(op.clamp_hi != op.hi + 1 for op in ops))
 
 
 class Widths:
@@ -377,7 +386,14 @@ class ParamReader(wiring.Component):
 
 
 class EltwiseUnit(wiring.Component):
-    """Add / standalone ReLU (two reads, requantize, one write per cycle) and the output stream."""
+    """Add, a standalone activation, a concat input's copy, nearest upsample, table lookup, and the output stream.
+
+    Stage 0 reads the arena (a repeating walk: each value `up` times along x,
+    each row `up` times along y; `up` = 1, `w` = 1 read one value after the
+    other), stage 1 requantizes (a << sa) + (b << sb) and addresses the table
+    memory, stage 2 writes the requantized value or the table's entry at
+    out_base + out_off + index. The output stream takes stage 1's reads.
+    """
 
     def __init__(self, hw: HardwarePlan):
         self.hw, self.wd = hw, Widths(hw)
@@ -385,21 +401,50 @@ class EltwiseUnit(wiring.Component):
             "start": In(1), "d": In(descriptor_layout(hw)),
             "rd_en": Out(1), "a_addr": Out(unsigned(self.wd.addr)), "b_addr": Out(unsigned(self.wd.addr)),
             "a_data": In(self.wd.store), "b_data": In(self.wd.store),
+            "lut_addr": Out(unsigned(max(_bits(len(hw.lut_words)), 1))), "lut_data": In(self.wd.store),
             "write": Out(write_layout(hw)),
             "outputs": Out(stream.Signature(data.StructLayout({"data": self.wd.store, "last": 1}))),
         })
 
+    def _read_walk(self, m: Module, advance, idx: Signal) -> Signal:
+        """The read offset: one value after the other, or each value and row repeated `up` times (built only
+        for a plan that upsamples)."""
+        d, iw = self.d, self.wd.index
+        if all(op.up == 1 for op in self.hw.program):
+            return idx
+        rd, row_start = Signal(signed(iw)), Signal(signed(iw))
+        sub_x, x_in, sub_y = Signal(signed(iw)), Signal(signed(iw)), Signal(signed(iw))
+        with m.If(self.start):
+            m.d.sync += [rd.eq(0), row_start.eq(0), sub_x.eq(0), x_in.eq(0), sub_y.eq(0)]
+        with m.Elif(advance):
+            with m.If(sub_x != d.up - 1):
+                m.d.sync += sub_x.eq(sub_x + 1)
+            with m.Else():
+                m.d.sync += sub_x.eq(0)
+                with m.If(x_in != d.w - 1):
+                    m.d.sync += [x_in.eq(x_in + 1), rd.eq(rd + 1)]
+                with m.Else():
+                    m.d.sync += x_in.eq(0)
+                    with m.If(sub_y != d.up - 1):
+                        m.d.sync += [sub_y.eq(sub_y + 1), rd.eq(row_start)]
+                    with m.Else():
+                        m.d.sync += [sub_y.eq(0), row_start.eq(row_start + d.w), rd.eq(row_start + d.w)]
+        return rd
+
     def elaborate(self, platform):
         m = Module()
         hw, d, iw = self.hw, self.d, self.wd.index
-        m.submodules.requant = rq = Requantizer(hw.acc_bits, hw.store_bits - 1, hw.max_right, hw.max_left)
-        active, s1_valid = Signal(), Signal()
-        idx, s1_idx = Signal(signed(iw)), Signal(signed(iw))
+        m.submodules.requant = rq = Requantizer(hw.acc_bits, hw.store_bits - 1, hw.max_right, hw.max_left,
+                                                activation_support(hw))
+        active, s1_valid, s2_valid = Signal(), Signal(), Signal()
+        idx, s1_idx, s2_idx = Signal(signed(iw)), Signal(signed(iw)), Signal(signed(iw))
+        s2_y, s2_sat = Signal(self.wd.store), Signal()
         streaming = d.kind == OUTPUT
         sink_ready = Mux(streaming, self.outputs.ready, 1)
         advance = Signal()
+        rd = self._read_walk(m, active & advance, idx)
         m.d.comb += [advance.eq(~s1_valid | sink_ready), self.rd_en.eq(advance),
-                     self.a_addr.eq(d.in_base + idx), self.b_addr.eq(d.in2_base + idx)]
+                     self.a_addr.eq(d.in_base + rd), self.b_addr.eq(d.in2_base + rd)]
         with m.If(advance):
             m.d.sync += [s1_valid.eq(active), s1_idx.eq(idx)]
         with m.If(self.start):
@@ -413,15 +458,20 @@ class EltwiseUnit(wiring.Component):
         b_term = Mux(d.has_b, self.b_data << d.sb.as_unsigned(), 0)
         m.d.comb += [
             acc.eq((self.a_data << d.sa.as_unsigned()) + b_term),
-            rq.acc.eq(acc), rq.bias.eq(0), rq.shift.eq(d.shift), rq.relu.eq(d.relu[0]), rq.relu6.eq(d.relu6[0]),
-            rq.six.eq(d.six), rq.lo.eq(d.lo), rq.hi.eq(d.hi),
+            rq.acc.eq(acc), rq.bias.eq(0), rq.shift.eq(d.shift), rq.neg_shift.eq(d.neg_shift),
+            rq.clamp_lo.eq(d.clamp_lo), rq.clamp_hi.eq(d.clamp_hi), rq.lo.eq(d.lo), rq.hi.eq(d.hi),
+            self.lut_addr.eq(d.lut_base + (self.a_data >> d.lut_shift.as_unsigned())),
             self.outputs.valid.eq(s1_valid & streaming),
             self.outputs.payload.data.eq(self.a_data),
             self.outputs.payload.last.eq(s1_idx == d.n_out - 1),
         ]
-        with m.If(s1_valid & ~streaming):
-            m.d.comb += [self.write.en.eq(1), self.write.addr.eq(d.out_base + s1_idx),
-                         self.write.data.eq(rq.y), self.write.saturated.eq(rq.saturated)]
+        m.d.sync += [s2_valid.eq(s1_valid & ~streaming), s2_idx.eq(s1_idx), s2_y.eq(rq.y), s2_sat.eq(rq.saturated)]
+        with m.If(s2_valid):
+            m.d.comb += [self.write.en.eq(1), self.write.addr.eq(d.out_base + d.out_off + s2_idx),
+                         self.write.data.eq(s2_y), self.write.saturated.eq(s2_sat)]
+            if self.hw.lut_words:
+                with m.If(d.lut[0]):
+                    m.d.comb += [self.write.data.eq(self.lut_data), self.write.saturated.eq(0)]
         return m
 
 
@@ -435,6 +485,7 @@ class _Memories:
     prog_rd: Any
     w_rd: Any
     p_rd: Any
+    lut_rd: Any        # None when the plan has no lookup tables
     a_rd: list
     a_wr: list
 
@@ -485,6 +536,10 @@ class Accelerator(wiring.Component):
                                                 init=list(hw.weight_words))
         m.submodules.params = params = Memory(shape=unsigned(hw.param_width), depth=len(hw.param_words),
                                               init=list(hw.param_words))
+        lut_rd = None
+        if hw.lut_words:
+            m.submodules.tables = tables = Memory(shape=wd.store, depth=len(hw.lut_words), init=list(hw.lut_words))
+            lut_rd = tables.read_port()
         arena = []
         for r in range(hw.replicas):
             replica = Memory(shape=wd.store, depth=hw.arena_depth, init=[])
@@ -495,7 +550,7 @@ class Accelerator(wiring.Component):
         p_rd = params.read_port()
         a_rd = [replica.read_port() for replica in arena]
         a_wr = [replica.write_port() for replica in arena]
-        return _Memories(prog_rd, w_rd, p_rd, a_rd, a_wr)
+        return _Memories(prog_rd, w_rd, p_rd, lut_rd, a_rd, a_wr)
 
     def _sequencer(self, m: Module, mem: _Memories) -> _Sequencer:
         """Fetch a descriptor, start its unit, wait for n_out completions (and no trailing MAC results)."""
@@ -531,7 +586,8 @@ class Accelerator(wiring.Component):
         m.submodules.params_reader = preader = ParamReader(hw)
         a_shape = (signed if hw.a_signed else unsigned)(hw.a_bits)
         m.submodules.engine = engine = TileEngine(hw.rows, hw.cols, signed(hw.w_bits), a_shape, hw.acc_bits,
-                                                  hw.store_bits - 1, hw.max_right, hw.max_left)
+                                                  hw.store_bits - 1, hw.max_right, hw.max_left,
+                                                  activation_support(hw))
         m.submodules.max_unit = maxu = MaxUnit(hw)
         m.submodules.eltwise = ew = EltwiseUnit(hw)
         kind = seq.d.kind
@@ -555,7 +611,7 @@ class Accelerator(wiring.Component):
             maxu.beats.valid.eq(walker.beats.valid & ~is_mac),
             maxu.beats.payload.eq(walker.beats.payload),
             walker.beats.ready.eq(Mux(is_mac, engine.operands.ready, maxu.beats.ready)),
-            engine.relu.eq(d.relu[0]), engine.relu6.eq(d.relu6[0]), engine.six.eq(d.six),
+            engine.neg_shift.eq(d.neg_shift), engine.clamp_lo.eq(d.clamp_lo), engine.clamp_hi.eq(d.clamp_hi),
             engine.lo.eq(d.lo), engine.hi.eq(d.hi),
         ]
         wiring.connect(m, engine.results, seq.macw.results)
@@ -573,6 +629,8 @@ class Accelerator(wiring.Component):
             m.d.comb += [port.addr.eq(Mux(walking, walker.a_addr[r] if r < self.hw.rows else 0, ew_addr)),
                          port.en.eq(Mux(walking, walker.rd_en, ew.rd_en))]
         m.d.comb += [ew.a_data.eq(mem.a_rd[0].data), ew.b_data.eq(mem.a_rd[1].data)]
+        if mem.lut_rd is not None:
+            m.d.comb += [mem.lut_rd.addr.eq(ew.lut_addr), ew.lut_data.eq(mem.lut_rd.data)]
 
     def _input_loader(self, m: Module, seq: _Sequencer) -> Signal:
         """The `input` entry: one write per input stream beat."""

@@ -6,9 +6,9 @@ from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
 from .array import SystolicArray
-from hwgen.fixed import shift_bits
+from hwgen.fixed import LEAKY_MAX_SHIFT, shift_bits
 
-from .requant import Requantizer
+from .requant import ActivationSupport, Requantizer
 
 
 class TileEngine(wiring.Component):
@@ -21,7 +21,7 @@ class TileEngine(wiring.Component):
       the accumulator grid) and `shift`; taken when the tile's last row leaves.
     - `results`: `rows` beats per tile, row 0 first: `cols` requantized values
       and their saturation flags.
-    The output format and activation (`relu`, `relu6`, `six`, `lo`, `hi`) are
+    The output format and activation (`neg_shift`, `clamp_lo`, `clamp_hi`, `lo`, `hi`) are
     plain inputs, constant while a layer runs.
 
     Cycle model (no backpressure): a tile of depth K holds the operand stream
@@ -33,8 +33,8 @@ class TileEngine(wiring.Component):
     """
 
     def __init__(self, rows: int, cols: int, w_shape, a_shape, acc_bits: int, out_bits: int,
-                 max_right: int, max_left: int):
-        self.rows, self.cols = rows, cols
+                 max_right: int, max_left: int, support: ActivationSupport = ActivationSupport()):
+        self.rows, self.cols, self.support = rows, cols, support
         self.w_shape, self.a_shape, self.acc_bits, self.out_bits = Shape.cast(w_shape), Shape.cast(a_shape), acc_bits, out_bits
         self.max_right, self.max_left = max_right, max_left
         out_shape = signed(out_bits + 1)
@@ -48,7 +48,8 @@ class TileEngine(wiring.Component):
             "operands": In(stream.Signature(self.operand_layout)),
             "params": In(stream.Signature(self.param_layout)),
             "results": Out(stream.Signature(self.result_layout)),
-            "relu": In(1), "relu6": In(1), "six": In(signed(out_bits + 2)), "lo": In(out_shape), "hi": In(out_shape),
+            "neg_shift": In(range(LEAKY_MAX_SHIFT + 1)), "clamp_lo": In(signed(out_bits + 2)),
+            "clamp_hi": In(signed(out_bits + 2)), "lo": In(out_shape), "hi": In(out_shape),
         })
 
     @staticmethod
@@ -90,12 +91,13 @@ class TileEngine(wiring.Component):
 
         # Output side: requantize drain row 0 with the tile's per-column parameters.
         for j in range(self.cols):
-            rq = Requantizer(self.acc_bits, self.out_bits, self.max_right, self.max_left)
+            rq = Requantizer(self.acc_bits, self.out_bits, self.max_right, self.max_left, self.support)
             m.submodules[f"requant_{j}"] = rq
             m.d.comb += [
                 rq.acc.eq(array.out_row[j]), rq.bias.eq(self.params.payload.bias[j]),
                 rq.shift.eq(self.params.payload.shift[j]),
-                rq.relu.eq(self.relu), rq.relu6.eq(self.relu6), rq.six.eq(self.six), rq.lo.eq(self.lo), rq.hi.eq(self.hi),
+                rq.neg_shift.eq(self.neg_shift), rq.clamp_lo.eq(self.clamp_lo), rq.clamp_hi.eq(self.clamp_hi),
+                rq.lo.eq(self.lo), rq.hi.eq(self.hi),
                 self.results.payload.data[j].eq(rq.y), self.results.payload.saturated[j].eq(rq.saturated),
             ]
         m.d.comb += self.results.valid.eq((pending != 0) & self.params.valid)

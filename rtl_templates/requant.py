@@ -1,27 +1,47 @@
-"""Requantizer: numerics steps 2-5 in hardware (bias add, round-half-up shift, ReLU/ReLU6, saturate)."""
+"""Requantizer: numerics steps 2-5 in hardware (bias add, round-half-up shift, activation clamp, saturate)."""
 from __future__ import annotations
+
+from dataclasses import dataclass
 
 from amaranth import Module, Mux, Signal, signed, unsigned
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
-from hwgen.fixed import shift_bits
+from hwgen.fixed import LEAKY_MAX_SHIFT, shift_bits
+
+
+@dataclass(frozen=True)
+class ActivationSupport:
+    """The activation hardware a plan needs, so a plan without LeakyReLU or Hardtanh pays nothing for them.
+
+    `lower`: "any" compares with `clamp_lo`; "zero" only implements ReLU's
+    bound (every layer's `clamp_lo` is 0 or none); "none" has no lower clamp.
+    """
+
+    leaky: bool = True
+    lower: str = "any"
+    upper: bool = True
 
 
 class Requantizer(wiring.Component):
-    """y = saturate(act(round_half_up_shift(acc + bias, shift))), combinational (latency 0).
+    """y = saturate(clamp(round_half_up_shift(acc + bias, shift))), combinational (latency 0).
 
     `bias` is already on the accumulator's grid (b_q << (acc_frac - b.frac)),
     `shift` = acc_frac - out.frac per output channel: > 0 rounds half up and
-    shifts right, <= 0 shifts left. `lo`/`hi` are the output format's range,
-    `six` the ReLU6 ceiling, given as min(six, hi + 1) so it fits the output
-    width (values above `hi` saturate either way, so y and the flag are
-    unchanged). `saturated` flags a clipped value (not a ReLU).
+    shifts right, <= 0 shifts left; a negative sum shifts `neg_shift` more
+    (LeakyReLU with slope 2**-neg_shift). `clamp_lo`/`clamp_hi` are the
+    activation's bounds (ReLU: 0; ReLU6: 0 and six; Hardtanh: any), each kept
+    within one step outside the format (lo - 1 or hi + 1 where there is no
+    bound: values beyond the format saturate either way, so y and the flag
+    are unchanged). `lo`/`hi` are the output format's range; `saturated`
+    flags a value clipped to them (not an activation's clamp).
     """
 
     latency = 0
 
-    def __init__(self, acc_bits: int, out_bits: int, max_right: int, max_left: int):
+    def __init__(self, acc_bits: int, out_bits: int, max_right: int, max_left: int,
+                 support: ActivationSupport = ActivationSupport()):
+        self.support = support
         if max_right < 0 or max_left < 0:
             raise ValueError(f"shift limits must be >= 0, got max_right={max_right!r} max_left={max_left!r}")
         self.acc_bits, self.out_bits = acc_bits, out_bits
@@ -30,7 +50,8 @@ class Requantizer(wiring.Component):
         super().__init__({
             "acc": In(signed(acc_bits)), "bias": In(signed(acc_bits)),
             "shift": In(signed(shift_bits(max_right, max_left))),
-            "relu": In(1), "relu6": In(1), "six": In(signed(out_bits + 2)),  # up to hi + 1 of an unsigned format
+            "neg_shift": In(range(LEAKY_MAX_SHIFT + 1)),
+            "clamp_lo": In(signed(out_bits + 2)), "clamp_hi": In(signed(out_bits + 2)),  # hi + 1 of an unsigned format
             "lo": In(self.out_shape), "hi": In(self.out_shape),
             "y": Out(self.out_shape), "saturated": Out(1),
         })
@@ -38,25 +59,29 @@ class Requantizer(wiring.Component):
     def elaborate(self, platform):
         m = Module()
         total = Signal(signed(self.acc_bits + 1))
+        shift = Signal(signed(len(self.shift) + 1))  # max_right covers shift + neg_shift (the plan's shifts do)
         right = Signal(unsigned(max(self.max_right, 1).bit_length()))
         left = Signal(unsigned(max(self.max_left, 1).bit_length()))
         m.d.comb += [
             total.eq(self.acc + self.bias),
-            right.eq(Mux(self.shift > 0, self.shift, 0)),
-            left.eq(Mux(self.shift < 0, -self.shift, 0)),
+            shift.eq(self.shift + Mux(total < 0, self.neg_shift, 0) if self.support.leaky else self.shift),
+            right.eq(Mux(shift > 0, shift, 0)),
+            left.eq(Mux(shift < 0, -shift, 0)),
         ]
         half = Signal(unsigned(self.max_right + 1))
         m.d.comb += half.eq((1 << right) >> 1)
         rounded = Signal(signed(self.acc_bits + 2))
         m.d.comb += rounded.eq((total + half) >> right)
         widened = Signal(signed(self.acc_bits + 2 + self.max_left))
-        m.d.comb += widened.eq(Mux(self.shift > 0, rounded, total << left))
+        m.d.comb += widened.eq(Mux(shift > 0, rounded, total << left))
         active = Signal.like(widened)
         m.d.comb += active.eq(widened)
-        with m.If((self.relu | self.relu6) & (widened < 0)):
-            m.d.comb += active.eq(0)
-        with m.Elif(self.relu6 & (widened > self.six)):
-            m.d.comb += active.eq(self.six)
+        below = {"any": widened < self.clamp_lo, "zero": (self.clamp_lo == 0) & (widened < 0), "none": 0}
+        with m.If(below[self.support.lower]):
+            m.d.comb += active.eq(self.clamp_lo)
+        if self.support.upper:
+            with m.Elif(widened > self.clamp_hi):
+                m.d.comb += active.eq(self.clamp_hi)
         with m.If(active < self.lo):
             m.d.comb += [self.y.eq(self.lo), self.saturated.eq(1)]
         with m.Elif(active > self.hi):

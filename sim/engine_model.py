@@ -11,7 +11,8 @@ from dataclasses import asdict, dataclass
 import numpy as np
 from amaranth import signed, unsigned
 
-from hwgen.fixed import Fixed, relu6_ceiling, requantize
+from hwgen.fixed import Fixed, requantize
+from hwgen.hwplan.lowering import requant_fields
 from rtl_templates.engine import TileEngine
 
 
@@ -60,9 +61,7 @@ class Problem:
             y = y.copy()
             y.flat[len(y.flat) // 2] += 1
         return {"a": self.a.tolist(), "w": self.w.tolist(), "bias": self.bias.tolist(), "shift": self.shift.tolist(),
-                "relu": int(self.activation == "relu"), "relu6": int(self.activation == "relu6"),
-                "six": min(relu6_ceiling(self.out), self.out.max + 1) if self.activation == "relu6" else 0,
-                "lo": self.out.min, "hi": self.out.max, "expected": y.tolist(), "saturated": sat.astype(int).tolist()}
+                **requant_fields(self.out, self.activation), "expected": y.tolist(), "saturated": sat.astype(int).tolist()}
 
 
 def acc_bits_needed(a_bits: int, w_bits: int, k: int) -> int:
@@ -88,7 +87,7 @@ def random_problem(rng: np.random.Generator, cfg: EngineConfig, m: int, k: int, 
     w = rng.integers(w_lo, w_hi + 1, size=(k, n))
     out_signed = bool(rng.random() < 0.6)
     out = Fixed(int(rng.integers(2 if out_signed else 1, cfg.out_bits + 1)), int(rng.integers(-4, 8)), out_signed)
-    activation = str(rng.choice(["none", "relu", "relu6"]))
+    activation = str(rng.choice(["none", "relu", "relu6", "clamp:-1.5:2.25"]))
     # Shifts around the one that maps the accumulator's spread onto the output range, both signs.
     spread = max(1, int(np.abs(a @ w).max()).bit_length())
     centre = spread - out.bits

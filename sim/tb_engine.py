@@ -64,8 +64,9 @@ async def engine_matches_golden(dut):
     report = {"problems": [], "mismatches": []}
 
     for pi, prob in enumerate(job["problems"]):
-        dut.relu.value, dut.relu6.value = prob["relu"], prob["relu6"]
-        dut.six.value = prob["six"] & ((1 << (out_w + 1)) - 1)
+        dut.neg_shift.value = prob["neg_shift"]
+        dut.clamp_lo.value = prob["clamp_lo"] & ((1 << (out_w + 1)) - 1)
+        dut.clamp_hi.value = prob["clamp_hi"] & ((1 << (out_w + 1)) - 1)
         dut.lo.value = prob["lo"] & ((1 << out_w) - 1)
         dut.hi.value = prob["hi"] & ((1 << out_w) - 1)
         m, n = len(prob["a"]), len(prob["w"][0])

@@ -56,23 +56,25 @@ def test_export_archive_records_input_shape(tmp_path):
     assert im.graph.output.shape == (5,)
 
 
-class Sigmoidal(nn.Module):
+class Sine(nn.Module):
+    """An op hwgen has no rule for: sin."""
+
     def __init__(self):
         super().__init__()
         self.fc = nn.Linear(4, 4)
 
     def forward(self, x):
-        return torch.sigmoid(self.fc(x))
+        return torch.sin(self.fc(x))
 
 
 def test_unsupported_op_names_op_place_and_supported_list(tmp_path):
-    torch.export.save(torch.export.export(Sigmoidal().eval(), (torch.zeros(1, 4),)), str(tmp_path / "s.pt2"))
+    torch.export.save(torch.export.export(Sine().eval(), (torch.zeros(1, 4),)), str(tmp_path / "s.pt2"))
     with pytest.raises(UnsupportedOpError) as exc:
         import_model(tmp_path / "s.pt2")
     msg = str(exc.value)
-    assert "unsupported op 'sigmoid'" in msg and "test_importer.py" in msg and "Conv2d" in msg
-    torch.jit.save(torch.jit.script(Sigmoidal().eval()), str(tmp_path / "s.pt"))
-    with pytest.raises(UnsupportedOpError, match=r"unsupported op 'sigmoid' at .*test_importer\.py"):
+    assert "unsupported op 'sin'" in msg and "test_importer.py" in msg and "Conv2d" in msg
+    torch.jit.save(torch.jit.script(Sine().eval()), str(tmp_path / "s.pt"))
+    with pytest.raises(UnsupportedOpError, match=r"unsupported op 'sin' at .*test_importer\.py"):
         import_model(tmp_path / "s.pt", input_shape=(4,))
 
 
@@ -220,3 +222,29 @@ def test_padding_that_cannot_fold_is_refused_in_one_line(tmp_path, layers, messa
     torch.export.save(torch.export.export(model, (torch.zeros(1, 1, 8, 8),)), str(tmp_path / "m.pt2"))
     with pytest.raises(UnsupportedOpError, match=message):
         import_model(tmp_path / "m.pt2")
+
+
+@pytest.mark.parametrize("front_end", ["torchscript", "export"])
+def test_new_ops_import_through_both_front_ends_and_match_torch(tmp_path, front_end):
+    """LeakyReLU, Hardtanh, the table activations, cat on channels and nearest Upsample: each its IR op,
+    activations fused where they follow a conv, the float graph equal to torch (the 0.1 slope rounded, warned)."""
+    from model_zoo import NewOpsNet
+
+    torch.manual_seed(5)
+    model = NewOpsNet().eval()
+    x = torch.randn(4, 1, 12, 12)
+    path = _save(model, x[:1], tmp_path, front_end)
+    with pytest.warns(UserWarning, match=r"negative_slope 0.1 rounded to the nearest power of 2, 2\*\*-3"):
+        im = import_model(path, input_shape=(1, 12, 12))
+    by_op = {}
+    for n in im.graph.nodes:
+        by_op.setdefault(n.op, []).append(n)
+    assert [n.activation for n in by_op["conv2d"][:4]] == ["leaky:3", "none", "clamp:-0.5:1.5", "leaky:3"]
+    assert [n.function for n in by_op["lut"]] == ["tanh", "hardsigmoid", "hardswish", "silu", "sigmoid"]
+    assert [n.shape for n in by_op["concat"]] == [(5, 12, 12), (11, 12, 12)]
+    assert [(n.scale, n.shape) for n in by_op["upsample"]] == [(2, (6, 12, 12))]
+    rounded = NewOpsNet(slope=0.125).eval()  # the float graph runs the rounded slope
+    rounded.load_state_dict(model.state_dict())
+    with torch.no_grad():
+        want = rounded(x).double().numpy()
+    np.testing.assert_allclose(_float_out(im, x.numpy()), want, rtol=1e-5, atol=1e-5)

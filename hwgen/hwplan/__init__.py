@@ -47,5 +47,5 @@ def make_hardware_plan(qm: QuantizedModel, array: ArrayShape) -> HardwarePlan:
         acc_bits=dp.acc_bits, store_bits=dp.store_bits, max_right=max_right, max_left=max_left,
         arena_depth=layout.depth, weight_widths=dp.weight_widths, weight_words=tuple(prog.weight_words) or (0,),
         param_words=tuple(pack_param_word(b, s, dp.acc_bits, shift_width) for b, s in prog.param_entries) or (0,),
-        program=tuple(prog.ops), tensors=tensors, layer_names=tuple(n.name for n in graph.nodes),
+        lut_words=tuple(prog.lut_words), program=tuple(prog.ops), tensors=tensors, layer_names=tuple(n.name for n in graph.nodes),
         output_name=layout.storage(graph.output.name), macs=sum(getattr(n, "macs", 0) for n in graph.nodes))

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .. import ir
+from .. import ir, ops
 
 
 @dataclass(frozen=True)
@@ -48,7 +48,7 @@ def first_fit(sizes: list[tuple[str, int]], last_use: dict[str, int]) -> tuple[d
 
 
 def allocate(graph: ir.Graph) -> ArenaLayout:
-    alias = {n.name: n.inputs[0] for n in graph.nodes if isinstance(n, ir.Flatten)}
+    alias = {n.name: n.inputs[0] for n in graph.nodes if ops.rule(n).unit == "alias"}
     layout = ArenaLayout({}, 0, alias)
     stored = [n for n in graph.nodes if n.name not in alias]
     step_of = {n.name: i for i, n in enumerate(stored)}

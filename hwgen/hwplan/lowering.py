@@ -4,8 +4,11 @@ Conv2d / Linear run on the systolic array (`mac`): M = output pixels on the
 array's rows, N = output channels of a group on its columns, K = fan-in
 streamed by the window walker; Linear is a 1x1 conv on a 1x1 image.
 AvgPool2d is a depthwise `mac` (see packing.weight_matrix). MaxPool2d walks the
-same windows into the max unit (`max`). Add and a standalone ReLU use the
-element-wise unit (`eltwise`). Flatten aliases its input (allocation).
+same windows into the max unit (`max`). The element-wise unit (`eltwise`) runs
+Add, a standalone activation, nearest Upsample (its repeating read walk), a
+lookup table, and Concat as one copy per input, each written at its offset.
+Flatten aliases its input (allocation). Which unit an op uses is its rule's
+`unit` (hwgen.ops).
 """
 from __future__ import annotations
 
@@ -13,15 +16,15 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .. import ir
+from .. import ir, ops
 from ..errors import HwgenError
-from ..fixed import Fixed, relu6_ceiling
+from ..fixed import Activation, Fixed
+from ..ops.lookup import index_shift
 from ..quant.plan import QuantizedModel, acc_frac, add_frac, pool_acc_frac
 from .allocation import ArenaLayout
 from .model import ELTWISE, INPUT, MAC, MAX, OUTPUT, LayerOp
 from .packing import pack_weights, tile_params, weight_matrix
 
-ON_ARRAY = (ir.Conv2d, ir.Linear, ir.AvgPool2d)
 
 
 @dataclass(frozen=True)
@@ -39,7 +42,7 @@ def datapath(qm: QuantizedModel) -> Datapath:
     graph, plan = qm.graph, qm.plan
     fmts = [plan.input, *(lp.out for lp in plan.layers)]
     store_bits = max(f.bits + (0 if f.signed else 1) for f in fmts)
-    on_array = [n for n in graph.nodes if isinstance(n, ON_ARRAY)]
+    on_array = [n for n in graph.nodes if ops.rule(n).unit == "array"]
     weight_widths = tuple(sorted({weight_matrix(qm, n)[1] for n in on_array})) or (2,)
     a_fmts = [qm.in_format(n) for n in on_array] or [plan.input]
     a_signed = any(f.signed for f in a_fmts)
@@ -57,12 +60,20 @@ class Program:
     weight_words: list[int]
     param_entries: list[tuple[list[int], list[int]]]
     shifts: list[int]
+    lut_words: list[int]
+
+    def requant(self, shifts, fields: dict) -> None:
+        """Record the shifts a requantizer will see, a leaky activation's larger ones on negative sums included."""
+        self.shifts += [int(s) for s in shifts] + [int(s) + fields["neg_shift"] for s in shifts]
 
 
 def requant_fields(out: Fixed, activation: str) -> dict:
-    six = min(relu6_ceiling(out), out.max + 1) if activation == "relu6" else 0
-    return {"relu": int(activation == "relu"), "relu6": int(activation == "relu6"), "six": six,
-            "lo": out.min, "hi": out.max}
+    """The requantizer's per-layer inputs: the activation's clamp (one step outside the format where it has no
+    bound), its leaky shift, and the format's range."""
+    act = Activation.parse(activation)
+    clamp_lo, clamp_hi = act.bounds(out)
+    return {"neg_shift": act.neg_shift, "clamp_lo": out.min - 1 if clamp_lo is None else clamp_lo,
+            "clamp_hi": out.max + 1 if clamp_hi is None else clamp_hi, "lo": out.min, "hi": out.max}
 
 
 def walk_fields(graph: ir.Graph, node: ir.Node, rows: int, cols: int) -> dict:
@@ -98,11 +109,12 @@ def _lower_mac(qm: QuantizedModel, node: ir.Node, dp: Datapath, rows: int, cols:
         af = acc_frac(lp, in_fmt, cout)
         bias_acc = qm.biases[node.name] << (af - lp.bias_fracs(cout))
     shift = af - lp.out.frac
+    rq = requant_fields(lp.out, node.activation)
     hold = isinstance(node, ir.AvgPool2d)  # every weight is the reciprocal: one word per tile, read at every k-step
     op = LayerOp(kind=MAC, w_base=len(prog.weight_words), w_words=1 if hold else -(-walk["k"] // per_word),
                  w_code=dp.weight_widths.index(wbits), w_per_word=per_word, w_sub_last=per_word - 1, w_hold=int(hold),
-                 p_base=len(prog.param_entries), **requant_fields(lp.out, node.activation), **common, **walk)
-    prog.shifts += [int(s) for s in shift]
+                 p_base=len(prog.param_entries), **rq, **common, **walk)
+    prog.requant(shift, rq)
     prog.weight_words += pack_weights(op, wmat, wbits, dp.w_bits, cols)
     prog.param_entries += tile_params(op, bias_acc, shift, cols)
     prog.ops.append(op)
@@ -112,14 +124,53 @@ def _lower_add(qm: QuantizedModel, node: ir.Add, layout: ArenaLayout, common: di
     lp = qm.plan.layer(node.name)
     fa, fb = qm.in_format(node, 0), qm.in_format(node, 1)
     f = add_frac(fa, fb)
-    prog.shifts.append(f - lp.out.frac)
+    rq = requant_fields(lp.out, node.activation)
+    prog.requant([f - lp.out.frac], rq)
     prog.ops.append(LayerOp(kind=ELTWISE, in2_base=layout.base(node.inputs[1]), sa=f - fa.frac, sb=f - fb.frac,
-                            has_b=1, shift=f - lp.out.frac, **requant_fields(lp.out, node.activation), **common))
+                            has_b=1, shift=f - lp.out.frac, **rq, **common))
+
+
+def _lower_activation(qm: QuantizedModel, node: ir.Relu, common: dict, prog: Program) -> None:
+    lp = qm.plan.layer(node.name)
+    rq = requant_fields(lp.out, node.activation)
+    shift = qm.in_format(node).frac - lp.out.frac
+    prog.requant([shift], rq)
+    prog.ops.append(LayerOp(kind=ELTWISE, shift=shift, **rq, **common))
+
+
+def _lower_concat(qm: QuantizedModel, node: ir.Concat, layout: ArenaLayout, common: dict, prog: Program) -> None:
+    """One copy per input, requantized to the output format and written after the inputs before it."""
+    lp = qm.plan.layer(node.name)
+    rq = requant_fields(lp.out, node.activation)
+    offset = 0
+    for k, src in enumerate(node.inputs):
+        size = int(np.prod(qm.graph.node(src).shape))
+        shift = qm.in_format(node, k).frac - lp.out.frac
+        prog.requant([shift], rq)
+        prog.ops.append(LayerOp(kind=ELTWISE, shift=shift, out_off=offset, **rq,
+                                **{**common, "n_out": size, "in_base": layout.base(src)}))
+        offset += size
+
+
+def _lower_upsample(qm: QuantizedModel, node: ir.Upsample, common: dict, prog: Program) -> None:
+    fmt = qm.in_format(node)
+    prog.ops.append(LayerOp(kind=ELTWISE, up=node.scale, w=qm.graph.node(node.inputs[0]).shape[2],
+                            **requant_fields(fmt, "none"), **common))
+
+
+def _lower_lut(qm: QuantizedModel, node: ir.Lut, common: dict, prog: Program) -> None:
+    """The table goes to the table memory; the unit reads entry (x >> lut_shift) - (in.min >> lut_shift)."""
+    fin, table = qm.in_format(node), qm.tables[node.name]
+    k = index_shift(fin)
+    base = len(prog.lut_words) - (fin.min >> k)
+    prog.lut_words += [int(v) for v in table]
+    prog.ops.append(LayerOp(kind=ELTWISE, lut=1, lut_base=base, lut_shift=k,
+                            **requant_fields(qm.plan.layer(node.name).out, "none"), **common))
 
 
 def lower(qm: QuantizedModel, layout: ArenaLayout, dp: Datapath, rows: int, cols: int) -> Program:
     graph = qm.graph
-    prog = Program([], [], [], [0])
+    prog = Program([], [], [], [0], [])
     prog.ops.append(LayerOp(kind=INPUT, trace_id=0, n_out=int(np.prod(graph.input.shape)),
                             out_base=layout.base(graph.input.name)))
     for idx, node in enumerate(graph.nodes):
@@ -127,16 +178,22 @@ def lower(qm: QuantizedModel, layout: ArenaLayout, dp: Datapath, rows: int, cols
             continue
         common = {"trace_id": idx, "n_out": int(np.prod(node.shape)), "in_base": layout.base(node.inputs[0]),
                   "out_base": layout.bases[node.name]}
-        if isinstance(node, ir.MaxPool2d):
+        unit = ops.rule(node).unit
+        if unit == "max":
             prog.ops.append(LayerOp(kind=MAX, pad_value=qm.in_format(node).min, **common,
                                     **walk_fields(graph, node, rows, cols)))
-        elif isinstance(node, ON_ARRAY):
+        elif unit == "array":
             _lower_mac(qm, node, dp, rows, cols, common, prog)
         elif isinstance(node, ir.Add):
             _lower_add(qm, node, layout, common, prog)
         elif isinstance(node, ir.Relu):
-            prog.ops.append(LayerOp(kind=ELTWISE, **requant_fields(qm.plan.layer(node.name).out, node.activation),
-                                    **common))
+            _lower_activation(qm, node, common, prog)
+        elif isinstance(node, ir.Concat):
+            _lower_concat(qm, node, layout, common, prog)
+        elif isinstance(node, ir.Upsample):
+            _lower_upsample(qm, node, common, prog)
+        elif isinstance(node, ir.Lut):
+            _lower_lut(qm, node, common, prog)
         else:
             raise HwgenError(f"hardware: no mapping for layer {node.name!r} ({node.op})")
     out_name = layout.storage(graph.output.name)

@@ -82,16 +82,23 @@ class LayerOp:
     w_sub_last: int = 0         # w_per_word - 1
     w_hold: int = 0             # 1: every k-step reads the tile's one weight word (average pools)
     p_base: int = 0
-    # requantization (mac: per-column from the parameter memory; eltwise: here)
-    relu: int = 0
-    relu6: int = 0
-    six: int = 0
+    # requantization (mac: bias and shift per column from the parameter memory; eltwise: shift here)
+    neg_shift: int = 0          # LeakyReLU: negative sums shift this much more
+    clamp_lo: int = 0           # activation bounds, lo - 1 / hi + 1 where the activation has none
+    clamp_hi: int = 0
     lo: int = 0
     hi: int = 0
     sa: int = 0
     sb: int = 0
     has_b: int = 0
     shift: int = 0
+    # element-wise unit: read walk (nearest upsample repeats each value `up` times in x and each row in y),
+    # write offset (a concat input's place in the output), table lookup
+    up: int = 1
+    out_off: int = 0
+    lut: int = 0
+    lut_base: int = 0           # table memory address of input code 0
+    lut_shift: int = 0          # input bits the table ignores
 
     @property
     def kind_name(self) -> str:
@@ -122,6 +129,7 @@ class HardwarePlan:
     weight_widths: tuple[int, ...]
     weight_words: tuple[int, ...]
     param_words: tuple[int, ...]
+    lut_words: tuple[int, ...]    # lookup tables, one after the other, entries in their layer's output format
     program: tuple[LayerOp, ...]
     tensors: tuple[TensorSlot, ...]
     layer_names: tuple[str, ...]  # graph node names by trace id
@@ -172,6 +180,7 @@ class HardwarePlan:
                 "activation_arena": self.arena_depth * self.store_bits,
                 "weights": len(self.weight_words) * self.weight_word_width,
                 "params": len(self.param_words) * self.param_width,
+                "tables": len(self.lut_words) * self.store_bits,
                 "program": len(self.program) * descriptor_width(self)}
 
     def to_json(self) -> dict:
@@ -189,6 +198,7 @@ class HardwarePlan:
         obj["weight_words"] = tuple(int(w, 16) for w in obj["weight_words"])
         obj["param_words"] = tuple(int(w, 16) for w in obj["param_words"])
         obj["weight_widths"] = tuple(obj["weight_widths"])
+        obj["lut_words"] = tuple(obj.get("lut_words", ()))
         obj["program"] = tuple(LayerOp(**op) for op in obj["program"])
         obj["tensors"] = tuple(TensorSlot(t["name"], t["base"], t["size"], tuple(t["shape"]), Fixed.from_json(t["fmt"]))
                                for t in obj["tensors"])

@@ -6,13 +6,16 @@ Passes run in order: build (one handler per op, shapes inferred as we go)
 from __future__ import annotations
 
 import dataclasses
+import math
+import warnings
 from dataclasses import dataclass
 from typing import Callable, ClassVar
 
 import numpy as np
 
 from .. import ir
-from ..errors import UnsupportedOpError
+from ..errors import ApproximationWarning, UnsupportedOpError
+from ..fixed import LEAKY_MAX_SHIFT
 from .loader import Call, LoadedModel, Ref, Unresolved
 
 Params = dict[str, dict[str, np.ndarray]]
@@ -187,10 +190,60 @@ def h_relu6(b, call):
 
 
 def h_hardtanh(b, call):
-    lo, hi = call.args[1], call.args[2]
-    if (lo, hi) != (0.0, 6.0):
-        raise UnsupportedOpError(f"hardtanh({lo}, {hi}) at {call.where}: only ReLU6 = hardtanh(0, 6) is supported")
-    _relu(b, call, "relu6")
+    lo, hi = (call.args + [-1.0, 1.0])[1:3]
+    if not all(isinstance(v, (int, float)) for v in (lo, hi)) or not float(lo) < float(hi):
+        raise UnsupportedOpError(f"hardtanh({lo}, {hi}) at {call.where}: the bounds must be constants with min < max")
+    _relu(b, call, "relu6" if (float(lo), float(hi)) == (0.0, 6.0) else f"clamp:{float(lo)!r}:{float(hi)!r}")
+
+
+def h_leaky_relu(b, call):
+    """LeakyReLU: slope 2**-K exactly; any other slope in (0, 1) rounds to the nearest power of 2, with a warning."""
+    slope = (call.args + [0.01])[1]
+    if not isinstance(slope, (int, float)) or not 0 < float(slope) < 1:
+        raise UnsupportedOpError(f"leaky_relu at {call.where}: negative_slope {slope!r} is not supported; "
+                                 "use a constant slope between 0 and 1")
+    k = min(max(round(-math.log2(float(slope))), 1), LEAKY_MAX_SHIFT)
+    if 2.0 ** -k != float(slope):
+        warnings.warn(f"leaky_relu at {call.where}: negative_slope {slope} rounded to the nearest power of 2, "
+                      f"2**-{k} = {2.0 ** -k}; the float reference uses that slope too", ApproximationWarning,
+                      stacklevel=2)
+    _relu(b, call, f"leaky:{k}")
+
+
+def _lookup(function):
+    def handler(b, call):
+        src = b.ref(call, call.args[0])
+        b.add(call, ir.Lut(name=b.name_for(call), inputs=(src.name,), shape=src.shape, function=function))
+    return handler
+
+
+def h_cat(b, call):
+    tensors, dim = (call.args + [0])[:2]
+    if not isinstance(tensors, list) or len(tensors) < 2:
+        raise UnsupportedOpError(f"cat at {call.where}: expected a list of at least two tensors")
+    srcs = [b.ref(call, t) for t in tensors]
+    rank = len(srcs[0].shape)
+    if int(dim) not in (1, 1 - rank - 1) or any(len(x.shape) != rank or x.shape[1:] != srcs[0].shape[1:] for x in srcs):
+        raise UnsupportedOpError(f"cat at {call.where}: only concatenation along channels (dim 1) of tensors with "
+                                 f"equal other dims is supported, got dim {dim} and shapes {[x.shape for x in srcs]}")
+    shape = (sum(x.shape[0] for x in srcs), *srcs[0].shape[1:])
+    b.add(call, ir.Concat(name=b.name_for(call), inputs=tuple(x.name for x in srcs), shape=shape))
+
+
+def h_upsample_nearest(b, call):
+    src = b.ref(call, call.args[0])
+    _need_rank(call, src, 3)
+    c, h, w = src.shape
+    out_size = call.args[1] if len(call.args) > 1 else None
+    rest = [v for v in call.args[2:] if v is not None]
+    scales = [float(v) for v in (rest[0] if rest and isinstance(rest[0], list) else rest)]
+    if out_size not in (None, []) and not isinstance(out_size, Unresolved):
+        scales = [out_size[0] / h, out_size[1] / w]
+    if len(scales) != 2 or scales[0] != scales[1] or scales[0] != int(scales[0]) or scales[0] < 1:
+        raise UnsupportedOpError(f"upsample at {call.where}: only nearest upsampling by one integer factor in both "
+                                 f"dims is supported, got scales {scales or out_size}")
+    k = int(scales[0])
+    b.add(call, ir.Upsample(name=b.name_for(call), inputs=(src.name,), shape=(c, h * k, w * k), scale=k))
 
 
 def _batchnorm(b, call, x, gamma, beta, mean, var, eps):
@@ -366,6 +419,15 @@ HANDLERS: dict[str, Callable[[Builder, Call], None]] = {
     "relu": h_relu,
     "relu6": h_relu6,
     "hardtanh": h_hardtanh,
+    "leaky_relu": h_leaky_relu,
+    "sigmoid": _lookup("sigmoid"),
+    "tanh": _lookup("tanh"),
+    "hardsigmoid": _lookup("hardsigmoid"),
+    "hardswish": _lookup("hardswish"),
+    "silu": _lookup("silu"),
+    "cat": h_cat,
+    "concat": h_cat,
+    "upsample_nearest2d": h_upsample_nearest,
     "batch_norm": h_batch_norm,
     "_native_batch_norm_legit_no_training": h_native_bn_no_training,
     "getitem": h_getitem,

@@ -24,7 +24,7 @@ from dataclasses import replace
 import numpy as np
 import torch
 
-from .. import ir
+from .. import ir, ops
 from ..data import Dataset
 from ..reference import float_forward
 from .calibrate import TensorStats
@@ -38,7 +38,7 @@ GAIN_SAMPLES = 64
 def noise_gains(graph: ir.Graph, params: dict, x: np.ndarray) -> dict[tuple[str, str], float]:
     """(S2) for every quantized tensor: ("act", node) and ("weight", node), in real units."""
     P = {k: {n: torch.tensor(v, dtype=torch.float64, requires_grad=True) for n, v in p.items()} for k, p in params.items()}
-    act_nodes = [n.name for n in graph.nodes if not isinstance(n, (ir.MaxPool2d, ir.Flatten, ir.Relu))]
+    act_nodes = [graph.input.name] + [n.name for n in graph.nodes[1:] if not ops.rule(n).passthrough]
     weights = [n for n in P if "weight" in P[n]]
     gains: dict[tuple[str, str], float] = {("act", n): 0.0 for n in act_nodes}
     gains.update({("weight", n): 0.0 for n in weights})

@@ -12,9 +12,11 @@ from pathlib import Path
 
 import numpy as np
 
-from .. import ir
+from .. import ir, ops
 from ..errors import PlanError
-from ..fixed import Fixed, quantize_real, signed_bits_for
+from ..fixed import Fixed, quantize_real
+from ..ops import acc_frac, add_frac, pool_acc_frac  # noqa: F401  (re-exported: the plan's grid rules)
+from ..ops.lookup import lut_table
 
 SCHEMA = "hwgen.plan"
 SCHEMA_VERSION = 1
@@ -155,6 +157,7 @@ class QuantizedModel:
     weights: dict[str, np.ndarray]  # int64, torch layout (O, I/g, kh, kw) or (O, I)
     biases: dict[str, np.ndarray]   # int64, one per output channel, in each channel's bias format
     param_saturations: dict[str, int]
+    tables: dict[str, np.ndarray] = field(default_factory=dict)  # lookup-table layers: int64 entries in out format
 
     def in_format(self, node: ir.Node, index: int = 0) -> Fixed:
         src = node.inputs[index]
@@ -169,39 +172,9 @@ class QuantizedModel:
         return sum(self.biases[n].size * self.plan.layer(n).bias.bits for n in self.biases)
 
 
-def acc_frac(lp: LayerPlan, a: Fixed, channels: int) -> np.ndarray:
-    """Numerics step 1: the accumulator has w.frac + a.frac fractional bits (per channel)."""
-    return lp.weight_fracs(channels) + a.frac
-
-
-def pool_acc_frac(node: ir.AvgPool2d, lp: LayerPlan, a: Fixed) -> int:
-    """Average = window sum * 2**-log2(n) (power-of-2 window) or * reciprocal (numerics: other operators)."""
-    if lp.reciprocal is None:
-        return a.frac + (node.window.bit_length() - 1)
-    return a.frac + lp.reciprocal.frac
-
-
-def add_frac(a: Fixed, b: Fixed) -> int:
-    return max(a.frac, b.frac)
-
-
 def required_acc_bits(node: ir.Node, lp: LayerPlan, ins: list[Fixed], w_q=None, b_q=None) -> int:
     """The narrowest accumulator no input in the formats' ranges can overflow (numerics: accumulator width)."""
-    if isinstance(node, (ir.Conv2d, ir.Linear)):
-        a = ins[0]
-        channels = w_q.shape[0]
-        af = acc_frac(lp, a, channels)
-        b_shift = af - lp.bias_fracs(channels)
-        bound = np.abs(w_q).reshape(channels, -1).sum(axis=1) * a.max_abs + (np.abs(b_q) << b_shift)
-        # the bound from the actual integer weights and biases is never wider than one from the formats
-        return signed_bits_for(int(bound.max()))
-    if isinstance(node, ir.AvgPool2d):
-        total = node.window * ins[0].max_abs * (lp.reciprocal_value or 1)
-        return signed_bits_for(total)
-    if isinstance(node, ir.Add):
-        f = add_frac(*ins)
-        return signed_bits_for((ins[0].max_abs << (f - ins[0].frac)) + (ins[1].max_abs << (f - ins[1].frac)))
-    return 0
+    return ops.rule(node).acc_bits(node, lp, ins, w_q, b_q)
 
 
 def _check(cond: bool, layer: str, fld: str, msg: str) -> None:
@@ -216,7 +189,7 @@ def quantize_params(graph: ir.Graph, params: dict, plan: QuantPlan) -> Quantized
     if sorted(names) != sorted(planned):
         missing, extra = set(names) - set(planned), set(planned) - set(names)
         raise PlanError(f"plan does not match the model: missing layers {sorted(missing)}, unknown layers {sorted(extra)}")
-    weights, biases, sats = {}, {}, {}
+    weights, biases, sats, tables = {}, {}, {}, {}
     layers = []
     for node in graph.nodes[1:]:
         lp = plan.layer(node.name)
@@ -245,10 +218,11 @@ def quantize_params(graph: ir.Graph, params: dict, plan: QuantPlan) -> Quantized
             pow2 = node.window & (node.window - 1) == 0
             _check(pow2 or (lp.reciprocal is not None and lp.reciprocal_value is not None), node.name, "reciprocal",
                    f"window {node.window} is not a power of 2, so the plan must give the reciprocal's format and value")
-        elif isinstance(node, (ir.MaxPool2d, ir.Flatten, ir.Relu)):
+        rule = ops.rule(node)
+        if rule.passthrough:
             _check(lp.out == ins[0], node.name, "out", f"{node.op} does no arithmetic: out must equal its input format {ins[0].to_json()}")
-        if isinstance(node, (ir.Conv2d, ir.Linear, ir.AvgPool2d, ir.Add)):
-            need = required_acc_bits(node, lp, ins, w_q, b_q)
+        need = rule.acc_bits(node, lp, ins, w_q, b_q)
+        if need:
             _check(need <= MAX_ACC_BITS, node.name, "acc_bits",
                    f"these formats need a {need}-bit accumulator; hwgen supports at most {MAX_ACC_BITS}: use fewer bits")
             if lp.acc_bits is None:
@@ -256,14 +230,13 @@ def quantize_params(graph: ir.Graph, params: dict, plan: QuantPlan) -> Quantized
             _check(1 <= lp.acc_bits <= MAX_ACC_BITS, node.name, "acc_bits", f"must be in 1..{MAX_ACC_BITS}, got {lp.acc_bits}")
             _check(lp.acc_bits >= need, node.name, "acc_bits",
                    f"{lp.acc_bits} bits is too narrow: the formats and weights can reach {need} bits")
-            if isinstance(node, (ir.Conv2d, ir.Linear)):
-                shifts = acc_frac(lp, ins[0], w_q.shape[0]) - lp.out.frac
-            elif isinstance(node, ir.Add):
-                shifts = np.array([add_frac(*ins) - lp.out.frac])
-            else:
-                shifts = np.array([pool_acc_frac(node, lp, ins[0]) - lp.out.frac])
-            _check(int(shifts.max()) <= 62 and lp.acc_bits - int(shifts.min()) <= 63, node.name, "out",
+        shifts = rule.shifts(node, lp, ins, 0 if w_q is None else w_q.shape[0])
+        if shifts is not None:
+            acc_bits = lp.acc_bits or max(f.bits + 1 for f in ins)
+            _check(int(shifts.max()) <= 62 and acc_bits - int(shifts.min()) <= 63, node.name, "out",
                    f"frac {lp.out.frac} needs a requantization shift of {int(shifts.min())}..{int(shifts.max())}, out of range")
+        if isinstance(node, ir.Lut):
+            tables[node.name] = lut_table(node, ins[0], lp.out)
         layers.append(lp)
     plan = replace(plan, layers=tuple(layers))
-    return QuantizedModel(graph, plan, weights, biases, sats)
+    return QuantizedModel(graph, plan, weights, biases, sats, tables)

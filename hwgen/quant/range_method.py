@@ -12,7 +12,7 @@ from typing import Callable
 
 import numpy as np
 
-from .. import ir
+from .. import ir, ops
 from ..fixed import Fixed
 from .calibrate import TensorStats
 from .config import QuantConfig
@@ -44,11 +44,9 @@ def bias_format(b: np.ndarray, bits: int, acc_fracs: np.ndarray, per_channel: bo
 
 
 def activation_signed(node: ir.Node, in_signed: list[bool]) -> bool:
-    if getattr(node, "activation", "none") in ("relu", "relu6") or isinstance(node, ir.Relu):
-        return False
-    if isinstance(node, (ir.AvgPool2d, ir.Add, ir.MaxPool2d, ir.Flatten)):
-        return any(in_signed)
-    return True
+    if ops.rule(node).passthrough:
+        return in_signed[0]
+    return ops.rule(node).out_signed(node, in_signed)
 
 
 def activation_signs(graph: ir.Graph, input_signed: bool) -> dict[str, bool]:
@@ -81,7 +79,7 @@ def build_plan(graph: ir.Graph, params: dict, cfg: QuantConfig, *, input_signed:
     layers = []
     for node in graph.nodes[1:]:
         ins = [fmts[i] for i in node.inputs]
-        if isinstance(node, (ir.MaxPool2d, ir.Flatten, ir.Relu)):
+        if ops.rule(node).passthrough:
             out = ins[0]
             lp = LayerPlan(node.name, node.op, out)
         else:

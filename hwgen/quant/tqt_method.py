@@ -24,7 +24,7 @@ import torch
 import torch.nn.functional as F
 from tqdm import tqdm
 
-from .. import ir
+from .. import ir, ops
 from ..data import Dataset
 from ..fixed import Fixed
 from .calibrate import TensorStats
@@ -64,14 +64,6 @@ def frac_from_threshold(log2_t: float, bits: int, signed: bool) -> int:
     return bits - (1 if signed else 0) - math.ceil(log2_t)
 
 
-def _act(y, activation):
-    if activation == "relu":
-        return torch.relu(y)
-    if activation == "relu6":
-        return torch.clamp(y, 0.0, 6.0)
-    return y
-
-
 class _QATGraph(torch.nn.Module):
     """The graph IR with TQT fake-quant on every weight and every requantized activation."""
 
@@ -92,7 +84,7 @@ class _QATGraph(torch.nn.Module):
                 self.b[k] = torch.nn.Parameter(torch.as_tensor(params[node.name]["bias"], dtype=torch.float32).clone())
                 self.t_w[k] = torch.nn.Parameter(torch.tensor([math.log2(max(float(w.abs().max()), 1e-8))]))
         for node in graph.nodes:
-            if not isinstance(node, (ir.MaxPool2d, ir.Flatten, ir.Relu)):
+            if not ops.rule(node).passthrough:
                 self.t_a[self.key[node.name]] = torch.nn.Parameter(
                     torch.tensor([math.log2(max(stats[node.name].max_abs, 1e-8))]))
 
@@ -102,23 +94,10 @@ class _QATGraph(torch.nn.Module):
         for node in g.nodes[1:]:
             k = self.key[node.name]
             a = [outs[i] for i in node.inputs]
-            if isinstance(node, (ir.Conv2d, ir.Linear)):
-                w = tqt_quantize(self.w[k], self.t_w[k], cfg.wbits(node.name), True)
-                y = (F.conv2d(a[0], w, self.b[k], node.stride, node.padding, 1, node.groups)
-                     if isinstance(node, ir.Conv2d) else F.linear(a[0], w, self.b[k]))
-                y = _act(y, node.activation)
-            elif isinstance(node, ir.AvgPool2d):
-                y = _act(F.avg_pool2d(a[0], node.kernel, node.stride, node.padding, count_include_pad=True), node.activation)
-            elif isinstance(node, ir.Add):
-                y = _act(a[0] + a[1], node.activation)
-            elif isinstance(node, ir.MaxPool2d):
-                y = F.max_pool2d(a[0], node.kernel, node.stride, node.padding)
-            elif isinstance(node, ir.Relu):
-                y = _act(a[0], node.activation)
-            elif isinstance(node, ir.Flatten):
-                y = a[0].flatten(1)
-            else:
-                raise NotImplementedError(node.op)
+            params = None
+            if k in self.w:
+                params = {"weight": tqt_quantize(self.w[k], self.t_w[k], cfg.wbits(node.name), True), "bias": self.b[k]}
+            y = ops.rule(node).float(node, a, params)
             if k in self.t_a:
                 y = tqt_quantize(y, self.t_a[k], cfg.abits(node.name), self.signed[node.name])
             outs[node.name] = y

@@ -19,7 +19,8 @@ from amaranth.sim import Simulator
 from torch import nn
 
 from hwgen import api
-from hwgen.fixed import Fixed, relu6_ceiling, requantize
+from hwgen.fixed import Fixed, requantize
+from hwgen.hwplan.lowering import requant_fields
 from hwgen.hwplan import ELTWISE, MAC, MAX, ArrayShape, HardwarePlan, LayerOp, make_hardware_plan
 from hwgen.hwplan.loopnest import k_steps, output_address, tiles, window_address
 from hwgen.hwplan.packing import weight_matrix
@@ -244,8 +245,10 @@ def test_requantizer_matches_the_numerics(acc_bits, out_bits, max_right, max_lef
     cases = []
     for _ in range(400):
         signed = bool(rng.integers(2))
-        act = ["none", "relu", "relu6"][rng.integers(3)]
         shift = int(rng.integers(-max_left, max_right + 1))
+        act = ["none", "relu", "relu6", "clamp:-0.75:1.5", f"leaky:{max(1, max_right - shift)}"][rng.integers(5)]
+        if act.startswith("leaky") and shift >= max_right:
+            act = "none"  # the plan's max_right covers shift + K
         lim = 1 << (acc_bits - 2)
         acc, bias = int(rng.integers(-lim, lim)), int(rng.integers(-lim, lim))
         frac = int(rng.integers(0, 3))
@@ -254,10 +257,11 @@ def test_requantizer_matches_the_numerics(acc_bits, out_bits, max_right, max_lef
 
     async def testbench(ctx):
         for acc, bias, shift, act, out in cases:
-            six = min(relu6_ceiling(out), out.max + 1) if act == "relu6" else 0
-            for sig, v in ((dut.acc, acc), (dut.bias, bias), (dut.shift, shift), (dut.relu, act == "relu"),
-                           (dut.relu6, act == "relu6"), (dut.six, six), (dut.lo, out.min), (dut.hi, out.max)):
-                ctx.set(sig, v)
+            ctx.set(dut.acc, acc)
+            ctx.set(dut.bias, bias)
+            ctx.set(dut.shift, shift)
+            for name, v in requant_fields(out, act).items():
+                ctx.set(getattr(dut, name), v)
             y, sat = requantize(np.array([acc + bias]), shift + out.frac, out, act)
             assert (ctx.get(dut.y), ctx.get(dut.saturated)) == (int(y[0]), int(sat > 0)), (acc, bias, shift, act, out)
 
@@ -290,7 +294,7 @@ def test_eltwise_unit_adds_requantizes_and_writes(unit_model, array):
                 ctx.set(dut.b_data, _arena_value(b, hw))
 
     _run(dut, testbench, deadline_cycles=op.n_out + 50)
-    activation = "relu" if op.relu else "relu6" if op.relu6 else "none"
+    activation = qm.graph.node(hw.layer_names[op.trace_id]).activation
     want = []
     for i in range(op.n_out):
         total = (_arena_value(op.in_base + i, hw) << op.sa) + (_arena_value(op.in2_base + i, hw) << op.sb)

@@ -13,6 +13,7 @@ from .data import DIGITS_SHAPE, Dataset, digits, load_npz, synthetic
 from .errors import HwgenError
 from .importer import ImportedModel, import_model
 from .quant import DATA_METHODS, METHODS, TRAINING_METHODS, QuantConfig, QuantizedModel, QuantPlan, calibrate, quantize_params
+from .quant.trained import apply_trained
 from .reference import float_forward
 
 
@@ -74,15 +75,17 @@ def quantize(model: str | Path | ImportedModel | Prepared, *, bits: int = 8, wei
     if unknown:
         raise HwgenError(f"override names unknown layers {sorted(unknown)}; layers: {[n.name for n in imported.graph.nodes[1:]]}")
     stats = calibrate(imported.graph, imported.params, prep.calib.x, progress=progress)
+    params = imported.params
     if method in TRAINING_METHODS:  # methods that also change the float parameters
-        qplan, trained = TRAINING_METHODS[method](imported.graph, imported.params, stats, cfg, prep.calib,
-                                                  progress=progress)
-        return quantize_params(imported.graph, trained, qplan)
-    if method in DATA_METHODS:
+        qplan, params = TRAINING_METHODS[method](imported.graph, imported.params, stats, cfg, prep.calib,
+                                                 progress=progress)
+    elif method in DATA_METHODS:
         qplan = DATA_METHODS[method](imported.graph, imported.params, stats, cfg, prep.calib)
     else:
         qplan = METHODS[method](imported.graph, imported.params, stats, cfg)
-    return quantize_params(imported.graph, imported.params, qplan)
+    if imported.trained is not None:  # a QONNX model: its quantizers' formats win over the calibrated ones
+        qplan = apply_trained(qplan, imported.graph, params, imported.trained)
+    return quantize_params(imported.graph, params, qplan)
 
 
 def sqnr_db(reference: np.ndarray, test: np.ndarray) -> float:

@@ -93,7 +93,7 @@ def handle_errors(f):
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="hwgen")
 def main() -> None:
-    """hwgen: trained PyTorch model -> verified fixed-point FPGA accelerator, open tools only."""
+    """hwgen: trained PyTorch (or ONNX / QONNX) model -> verified fixed-point FPGA accelerator, open tools only."""
 
 
 @main.command()
@@ -153,7 +153,11 @@ def _array(_ctx, _param, value):
 @click.option("--json", "as_json", is_flag=True, help="Print the build report as one JSON object.")
 @handle_errors
 def build_(model, output, array, board, vectors, as_json, **kw):
-    """Quantize MODEL and generate its accelerator: plan, golden vectors, hardware plan, Verilog, report."""
+    """Quantize MODEL and generate its accelerator: plan, golden vectors, hardware plan, Verilog, report.
+
+    MODEL: a TorchScript (.pt) or torch.export (.pt2) archive, or an ONNX file (.onnx, opset >= 13); a QONNX
+    file exported from Brevitas keeps the formats of its power-of-2 quantizers.
+    """
     from .build import build
 
     b = build(model, output, array=array, inputs=vectors, board=board, progress=sys.stderr.isatty() and not as_json,

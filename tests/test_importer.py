@@ -248,3 +248,58 @@ def test_new_ops_import_through_both_front_ends_and_match_torch(tmp_path, front_
     with torch.no_grad():
         want = rounded(x).double().numpy()
     np.testing.assert_allclose(_float_out(im, x.numpy()), want, rtol=1e-5, atol=1e-5)
+
+
+def test_plain_onnx_model_imports_every_new_op_and_matches_torch(tmp_path):
+    """`hwgen build model.onnx`: a float ONNX export (opset 18) reads into the same graph as the PyTorch front ends."""
+    from model_zoo import NewOpsNet
+
+    torch.manual_seed(5)
+    model = NewOpsNet(slope=0.125).eval()
+    x = torch.randn(4, 1, 12, 12)
+    torch.onnx.export(model, (x[:1],), str(tmp_path / "m.onnx"), dynamo=True, opset_version=18, verbose=False)
+    im = import_model(tmp_path / "m.onnx")
+    assert im.trained is None and im.graph.input.shape == (1, 12, 12)
+    assert [n.op for n in im.graph.nodes].count("lut") == 5 and [n.op for n in im.graph.nodes].count("concat") == 2
+    with torch.no_grad():
+        want = model(x).double().numpy()
+    np.testing.assert_allclose(_float_out(im, x.numpy()), want, rtol=1e-5, atol=1e-5)
+
+
+def _onnx_file(path, nodes, inits, opset=18, domain_opsets=()):
+    import onnx
+    from onnx import TensorProto, helper, numpy_helper
+
+    graph = helper.make_graph(nodes, "g", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 4])],
+                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, "n"])],
+                              [numpy_helper.from_array(np.asarray(v, dtype=np.float32), k) for k, v in inits.items()])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", opset),
+                                                    *(helper.make_opsetid(d, 1) for d in domain_opsets)])
+    onnx.save(model, str(path))
+    return path
+
+
+def test_qonnx_scale_that_is_not_a_power_of_two_is_refused_with_the_fix(tmp_path):
+    from onnx import helper
+
+    quant = helper.make_node("Quant", ["w", "s", "z", "b"], ["wq"], domain="qonnx.custom_op.general", signed=1, narrow=0,
+                             rounding_mode="ROUND")
+    gemm = helper.make_node("Gemm", ["x", "wq"], ["y"], transB=1)
+    path = _onnx_file(tmp_path / "q.onnx", [quant, gemm], {"w": np.ones((2, 4)) * 0.3, "s": 0.3, "z": 0.0, "b": 4.0},
+                      domain_opsets=["qonnx.custom_op.general"])
+    with pytest.raises(UnsupportedOpError, match=r"scale \[0\.3.*not a power of 2.*FixedPoint quantizers"):
+        import_model(path)
+
+
+def test_onnx_old_opset_corrupt_file_and_unknown_op_are_one_clear_error(tmp_path):
+    from onnx import helper
+
+    old = _onnx_file(tmp_path / "old.onnx", [helper.make_node("Relu", ["x"], ["y"])], {}, opset=11)
+    with pytest.raises(ModelFileError, match="opset 11; hwgen reads opset 13 or newer"):
+        import_model(old)
+    (tmp_path / "bad.onnx").write_bytes(old.read_bytes()[:20])
+    with pytest.raises(ModelFileError, match="truncated, corrupt or not ONNX"):
+        import_model(tmp_path / "bad.onnx")
+    sin = _onnx_file(tmp_path / "sin.onnx", [helper.make_node("Sin", ["x"], ["y"], name="the_sin")], {})
+    with pytest.raises(UnsupportedOpError, match=r"unsupported op 'Sin' \(ai.onnx\) at node 'the_sin'.*supports: Conv2d"):
+        import_model(sin)

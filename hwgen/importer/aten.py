@@ -457,7 +457,9 @@ HANDLERS: dict[str, Callable[[Builder, Call], None]] = {
 }
 
 
-def build(loaded: LoadedModel, input_shape: tuple[int, ...]) -> tuple[list[ir.Node], Params, str, tuple[str, ...]]:
+def build(loaded: LoadedModel, input_shape: tuple[int, ...]) -> tuple[list[ir.Node], Params, str, tuple[str, ...],
+                                                                      dict[str, str]]:
+    """Nodes, parameters, the output node, host ops, and which node computes each call output."""
     b = Builder(loaded, input_shape)
     for call in loaded.calls:
         handler = HANDLERS.get(call.op)
@@ -472,7 +474,8 @@ def build(loaded: LoadedModel, input_shape: tuple[int, ...]) -> tuple[list[ir.No
         if output != loaded.output:
             raise UnsupportedOpError(f"{op} at {where} feeds further layers; hwgen supports a softmax only as the "
                                      "model's last op (left to the host, the accelerator returns the logits)")
-    return b.nodes, b.params, b.alias.get(loaded.output, loaded.output), tuple(op for op, _, _ in b.host_ops)
+    return (b.nodes, b.params, b.alias.get(loaded.output, loaded.output), tuple(op for op, _, _ in b.host_ops),
+            dict(b.alias))
 
 
 def _rename_inputs(nodes: list[ir.Node], old: str, new: str) -> list[ir.Node]:

@@ -64,7 +64,7 @@ def _norm_op(name: str) -> str:
 
 
 def classify(path: Path) -> str:
-    """'torchscript', 'export', 'torch_save' or 'pickle'; raises for unreadable files."""
+    """'torchscript', 'export', 'onnx', 'torch_save' or 'pickle'; raises for unreadable files."""
     if not path.exists():
         raise ModelFileError(f"model file {str(path)!r} does not exist")
     try:
@@ -95,8 +95,10 @@ def classify(path: Path) -> str:
         )
     if head[:1] == b"\x80" or head[:2] in (b"\x8a\x0a",):
         return "pickle"
+    if path.suffix.lower() == ".onnx" or head[:1] == b"\x08":  # protobuf field 1 (ir_version)
+        return "onnx"
     raise ModelFileError(
-        f"model file {str(path)!r} is not a TorchScript or torch.export archive (unknown header {head!r}); "
+        f"model file {str(path)!r} is not a TorchScript, torch.export or ONNX file (unknown header {head!r}); "
         "it may be truncated or corrupt"
     )
 
@@ -108,6 +110,10 @@ def load(path: str | Path, trust: bool = False, input_shape: tuple[int, ...] | N
         return _load_torchscript(path)
     if kind == "export":
         return _load_export(path)
+    if kind == "onnx":
+        from .onnx_front import load_onnx
+
+        return load_onnx(path)
     return _load_pickle(path, kind, trust, input_shape)
 
 

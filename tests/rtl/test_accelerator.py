@@ -264,3 +264,40 @@ def test_new_ops_zoo_bit_exact(tmp_path, array):
         np.testing.assert_array_equal(g.outputs[n.name], np.round(fq[n.name].numpy() * 2.0 ** fmt.frac), err_msg=n.name)
     r = simulate(b.path, stall=0.1, work_dir=tmp_path / "sim")
     assert r.mismatches == [] and r.bit_exact and r.inputs == 3
+
+
+def test_brevitas_qonnx_model_keeps_its_formats_and_matches_brevitas(tmp_path, root):
+    """The Brevitas-trained digits_cnn (4-bit weights, power-of-2 scales) from its QONNX export: the plan takes every
+    format from the model's quantizers, the RTL is bit-exact with the golden model on 100 test inputs, and its
+    predictions and accuracy equal Brevitas's own quantized model (loaded from its state dict) on the same inputs."""
+    import sys
+
+    import torch
+
+    sys.path.insert(0, str(root / "models"))
+    from brevitas_cnn import STATE_PATH, WEIGHT_BITS, brevitas_cnn
+
+    b = build(root / "models" / "digits_cnn_qonnx.onnx", tmp_path / "b", array=ArrayShape(4, 4), inputs=100)
+    plan = json.loads((b.path / "plan.json").read_text())
+    # 3 weights, 3 biases, 2 ReLUs and the logits, plus the input
+    assert plan["method"] == "qonnx+range" and any(n.startswith("qonnx: 9 formats") for n in plan["notes"])
+    weighted = [lp for lp in plan["layers"] if "weight" in lp]
+    assert [lp["weight"]["bits"] for lp in weighted] == [WEIGHT_BITS] * 3
+    ins = [plan["input"]] + [lp["out"] for lp in plan["layers"]]
+    outs = {lp["name"]: lp["out"] for lp in plan["layers"]}
+    in_frac = {"conv2d": plan["input"]["frac"], "conv2d_1": outs["conv2d"]["frac"],
+               "linear": outs["max_pool2d"]["frac"]}
+    assert [lp["bias"]["frac"] for lp in weighted] == [in_frac[lp["name"]] + lp["weight"]["frac"] for lp in weighted]
+    assert ins[0]["bits"] == 8 and outs["linear"]["bits"] == 16
+    r = simulate(b.path, work_dir=tmp_path / "sim")
+    assert r.mismatches == [] and r.bit_exact and r.inputs == 100
+    vec = np.load(b.path / "vectors.npz")
+    model = brevitas_cnn()
+    model.load_state_dict(torch.load(STATE_PATH, weights_only=True))
+    model.eval()
+    x = vec["x_int"].reshape(-1, 1, 8, 8) * 2.0 ** -plan["input"]["frac"]  # Brevitas re-quantizes them identically
+    with torch.no_grad():
+        brevitas_pred = model(torch.as_tensor(x, dtype=torch.float32)).argmax(1).numpy()
+    rtl_pred = vec[f"out_{b.hw.output_name}"].argmax(1)  # the RTL's outputs equal these (bit-exact above)
+    assert (rtl_pred == brevitas_pred).all()
+    assert r.rtl_accuracy == float((brevitas_pred == vec["labels"]).mean()) >= 0.95

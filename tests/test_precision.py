@@ -159,3 +159,25 @@ def test_tqt_without_labels_stays_near_the_float_network(root, tmp_path):
     ranged = api.evaluate(prep, qm=api.quantize(prep, method="range", bits=8)).output_sqnr_db
     trained = api.evaluate(prep, qm=api.quantize(prep, method="tqt", bits=8)).output_sqnr_db
     assert trained >= ranged - 1.0, (trained, ranged)
+
+
+def test_conv1d_mnist1d_model_within_one_point_of_float_at_8_bits(root):
+    """A Conv1d network trained on MNIST-1D (the mnist1d package's offline generator): calibrated on training
+    signals, scored on the 1000 test signals, the 8-bit fixed-point model stays within 1 pp of float."""
+    import sys
+
+    from hwgen import api
+    from hwgen.data import Dataset
+
+    sys.path.insert(0, str(root / "models"))
+    from train_mnist1d import MODEL_PATH, mnist1d_split
+
+    (x, y), (xt, yt) = mnist1d_split("train"), mnist1d_split("test")
+    imported = api.import_model(MODEL_PATH)
+    shape = imported.graph.input.shape
+    assert shape == (1, 1, 40) and [n.op for n in imported.graph.nodes].count("conv2d") == 3
+    prep = api.Prepared(imported, Dataset(x[:1000].reshape(-1, *shape), y[:1000], "mnist1d train"),
+                        Dataset(xt.reshape(-1, *shape), yt, "mnist1d test"))
+    ev = api.evaluate(prep, bits=8)
+    assert ev.inputs == 1000 and ev.float_accuracy >= 0.95  # measured 97.1%
+    assert ev.fixed_accuracy >= ev.float_accuracy - 0.01, (ev.float_accuracy, ev.fixed_accuracy)

@@ -301,3 +301,16 @@ def test_brevitas_qonnx_model_keeps_its_formats_and_matches_brevitas(tmp_path, r
     rtl_pred = vec[f"out_{b.hw.output_name}"].argmax(1)  # the RTL's outputs equal these (bit-exact above)
     assert (rtl_pred == brevitas_pred).all()
     assert r.rtl_accuracy == float((brevitas_pred == vec["labels"]).mean()) >= 0.95
+
+
+@pytest.mark.slow
+def test_mnist1d_conv1d_model_bit_exact_on_real_signals(tmp_path, root):
+    """The MNIST-1D Conv1d network on the RTL, calibrated and scored on the generator's test signals."""
+    import sys
+
+    sys.path.insert(0, str(root / "models"))
+    from train_mnist1d import MODEL_PATH, mnist1d_npz
+
+    b = build(MODEL_PATH, tmp_path / "b", calib=mnist1d_npz(tmp_path / "test.npz"), inputs=50)
+    r = simulate(b.path, work_dir=tmp_path / "sim")
+    assert r.mismatches == [] and r.bit_exact and r.inputs == 50 and r.rtl_accuracy >= 0.9

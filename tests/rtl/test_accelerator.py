@@ -311,6 +311,6 @@ def test_mnist1d_conv1d_model_bit_exact_on_real_signals(tmp_path, root):
     sys.path.insert(0, str(root / "models"))
     from train_mnist1d import MODEL_PATH, mnist1d_npz
 
-    b = build(MODEL_PATH, tmp_path / "b", calib=mnist1d_npz(tmp_path / "test.npz"), inputs=50)
+    b = build(MODEL_PATH, tmp_path / "b", array=ArrayShape(4, 4), calib=mnist1d_npz(tmp_path / "test.npz"), inputs=50)
     r = simulate(b.path, work_dir=tmp_path / "sim")
     assert r.mismatches == [] and r.bit_exact and r.inputs == 50 and r.rtl_accuracy >= 0.9

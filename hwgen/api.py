@@ -13,6 +13,7 @@ from .data import DIGITS_SHAPE, Dataset, digits, load_npz, synthetic
 from .errors import HwgenError
 from .importer import ImportedModel, import_model
 from .quant import DATA_METHODS, METHODS, TRAINING_METHODS, QuantConfig, QuantizedModel, QuantPlan, calibrate, quantize_params
+from .quant.concat_formats import share_concat_formats
 from .quant.trained import apply_trained
 from .reference import float_forward
 
@@ -85,6 +86,8 @@ def quantize(model: str | Path | ImportedModel | Prepared, *, bits: int = 8, wei
         qplan = METHODS[method](imported.graph, imported.params, stats, cfg)
     if imported.trained is not None:  # a QONNX model: its quantizers' formats win over the calibrated ones
         qplan = apply_trained(qplan, imported.graph, params, imported.trained)
+    keep = frozenset(imported.trained.activations) if imported.trained is not None else frozenset()
+    qplan = share_concat_formats(imported.graph, qplan, keep)
     return quantize_params(imported.graph, params, qplan)
 
 

@@ -33,10 +33,10 @@ __all__ = ["ELTWISE", "INPUT", "KINDS", "MAC", "MAX", "OUTPUT", "SCHEMA", "SCHEM
 
 def make_hardware_plan(qm: QuantizedModel, array: ArrayShape) -> HardwarePlan:
     graph, plan = qm.graph, qm.plan
-    layout = allocate(graph)
+    fmt = {graph.input.name: plan.input, **{lp.name: lp.out for lp in plan.layers}}
+    layout = allocate(graph, fmt.__getitem__)
     dp = datapath(qm)
     prog = lower(qm, layout, dp, array.rows, array.cols)
-    fmt = {graph.input.name: plan.input, **{lp.name: lp.out for lp in plan.layers}}
     tensors = tuple(TensorSlot(name, base, int(np.prod(graph.node(name).shape)), tuple(graph.node(name).shape),
                                fmt[name])
                     for name, base in layout.bases.items())

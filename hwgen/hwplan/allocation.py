@@ -1,23 +1,34 @@
 """Allocation pass: where every stored tensor lives in the activation arena.
 
 Flatten stores nothing (CHW storage is already flat), so it aliases its input.
-Tensors are placed first-fit in program order and freed after their last
-reader ran; the network output stays live to the end (the output stream reads it).
+A torch.cat whose inputs are already in its format (quant.concat_formats) and
+read by nothing else is a buffer its producers write into at their offsets
+(views): it runs no program entry. Tensors are placed first-fit in the order
+they are first written and freed after their last reader ran; the network
+output stays live to the end (the output stream reads it).
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
+from typing import Callable
+
 from .. import ir, ops
+from ..fixed import Fixed
 
 
 @dataclass(frozen=True)
 class ArenaLayout:
-    bases: dict[str, int]      # stored tensor -> first arena address
+    bases: dict[str, int]      # stored tensor (and view) -> first arena address
     depth: int                 # arena words
     alias: dict[str, str]      # aliasing node (Flatten) -> the node it reads
+    views: dict[str, tuple[str, int]] = field(default_factory=dict)  # cat input -> (the cat, offset in it)
+
+    def in_place(self, name: str) -> bool:
+        """A cat whose producers wrote it in place: nothing to run."""
+        return any(cat == name for cat, _ in self.views.values())
 
     def storage(self, name: str) -> str:
         """The stored tensor behind a node's output."""
@@ -29,12 +40,13 @@ class ArenaLayout:
         return self.bases[self.storage(name)]
 
 
-def first_fit(sizes: list[tuple[str, int]], last_use: dict[str, int]) -> tuple[dict[str, int], int]:
-    """First-fit placement in program order; a tensor is freed once the step of its last reader has run."""
+def first_fit(sizes: list[tuple[str, int, int]], last_use: dict[str, int]) -> tuple[dict[str, int], int]:
+    """First-fit placement of (name, size, first-write step) in step order; a tensor is freed once the step of its
+    last reader has run."""
     live: list[tuple[int, int, str]] = []  # (base, size, name)
     bases: dict[str, int] = {}
     depth = 0
-    for step, (name, size) in enumerate(sizes):
+    for name, size, step in sorted(sizes, key=lambda t: t[2]):
         live = sorted(t for t in live if last_use[t[2]] >= step)
         base = 0
         for b, s, _ in live:
@@ -47,15 +59,43 @@ def first_fit(sizes: list[tuple[str, int]], last_use: dict[str, int]) -> tuple[d
     return bases, depth
 
 
-def allocate(graph: ir.Graph) -> ArenaLayout:
+def concat_views(graph: ir.Graph, fmt: Callable[[str], Fixed], alias: dict[str, str]) -> dict[str, tuple[str, int]]:
+    """The cat inputs that can live inside their cat: same format, no activation, written by a layer of their
+    own (not the graph input or an alias), read by nothing else."""
+    views: dict[str, tuple[str, int]] = {}
+    for cat in graph.nodes:
+        if not isinstance(cat, ir.Concat) or cat.activation != "none":
+            continue
+        srcs = [graph.node(s) for s in cat.inputs]
+        if all(not isinstance(n, ir.Input) and n.name not in alias and n.name not in views
+               and graph.consumers(n.name) == [cat] and fmt(n.name) == fmt(cat.name) for n in srcs) \
+                and len(set(cat.inputs)) == len(cat.inputs):
+            offset = 0
+            for n in srcs:
+                views[n.name] = (cat.name, offset)
+                offset += int(np.prod(n.shape))
+    return views
+
+
+def allocate(graph: ir.Graph, fmt: Callable[[str], Fixed] | None = None) -> ArenaLayout:
+    """`fmt`: each tensor's format (cats store in place only where their inputs share theirs)."""
     alias = {n.name: n.inputs[0] for n in graph.nodes if ops.rule(n).unit == "alias"}
-    layout = ArenaLayout({}, 0, alias)
-    stored = [n for n in graph.nodes if n.name not in alias]
-    step_of = {n.name: i for i, n in enumerate(stored)}
+    views = concat_views(graph, fmt, alias) if fmt is not None else {}
+    layout = ArenaLayout({}, 0, alias, views)
+    written = [n for n in graph.nodes if n.name not in alias]
+    step_of = {n.name: i for i, n in enumerate(written)}
+    stored = [n for n in written if n.name not in views]
+    home = {n.name: views[n.name][0] if n.name in views else n.name for n in written}  # the tensor a write lands in
+    first = {n.name: step_of[n.name] for n in stored}
+    for v, (cat, _) in views.items():
+        first[cat] = min(first[cat], step_of[v])
     last_use = {n.name: step_of[n.name] for n in stored}
-    for n in stored:
+    for n in written:
         for src in n.inputs:
-            last_use[layout.storage(src)] = max(last_use[layout.storage(src)], step_of[n.name])
-    last_use[layout.storage(graph.output.name)] = len(stored)
-    bases, depth = first_fit([(n.name, int(np.prod(n.shape))) for n in stored], last_use)
-    return ArenaLayout(bases, depth, alias)
+            holder = home[layout.storage(src)]
+            last_use[holder] = max(last_use[holder], step_of[n.name])
+    last_use[home[layout.storage(graph.output.name)]] = len(written)
+    bases, depth = first_fit([(n.name, int(np.prod(n.shape)), first[n.name]) for n in stored], last_use)
+    for v, (cat, offset) in views.items():
+        bases[v] = bases[cat] + offset
+    return ArenaLayout(bases, depth, alias, views)

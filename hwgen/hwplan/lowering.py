@@ -6,7 +6,8 @@ streamed by the window walker; Linear is a 1x1 conv on a 1x1 image.
 AvgPool2d is a depthwise `mac` (see packing.weight_matrix). MaxPool2d walks the
 same windows into the max unit (`max`). The element-wise unit (`eltwise`) runs
 Add, a standalone activation, nearest Upsample (its repeating read walk), a
-lookup table, and Concat as one copy per input, each written at its offset.
+lookup table, and Concat as one copy per input, each written at its offset
+(none where its producers wrote it in place: allocation's views).
 Flatten aliases its input (allocation). Which unit an op uses is its rule's
 `unit` (hwgen.ops).
 """
@@ -174,7 +175,7 @@ def lower(qm: QuantizedModel, layout: ArenaLayout, dp: Datapath, rows: int, cols
     prog.ops.append(LayerOp(kind=INPUT, trace_id=0, n_out=int(np.prod(graph.input.shape)),
                             out_base=layout.base(graph.input.name)))
     for idx, node in enumerate(graph.nodes):
-        if idx == 0 or node.name in layout.alias:
+        if idx == 0 or node.name in layout.alias or layout.in_place(node.name):
             continue
         common = {"trace_id": idx, "n_out": int(np.prod(node.shape)), "in_base": layout.base(node.inputs[0]),
                   "out_base": layout.bases[node.name]}

@@ -252,7 +252,11 @@ def test_new_ops_zoo_bit_exact(tmp_path, array):
     offsets = {}
     for name, *_, off in kinds:
         offsets.setdefault(name, []).append(off)
-    assert sorted(v for k, v in offsets.items() if len(v) > 1) == [[0, 3 * 144], [0, 5 * 144]]  # one copy per input
+    assert sorted(v for k, v in offsets.items() if len(v) > 1) == [[0, 5 * 144]]  # cat_2: one copy per input
+    # the first cat's inputs are written in place, in its format: no copy, no program entry
+    tensors = {t.name: t for t in b.hw.tensors}
+    assert "cat" not in offsets and tensors["branch_b"].base == tensors["cat"].base + 3 * 144
+    assert tensors["tanh"].base == tensors["cat"].base and tensors["tanh"].fmt == tensors["cat"].fmt
     prep = api.prepare(tmp_path / "m.pt2")
     qm = api.quantize(prep, plan=tmp_path / "b" / "plan.json")
     assert len(b.hw.lut_words) == sum(len(t) for t in qm.tables.values())

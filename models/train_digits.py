@@ -73,7 +73,8 @@ def export(model: nn.Module, path: Path) -> None:
 
 def main() -> None:
     torch.set_num_threads(2)
-    results = {}
+    path = HERE / "accuracy.json"
+    results = json.loads(path.read_text()) if path.exists() else {}  # other scripts record their models here too
     for name, model, epochs in (("digits_mlp", DigitsMLP(), 40), ("digits_cnn", DigitsCNN(), 30)):
         torch.manual_seed(0)
         model.apply(lambda m: m.reset_parameters() if hasattr(m, "reset_parameters") else None)
@@ -81,7 +82,7 @@ def main() -> None:
         export(model, HERE / f"{name}.pt")
         results[name] = acc
         print(f"{name}: float test accuracy {acc:.4f}")
-    (HERE / "accuracy.json").write_text(json.dumps(results, indent=1) + "\n")
+    path.write_text(json.dumps(results, indent=1) + "\n")
 
 
 if __name__ == "__main__":

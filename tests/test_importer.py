@@ -96,7 +96,7 @@ def test_corrupt_and_truncated_files(tmp_path, cnn_path):
     with pytest.raises(ModelFileError, match="corrupt"):
         import_model(tmp_path / "flip.pt")
     (tmp_path / "junk.pt").write_bytes(b"hello world")
-    with pytest.raises(ModelFileError, match="not a TorchScript or torch.export archive"):
+    with pytest.raises(ModelFileError, match="not a TorchScript, torch.export or ONNX file"):
         import_model(tmp_path / "junk.pt")
     with pytest.raises(ModelFileError, match="does not exist"):
         import_model(tmp_path / "missing.pt")

@@ -24,6 +24,7 @@ from hwgen.hwplan.lowering import requant_fields
 from hwgen.hwplan import ELTWISE, MAC, MAX, ArrayShape, HardwarePlan, LayerOp, make_hardware_plan
 from hwgen.hwplan.loopnest import k_steps, output_address, tiles, window_address
 from hwgen.hwplan.packing import weight_matrix
+from hwgen.ops.lookup import index_shift
 from hwgen.quant.config import LayerBits
 from rtl_templates.accelerator import EltwiseUnit, MacWriter, MaxUnit, WindowWalker
 from rtl_templates.requant import Requantizer
@@ -302,3 +303,73 @@ def test_eltwise_unit_adds_requantizes_and_writes(unit_model, array):
         want.append((op.out_base + i, int(y[0])))
     assert op.sa != op.sb or op.shift != 0, "the test plan should exercise the alignment shifts"
     assert got == want
+
+
+@pytest.fixture(scope="module")
+def zoo_plan(tmp_path_factory):
+    """The op zoo's plan: upsample, table and copying-concat entries for the element-wise unit."""
+    from model_zoo import NewOpsNet
+
+    torch.manual_seed(5)
+    path = tmp_path_factory.mktemp("zoo") / "zoo.pt2"
+    torch.export.save(torch.export.export(NewOpsNet().eval(), (torch.zeros(1, 1, 12, 12),)), str(path))
+    with pytest.warns(Warning):
+        qm = api.quantize(path, bits=8)
+    return qm, make_hardware_plan(qm, ArrayShape(2, 3))
+
+
+def _in_format(qm, hw: HardwarePlan, op: LayerOp):
+    """Arena values inside the format of the entry's input (what the layer before it wrote)."""
+    fmt = hw.tensor(qm.graph.node(hw.layer_names[op.trace_id]).inputs[0]).fmt
+    return lambda addr: int(np.clip(_arena_value(addr, hw), fmt.min, fmt.max))
+
+
+def _eltwise_writes(hw: HardwarePlan, op: LayerOp, lut: list[int], value) -> tuple[list, list]:
+    """Run one element-wise entry with arena values `value(addr)` and a table memory: (reads, writes)."""
+    dut = EltwiseUnit(hw)
+    reads, writes = [], []
+
+    async def testbench(ctx):
+        _set_descriptor(ctx, dut.d, op)
+        ctx.set(dut.start, 1)
+        await ctx.tick()
+        ctx.set(dut.start, 0)
+        for _ in range(op.n_out + 6):
+            if ctx.get(dut.write.en):
+                writes.append((ctx.get(dut.write.addr), ctx.get(dut.write.data)))
+            rd, a, la = ctx.get(dut.rd_en), ctx.get(dut.a_addr), ctx.get(dut.lut_addr)
+            await ctx.tick()
+            ctx.set(dut.lut_data, lut[la % len(lut)])  # the table memory: one cycle of read latency
+            if rd:
+                reads.append(a)
+                ctx.set(dut.a_data, value(a))
+
+    _run(dut, testbench, deadline_cycles=op.n_out + 60)
+    return reads, writes
+
+
+def test_eltwise_unit_upsamples_with_its_repeating_read_walk(zoo_plan):
+    qm, hw = zoo_plan
+    op = next(op for op in hw.program if op.kind == ELTWISE and op.up > 1)
+    c, h, w = qm.graph.node(qm.graph.node(hw.layer_names[op.trace_id]).inputs[0]).shape
+    src = np.arange(c * h * w).reshape(c, h, w)
+    want = np.repeat(np.repeat(src, op.up, axis=1), op.up, axis=2).reshape(-1)
+    value = _in_format(qm, hw, op)
+    _, writes = _eltwise_writes(hw, op, list(hw.lut_words), value)
+    assert writes == [(op.out_base + i, value(op.in_base + int(v))) for i, v in enumerate(want)]
+
+
+def test_eltwise_unit_looks_up_tables_and_writes_copies_at_their_offset(zoo_plan):
+    qm, hw = zoo_plan
+    lut = list(hw.lut_words)
+    op = next(op for op in hw.program if op.kind == ELTWISE and op.lut)
+    value = _in_format(qm, hw, op)
+    _, writes = _eltwise_writes(hw, op, lut, value)
+    node = qm.graph.node(hw.layer_names[op.trace_id])
+    fin = qm.in_format(node)
+    k = index_shift(fin)
+    want = [int(qm.tables[node.name][(value(op.in_base + i) >> k) - (fin.min >> k)]) for i in range(op.n_out)]
+    assert writes == [(op.out_base + i, v) for i, v in enumerate(want)]
+    copy = next(op for op in hw.program if op.kind == ELTWISE and op.out_off)
+    _, writes = _eltwise_writes(hw, copy, lut, _in_format(qm, hw, copy))
+    assert [a for a, _ in writes] == [copy.out_base + copy.out_off + i for i in range(copy.n_out)]

@@ -16,6 +16,8 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from training import accuracy, fit  # models/ is on sys.path when a script here runs
+
 from hwgen.data import DIGITS_SHAPE, digits
 
 HERE = Path(__file__).resolve().parent
@@ -56,30 +58,9 @@ def brevitas_cnn() -> nn.Module:
 
 
 def train(model: nn.Module, epochs: int = 30, seed: int = 0) -> float:
-    torch.manual_seed(seed)
     tr, te = digits("train"), digits("test")
-    x, y = torch.from_numpy(tr.x).float(), torch.from_numpy(tr.y)
-    opt = torch.optim.Adam(model.parameters(), lr=3e-3, weight_decay=1e-4)
-    sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, epochs)
-    gen = torch.Generator().manual_seed(seed)
-    for _ in range(epochs):
-        model.train()
-        for idx in torch.randperm(len(y), generator=gen).split(64):
-            opt.zero_grad()
-            nn.functional.cross_entropy(model(x[idx]), y[idx]).backward()
-            opt.step()
-        sched.step()
+    fit(model, tr.x, tr.y, epochs, seed)
     return accuracy(model, te.x, te.y)
-
-
-def predictions(model: nn.Module, x) -> torch.Tensor:
-    model.eval()
-    with torch.no_grad():
-        return model(torch.as_tensor(x, dtype=torch.float32)).argmax(1)
-
-
-def accuracy(model: nn.Module, x, y) -> float:
-    return float((predictions(model, x).numpy() == y).mean())
 
 
 def main() -> None:

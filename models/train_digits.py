@@ -11,6 +11,8 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from training import accuracy, fit  # models/ is on sys.path when a script here runs
+
 from hwgen.data import DIGITS_SHAPE, digits
 from hwgen.importer.loader import INPUT_SHAPE_FILE
 
@@ -47,23 +49,9 @@ class DigitsCNN(nn.Module):
 
 
 def train(model: nn.Module, epochs: int, seed: int = 0) -> float:
-    torch.manual_seed(seed)
     tr, te = digits("train"), digits("test")
-    x, y = torch.from_numpy(tr.x), torch.from_numpy(tr.y)
-    opt = torch.optim.Adam(model.parameters(), lr=3e-3, weight_decay=1e-4)
-    sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, epochs)
-    gen = torch.Generator().manual_seed(seed)
-    for _ in range(epochs):
-        model.train()
-        for idx in torch.randperm(len(y), generator=gen).split(64):
-            opt.zero_grad()
-            nn.functional.cross_entropy(model(x[idx]), y[idx]).backward()
-            opt.step()
-        sched.step()
-    model.eval()
-    with torch.no_grad():
-        pred = model(torch.from_numpy(te.x)).argmax(1).numpy()
-    return float((pred == te.y).mean())
+    fit(model, tr.x, tr.y, epochs, seed)
+    return accuracy(model, te.x, te.y)
 
 
 def export(model: nn.Module, path: Path) -> None:

@@ -17,6 +17,8 @@ import numpy as np
 import torch
 from torch import nn
 
+from training import accuracy, fit  # models/ is on sys.path when a script here runs
+
 HERE = Path(__file__).resolve().parent
 MODEL_PATH = HERE / "mnist1d_cnn.pt2"
 SIGNAL_LENGTH = 40
@@ -53,22 +55,9 @@ class Mnist1dCNN(nn.Module):
 
 
 def train(model: nn.Module, epochs: int = 40, seed: int = 0) -> float:
-    torch.manual_seed(seed)
     (x, y), (xt, yt) = mnist1d_split("train"), mnist1d_split("test")
-    x, y = torch.from_numpy(x), torch.from_numpy(y)
-    opt = torch.optim.Adam(model.parameters(), lr=3e-3, weight_decay=1e-4)
-    sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, epochs)
-    gen = torch.Generator().manual_seed(seed)
-    for _ in range(epochs):
-        model.train()
-        for idx in torch.randperm(len(y), generator=gen).split(64):
-            opt.zero_grad()
-            nn.functional.cross_entropy(model(x[idx]), y[idx]).backward()
-            opt.step()
-        sched.step()
-    model.eval()
-    with torch.no_grad():
-        return float((model(torch.from_numpy(xt)).argmax(1).numpy() == yt).mean())
+    fit(model, x, y, epochs, seed)
+    return accuracy(model, xt, yt)
 
 
 def main() -> None:

@@ -271,30 +271,45 @@ def test_requantizer_matches_the_numerics(acc_bits, out_bits, max_right, max_lef
     sim.run()
 
 
-@pytest.mark.parametrize("array", ["1x1", "2x3"])
-def test_eltwise_unit_adds_requantizes_and_writes(unit_model, array):
-    """The residual Add: two reads per element, (a << sa) + (b << sb) requantized, one write per element."""
-    qm, hw = _plan(unit_model, array, narrow=False)
-    op = next(op for op in hw.program if op.kind == ELTWISE and op.has_b)
-    out = qm.plan.layer(hw.layer_names[op.trace_id]).out
+def _in_format(qm, hw: HardwarePlan, op: LayerOp):
+    """Arena values inside the format of the entry's input (what the layer before it wrote)."""
+    fmt = hw.tensor(qm.graph.node(hw.layer_names[op.trace_id]).inputs[0]).fmt
+    return lambda addr: int(np.clip(_arena_value(addr, hw), fmt.min, fmt.max))
+
+
+def _eltwise_writes(hw: HardwarePlan, op: LayerOp, lut: list[int], value) -> tuple[list, list]:
+    """Run one element-wise entry with arena values `value(addr)` (both read ports) and a table memory:
+    (read addresses, (address, value) writes)."""
     dut = EltwiseUnit(hw)
-    got = []
+    reads, writes = [], []
 
     async def testbench(ctx):
         _set_descriptor(ctx, dut.d, op)
         ctx.set(dut.start, 1)
         await ctx.tick()
         ctx.set(dut.start, 0)
-        for _ in range(op.n_out + 4):
+        for _ in range(op.n_out + 6):
             if ctx.get(dut.write.en):
-                got.append((ctx.get(dut.write.addr), ctx.get(dut.write.data)))
-            rd, a, b = ctx.get(dut.rd_en), ctx.get(dut.a_addr), ctx.get(dut.b_addr)
+                writes.append((ctx.get(dut.write.addr), ctx.get(dut.write.data)))
+            rd, a, b, la = ctx.get(dut.rd_en), ctx.get(dut.a_addr), ctx.get(dut.b_addr), ctx.get(dut.lut_addr)
             await ctx.tick()
+            ctx.set(dut.lut_data, lut[la % len(lut)])  # the table memory: one cycle of read latency
             if rd:
-                ctx.set(dut.a_data, _arena_value(a, hw))
-                ctx.set(dut.b_data, _arena_value(b, hw))
+                reads.append(a)
+                ctx.set(dut.a_data, value(a))
+                ctx.set(dut.b_data, value(b))
 
-    _run(dut, testbench, deadline_cycles=op.n_out + 50)
+    _run(dut, testbench, deadline_cycles=op.n_out + 60)
+    return reads, writes
+
+
+@pytest.mark.parametrize("array", ["1x1", "2x3"])
+def test_eltwise_unit_adds_requantizes_and_writes(unit_model, array):
+    """The residual Add: two reads per element, (a << sa) + (b << sb) requantized, one write per element."""
+    qm, hw = _plan(unit_model, array, narrow=False)
+    op = next(op for op in hw.program if op.kind == ELTWISE and op.has_b)
+    out = qm.plan.layer(hw.layer_names[op.trace_id]).out
+    _, got = _eltwise_writes(hw, op, [0], lambda addr: _arena_value(addr, hw))
     activation = qm.graph.node(hw.layer_names[op.trace_id]).activation
     want = []
     for i in range(op.n_out):
@@ -316,36 +331,6 @@ def zoo_plan(tmp_path_factory):
     with pytest.warns(Warning):
         qm = api.quantize(path, bits=8)
     return qm, make_hardware_plan(qm, ArrayShape(2, 3))
-
-
-def _in_format(qm, hw: HardwarePlan, op: LayerOp):
-    """Arena values inside the format of the entry's input (what the layer before it wrote)."""
-    fmt = hw.tensor(qm.graph.node(hw.layer_names[op.trace_id]).inputs[0]).fmt
-    return lambda addr: int(np.clip(_arena_value(addr, hw), fmt.min, fmt.max))
-
-
-def _eltwise_writes(hw: HardwarePlan, op: LayerOp, lut: list[int], value) -> tuple[list, list]:
-    """Run one element-wise entry with arena values `value(addr)` and a table memory: (reads, writes)."""
-    dut = EltwiseUnit(hw)
-    reads, writes = [], []
-
-    async def testbench(ctx):
-        _set_descriptor(ctx, dut.d, op)
-        ctx.set(dut.start, 1)
-        await ctx.tick()
-        ctx.set(dut.start, 0)
-        for _ in range(op.n_out + 6):
-            if ctx.get(dut.write.en):
-                writes.append((ctx.get(dut.write.addr), ctx.get(dut.write.data)))
-            rd, a, la = ctx.get(dut.rd_en), ctx.get(dut.a_addr), ctx.get(dut.lut_addr)
-            await ctx.tick()
-            ctx.set(dut.lut_data, lut[la % len(lut)])  # the table memory: one cycle of read latency
-            if rd:
-                reads.append(a)
-                ctx.set(dut.a_data, value(a))
-
-    _run(dut, testbench, deadline_cycles=op.n_out + 60)
-    return reads, writes
 
 
 def test_eltwise_unit_upsamples_with_its_repeating_read_walk(zoo_plan):

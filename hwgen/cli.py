@@ -218,7 +218,9 @@ def _clock(_ctx, _param, value):
               help="Clock in MHz, or max: the highest PLL clock 5% below the Fmax the tools report, that meets "
                    "timing (two or more place-and-route runs). Other than the board oscillator, a PLL makes it "
                    "(default: the oscillator).")
-@click.option("--baud", type=click.IntRange(1200), default=115200, show_default=True, help="Host-link UART baud rate.")
+@click.option("--baud", type=click.IntRange(1200),
+              help="Host-link UART baud rate. Default: the fastest standard rate up to 3 Mbaud (what the boards' USB "
+                   "UARTs carry) that the clock makes within 3%.")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object instead of a table.")
 @handle_errors
 def synth_(build_dir, board, clock_mhz, baud, as_json):
@@ -249,7 +251,10 @@ def format_synth(r: SynthResult) -> str:
             lines.append("  timing: lower the clock, use a smaller --array, or fewer bits (narrower adders)")
     if r.latency_us:
         lines.append(f"  latency {r.cycles_per_inference:.0f} cycles = {r.latency_us:.1f} us at "
-                     f"{r.clock_mhz:g} MHz ({r.latency_at_fmax_us:.1f} us at Fmax)")
+                     f"{r.clock_mhz:g} MHz ({r.latency_at_fmax_us:.1f} us at Fmax), compute only")
+        lines.append(f"  end to end over the UART at {r.baud} baud: {r.end_to_end_latency_us:.1f} us "
+                     f"(link {r.link_us:.1f} us); back to back {r.throughput_per_s:.0f} inferences/s, "
+                     f"{r.throughput_bound}-bound")
     lines.append(f"  bitstream {r.bitstream}")
     return "\n".join(lines)
 
@@ -315,7 +320,8 @@ def sweep_(model, methods, bits_text, act_bits, arrays, boards, clock_mhz, input
 @click.option("--port", required=True, help="Serial device, e.g. /dev/ttyUSB1 (pyserial URLs work too).")
 @click.option("--build", "build_dir", type=click.Path(exists=True, file_okay=False, path_type=Path),
               default=Path("build"), show_default=True, help="The build directory flashed on the board.")
-@click.option("--baud", type=click.IntRange(1200), default=115200, show_default=True)
+@click.option("--baud", type=click.IntRange(1200),
+              help="UART baud rate. Default: the one `hwgen synth` used for this board (its synth.json).")
 @click.option("--timeout", type=float, default=2.0, show_default=True, help="Seconds to wait for each response.")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object per input.")
 @handle_errors

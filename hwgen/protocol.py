@@ -1,22 +1,34 @@
 """The UART host-link frame format, shared by the host (`hwgen run`), the RTL and its testbench.
 
 Request  (host -> board): A5 | 01 | len_lo len_hi | payload[len] | chk
-Response (board -> host): 5A | status | class | n | logits[n * vbytes] | chk   (status 0)
-                          5A | status | chk                                   (status != 0)
+Response (board -> host): 5A | status | class | n | logits[ceil(n * out.bits / 8)] | chk   (status 0)
+                          5A | status | chk                                               (status != 0)
 
-Each input value and logit is `vbytes` = ceil(store_bits / 8) bytes, little
-endian, two's complement. `chk` makes the sum of every byte after the sync
-byte equal 0 modulo 256. A frame with a wrong command, length or checksum,
-or one that stops arriving for the timeout, is answered with an error status.
-The board then ignores bytes until the line has been idle for the timeout,
-so a broken frame cannot wedge it or start a false frame.
+Values are packed at their own width: the inputs at the input format's bits,
+the logits at the output format's, one after the other from bit 0 of the
+first byte (little endian bit stream, two's complement for signed formats),
+the last byte padded with zeros. `chk` makes the sum of every byte after the
+sync byte equal 0 modulo 256. A frame with a wrong command, length or
+checksum, or one that stops arriving for the timeout, is answered with an
+error status, in order with the other responses. The board then ignores bytes
+until the line has been idle for the timeout, so a broken frame cannot wedge
+it or start a false frame.
+
+The board holds two requests: a host may send the next request before the
+response to the last one arrives (the board receives it while it computes),
+but must have at most two requests without a response.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass
 
 from .errors import HwgenError
+from .fixed import Fixed
 
+# The boards' USB UARTs (iCEBreaker FT2232H, ULX3S FT231X, OrangeCrab's) carry 3 Mbaud; the RTL divides its
+# clock to the nearest rate (board_top refuses a rate the clock cannot make within BAUD_TOLERANCE).
+DEFAULT_BAUD = 3_000_000
+BAUD_TOLERANCE = 0.03
 SYNC_REQUEST = 0xA5
 SYNC_RESPONSE = 0x5A
 CMD_INFER = 0x01
@@ -28,28 +40,38 @@ class ProtocolError(HwgenError):
     pass
 
 
-def value_bytes(store_bits: int) -> int:
-    return (store_bits + 7) // 8
-
-
 def checksum(body: bytes) -> int:
     return (-sum(body)) & 0xFF
 
 
-def encode_values(values, store_bits: int) -> bytes:
-    n = value_bytes(store_bits)
-    lo, hi = -(1 << (store_bits - 1)), (1 << (store_bits - 1)) - 1
-    out = bytearray()
+def packed_bytes(count: int, bits: int) -> int:
+    """Bytes of `count` values of `bits` each, packed."""
+    return (count * bits + 7) // 8
+
+
+def encode_values(values, fmt: Fixed) -> bytes:
+    """Integers in `fmt` packed at fmt.bits each, from bit 0 of the first byte."""
+    stream, pos = 0, 0
     for v in values:
         v = int(v)
-        if not lo <= v <= hi:
-            raise ProtocolError(f"value {v} does not fit the accelerator's {store_bits}-bit inputs")
-        out += (v & ((1 << (8 * n)) - 1)).to_bytes(n, "little")
-    return bytes(out)
+        if not fmt.min <= v <= fmt.max:
+            raise ProtocolError(f"value {v} does not fit the accelerator's {fmt} values")
+        stream |= (v & ((1 << fmt.bits) - 1)) << pos
+        pos += fmt.bits
+    return stream.to_bytes(packed_bytes(len(values), fmt.bits), "little")
 
 
-def encode_request(values, store_bits: int) -> bytes:
-    payload = encode_values(values, store_bits)
+def decode_values(data: bytes, count: int, fmt: Fixed) -> list[int]:
+    stream = int.from_bytes(data, "little")
+    out = []
+    for i in range(count):
+        raw = (stream >> (i * fmt.bits)) & ((1 << fmt.bits) - 1)
+        out.append(raw - (1 << fmt.bits) if fmt.signed and raw >> (fmt.bits - 1) else raw)
+    return out
+
+
+def encode_request(values, fmt: Fixed) -> bytes:
+    payload = encode_values(list(values), fmt)
     body = bytes([CMD_INFER, len(payload) & 0xFF, len(payload) >> 8]) + payload
     return bytes([SYNC_REQUEST]) + body + bytes([checksum(body)])
 
@@ -69,7 +91,7 @@ class Response:
         return STATUS.get(self.status, f"unknown status {self.status}")
 
 
-def response_length(data: bytes, store_bits: int) -> int | None:
+def response_length(data: bytes, fmt: Fixed) -> int | None:
     """Bytes in the first complete response frame of `data`, or None while it is incomplete."""
     if len(data) < 3:
         return None
@@ -77,13 +99,14 @@ def response_length(data: bytes, store_bits: int) -> int | None:
         return 3
     if len(data) < 4:
         return None
-    return 5 + data[3] * value_bytes(store_bits) if len(data) >= 4 else None
+    return 5 + packed_bytes(data[3], fmt.bits)
 
 
-def decode_response(data: bytes, store_bits: int) -> Response:
+def decode_response(data: bytes, fmt: Fixed) -> Response:
+    """`fmt`: the output format (the logits' packing)."""
     if not data or data[0] != SYNC_RESPONSE:
         raise ProtocolError(f"response does not start with 0x{SYNC_RESPONSE:02x}: {data[:8].hex()}")
-    size = response_length(data, store_bits)
+    size = response_length(data, fmt)
     if size is None or len(data) < size:
         raise ProtocolError(f"incomplete response ({len(data)} bytes): {data.hex()}")
     frame = data[:size]
@@ -91,17 +114,17 @@ def decode_response(data: bytes, store_bits: int) -> Response:
         raise ProtocolError(f"response checksum mismatch: {frame.hex()}")
     if frame[1] != STATUS_OK:
         return Response(frame[1])
-    n, vb = frame[3], value_bytes(store_bits)
-    logits = []
-    for i in range(n):
-        raw = int.from_bytes(frame[4 + i * vb:4 + (i + 1) * vb], "little") & ((1 << store_bits) - 1)
-        logits.append(raw - (1 << store_bits) if raw >> (store_bits - 1) else raw)
-    return Response(STATUS_OK, frame[2], tuple(logits))
+    return Response(STATUS_OK, frame[2], tuple(decode_values(frame[4:-1], frame[3], fmt)))
 
 
-def encode_response(status: int, label: int | None = None, logits=(), store_bits: int = 8) -> bytes:
+def encode_response(status: int, label: int | None = None, logits=(), fmt: Fixed = Fixed(8, 0)) -> bytes:
     """The frame a board sends (used by the RTL testbench to state what it expects)."""
     body = bytes([status])
     if status == STATUS_OK:
-        body += bytes([label, len(logits)]) + encode_values(logits, store_bits)
+        body += bytes([label, len(logits)]) + encode_values(list(logits), fmt)
     return bytes([SYNC_RESPONSE]) + body + bytes([checksum(body)])
+
+
+def frame_bytes(n_in: int, in_fmt: Fixed, n_out: int, out_fmt: Fixed) -> tuple[int, int]:
+    """(request, response) bytes of one inference: what the link carries each way."""
+    return 5 + packed_bytes(n_in, in_fmt.bits), 5 + packed_bytes(n_out, out_fmt.bits)

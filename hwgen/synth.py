@@ -11,6 +11,7 @@ from pathlib import Path
 from .build import Build
 from .cache import ResultCache, digest, tool_versions
 from .errors import HwgenError
+from . import protocol
 from .progress import run_watched
 from .toolchain import setup_synthesis
 
@@ -44,8 +45,13 @@ class SynthResult:
     fmax_mhz: float | None
     meets_timing: bool
     cycles_per_inference: float | None  # measured by `hwgen sim` when it ran, else the plan's estimate
-    latency_us: float | None
+    latency_us: float | None         # compute only
     latency_at_fmax_us: float | None
+    baud: int                        # host link
+    link_us: float                   # one request and its response on the UART
+    end_to_end_latency_us: float | None  # request in, compute, response out
+    throughput_per_s: float | None   # back to back, two requests in flight: link and compute overlap
+    throughput_bound: str | None     # "link" or "compute": the slower one sets the rate
     bitstream: str | None
     log: str
     cached: bool                     # the tools' results came from the cache
@@ -91,7 +97,21 @@ def _flip_flops(yosys_log: str, family: str) -> int | None:
     return sum(int(a or b) for a, b in counts)
 
 
-def synth(build_path: str | Path, board_name: str, *, clock_mhz: float | None = None, baud: int = 115200,
+def _link_figures(hw, baud: int, compute_us: float | None) -> dict:
+    """End to end over the UART (10 bits a byte): a request in, the compute, the response out; back to back, the
+    receiver, the accelerator and the transmitter each run their own request (rtl_templates.host_link)."""
+    req, resp = protocol.frame_bytes(hw.input.size, hw.input.fmt, hw.output.size, hw.output.fmt)
+    req_us, resp_us = req * 10 / baud * 1e6, resp * 10 / baud * 1e6
+    if compute_us is None:
+        return {"baud": baud, "link_us": req_us + resp_us, "end_to_end_latency_us": None, "throughput_per_s": None,
+                "throughput_bound": None}
+    period = max(req_us, resp_us, compute_us)
+    return {"baud": baud, "link_us": req_us + resp_us, "end_to_end_latency_us": req_us + compute_us + resp_us,
+            "throughput_per_s": 1e6 / period, "throughput_bound": "compute" if compute_us >= max(req_us, resp_us)
+            else "link"}
+
+
+def synth(build_path: str | Path, board_name: str, *, clock_mhz: float | None = None, baud: int | None = None,
           output: str | Path | None = None, progress: bool = False, cache: str | Path | None = None,
           cycles_per_inference: float | None = None) -> SynthResult:
     """Synthesize, place and route the board top for `board_name`; raise FitError if it does not fit.
@@ -115,6 +135,9 @@ def synth(build_path: str | Path, board_name: str, *, clock_mhz: float | None = 
             raise HwgenError(f"the {brd.family} PLL cannot make {clock_mhz:g} MHz from the board's {brd.clock_mhz:g} MHz "
                              f"(nearest {pll.f_out:.3f} MHz); pass --clock {pll.f_out:.3f}")
     clock = pll.f_out if pll else brd.clock_mhz
+    from rtl_templates.uart import best_baud
+
+    baud = baud or best_baud(clock * 1e6)  # the fastest standard rate up to 3 Mbaud this clock makes
     if b.hw.output.size > 255:
         raise HwgenError(f"the UART host link returns at most 255 outputs; this model has {b.hw.output.size}")
     setup_synthesis()
@@ -157,6 +180,7 @@ def synth(build_path: str | Path, board_name: str, *, clock_mhz: float | None = 
         cycles_per_inference=cycles,
         latency_us=cycles / clock if cycles else None,
         latency_at_fmax_us=cycles / fmax if cycles and fmax else None,
+        **_link_figures(b.hw, baud, cycles / clock if cycles else None),
         bitstream=str(bitstream) if bitstream.exists() else None,
         log=str(out / f"{TOP}.tim") if (out / f"{TOP}.tim").exists() else str(out / "tools.log"),
         cached=cached, synth_key=key)

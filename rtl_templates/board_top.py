@@ -9,6 +9,7 @@ from hwgen.hwplan import HardwarePlan
 
 from .host_link import HostLink
 from .pll import PLLConfig, PLL
+from .uart import best_baud, uart_divisor
 
 
 class BoardTop(Elaboratable):
@@ -20,7 +21,8 @@ class BoardTop(Elaboratable):
     the platform's `sync` clock and drives a `fast` domain.
     """
 
-    def __init__(self, hw: HardwarePlan, baud: int = 115200, timeout_s: float = 0.05, pll: PLLConfig | None = None):
+    def __init__(self, hw: HardwarePlan, baud: int | None = None, timeout_s: float = 0.05, pll: PLLConfig | None = None):
+        """`baud`: None is the fastest standard rate up to 3 Mbaud that the clock makes (uart.best_baud)."""
         self.hw, self.baud, self.timeout_s, self.pll = hw, baud, timeout_s, pll
 
     def elaborate(self, platform):
@@ -55,7 +57,7 @@ class BoardTop(Elaboratable):
             clk_hz = self.pll.f_out * 1e6
             platform.add_clock_constraint(pll.clk_out, clk_hz)
             domain = "fast"
-        divisor = round(clk_hz / self.baud)
+        divisor = uart_divisor(clk_hz, self.baud or best_baud(clk_hz))
         link = HostLink(self.hw, divisor, int(clk_hz * self.timeout_s))
         m.submodules.link = DomainRenamer(domain)(link) if domain != "sync" else link
         uart = platform.request("uart", 0)

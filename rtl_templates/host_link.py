@@ -1,13 +1,25 @@
 """UART host link around the accelerator: framed requests in, class and logits out (hwgen/protocol.py).
 
-The payload is buffered and its checksum verified before the accelerator
-sees a single value, so a corrupt frame never starts an inference. Errors
-(command, length, checksum, timeout) are answered with a status frame; then
-the link ignores the line until it has been idle for `timeout` cycles.
+Three processes run at once, so the line and the accelerator overlap:
+
+- **receive**: parses a frame into one of two input banks and checks it;
+  a checked bank (or the error status of a broken frame) is queued for
+- **compute**: unpacks the bank's values (packed at the input format's
+  width) into the accelerator, frees the bank as soon as the last value is
+  in (the next request can arrive while the accelerator computes), and
+  collects the logits into one of two output banks, queued for
+- **transmit**: sends the response (the logits packed at the output
+  format's width) while the next inference runs.
+
+A payload is buffered and its checksum verified before the accelerator sees
+a single value, so a corrupt frame never starts an inference. Errors
+(command, length, checksum, timeout) are answered in order with a status
+frame; then the receiver ignores the line until it has been idle for
+`timeout` cycles.
 """
 from __future__ import annotations
 
-from amaranth import Cat, Module, Signal, signed, unsigned
+from amaranth import Array, Cat, Module, Mux, Signal, signed, unsigned
 from amaranth.lib import wiring
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
@@ -18,13 +30,15 @@ from hwgen.hwplan import HardwarePlan
 from .accelerator import Accelerator
 from .uart import UARTRx, UARTTx
 
+BANKS = 2  # requests (and responses) in flight: hwgen.protocol's window
+
 
 class HostLink(wiring.Component):
     def __init__(self, hw: HardwarePlan, divisor: int, timeout: int):
         self.hw, self.divisor, self.timeout = hw, divisor, timeout
-        self.vbytes = protocol.value_bytes(hw.store_bits)
-        self.payload_len = hw.input.size * self.vbytes
-        self.n_out = hw.output.size
+        self.in_fmt, self.out_fmt = hw.input.fmt, hw.output.fmt
+        self.n_in, self.n_out = hw.input.size, hw.output.size
+        self.payload_len = protocol.packed_bytes(self.n_in, self.in_fmt.bits)
         if self.n_out > 255:
             raise ValueError(f"the host link returns at most 255 logits; this model has {self.n_out}")
         super().__init__({"rx": In(1, init=1), "tx": Out(1, init=1), "busy": Out(1),
@@ -35,65 +49,62 @@ class HostLink(wiring.Component):
         m.submodules.acc = acc = Accelerator(self.hw)
         m.submodules.rx = rx = UARTRx(self.divisor)
         m.submodules.tx = tx = UARTTx(self.divisor)
-        m.submodules.inbuf = inbuf = Memory(shape=unsigned(8), depth=self.payload_len, init=[])
-        m.submodules.outbuf = outbuf = Memory(shape=signed(self.hw.store_bits), depth=self.n_out, init=[])
+        m.submodules.inbuf = inbuf = Memory(shape=unsigned(8), depth=BANKS * self.payload_len, init=[])
+        m.submodules.outbuf = outbuf = Memory(shape=signed(self.hw.store_bits), depth=BANKS * self.n_out, init=[])
         m.d.comb += [rx.rx.eq(self.rx), self.tx.eq(tx.tx)]
-        link = _LinkFSM(self, m, acc, rx, tx, inbuf, outbuf)
-        with m.FSM():
-            link.request_states()
-            link.inference_states()
-            link.response_states()
-            link.error_states()
+        queues = _Queues(m)
+        _Receiver(self, m, rx, inbuf.write_port(), queues).elaborate()
+        _Compute(self, m, acc, inbuf.read_port(), outbuf.write_port(), queues).elaborate()
+        _Transmitter(self, m, tx, outbuf.read_port(), queues).elaborate()
         return m
 
 
-class _LinkFSM:
-    """The link's registers and its FSM, one method per phase of a request."""
+class _Queues:
+    """Bank flags between the processes: a bank is full from its writer's end to its reader's release."""
 
-    def __init__(self, link: HostLink, m: Module, acc: Accelerator, rx: UARTRx, tx: UARTTx, inbuf: Memory,
-                 outbuf: Memory):
-        hw, vb = link.hw, link.vbytes
-        self.link, self.m, self.acc, self.rx, self.tx = link, m, acc, rx, tx
-        self.hw, self.vb, self.payload_len, self.n_out = hw, vb, link.payload_len, link.n_out
-        self.in_wr = inbuf.write_port()
-        self.in_rd = inbuf.read_port()
-        self.out_wr = outbuf.write_port()
-        self.out_rd = outbuf.read_port()
+    def __init__(self, m: Module):
+        self.in_full = Array(Signal(name=f"in_full{i}") for i in range(BANKS))
+        self.in_status = Array(Signal(8, name=f"in_status{i}") for i in range(BANKS))
+        self.out_full = Array(Signal(name=f"out_full{i}") for i in range(BANKS))
+        self.out_status = Array(Signal(8, name=f"out_status{i}") for i in range(BANKS))
+        self.out_label = Array(Signal(8, name=f"out_label{i}") for i in range(BANKS))
+        self.errors = Signal(8)
+
+
+class _Receiver:
+    """Sync, command, length, payload into the write bank, checksum; the bank then queued, OK or not."""
+
+    def __init__(self, link: HostLink, m: Module, rx: UARTRx, wr, q: _Queues):
+        self.link, self.m, self.wr, self.q = link, m, wr, q
         self.byte, self.got = rx.bytes.payload, rx.bytes.valid
         self.total = Signal(8)          # running byte sum of the frame after the sync byte
         self.length = Signal(16)
-        self.count = Signal(range(max(self.payload_len, self.n_out * vb) + 2))
+        self.count = Signal(range(link.payload_len + 1))
+        self.bank = Signal(range(BANKS))
         self.idle = Signal(range(link.timeout + 1))
-        self.status = Signal(8)
-        self.label = Signal(8)
-        self.best = Signal(signed(hw.store_bits))
-        self.value = Signal(8 * vb)
-        self.part = Signal(range(vb + 1))
-        self.n_values = Signal(range(max(hw.input.size, self.n_out) + 1))
-        self.send = Signal(8)
-        self.errors = Signal(8)
-        self.wide = Signal(signed(8 * vb))  # a logit sign-extended to whole bytes
-        m.d.comb += [link.label.eq(self.label), link.errors.eq(self.errors), tx.bytes.payload.eq(self.send)]
         with m.If(self.got):
             m.d.sync += self.idle.eq(0)
         with m.Elif(self.idle != link.timeout):
             m.d.sync += self.idle.eq(self.idle + 1)
         self.timed_out = self.idle == link.timeout
+        m.d.comb += link.errors.eq(q.errors)
 
-    def transmit(self, value):
-        """Offer `value` on the UART; the returned condition is true when it is taken."""
-        m = self.m
-        m.d.comb += [self.send.eq(value), self.tx.bytes.valid.eq(1)]
-        with m.If(self.tx.bytes.ready):
-            m.d.sync += self.total.eq(self.total + self.send)
-        return self.tx.bytes.ready
+    def finish(self, status: int):
+        """Queue the bank with `status` (counted if it is an error)."""
+        m, q = self.m, self.q
+        m.d.sync += [q.in_full[self.bank].eq(1), q.in_status[self.bank].eq(status),
+                     self.bank.eq(Mux(self.bank == BANKS - 1, 0, self.bank + 1))]
+        if status != protocol.STATUS_OK:
+            m.d.sync += q.errors.eq(q.errors + 1)
+
+    def fail(self, status: int):
+        self.finish(status)
+        self.m.next = "DRAIN"
 
     def or_timeout(self):
         """After a state's `with m.If(got)`: a line silent for `timeout` cycles ends the frame."""
-        m = self.m
-        with m.Elif(self.timed_out):
-            m.d.sync += self.status.eq(protocol.STATUS_TIMEOUT)
-            m.next = "ERROR"
+        with self.m.Elif(self.timed_out):
+            self.fail(protocol.STATUS_TIMEOUT)
 
     def header_byte(self, ok, next_state: str, error_status: int):
         """A checked header byte: summed into the checksum, then `next_state` if `ok`, else an error frame."""
@@ -103,124 +114,187 @@ class _LinkFSM:
             with m.If(ok):
                 m.next = next_state
             with m.Else():
-                m.d.sync += self.status.eq(error_status)
-                m.next = "ERROR"
+                self.fail(error_status)
         self.or_timeout()
 
-    def request_states(self):
-        """Sync, command, length, payload into the input buffer, checksum."""
-        m, byte, got, total = self.m, self.byte, self.got, self.total
-        with m.State("IDLE"):
-            with m.If(got & (byte == protocol.SYNC_REQUEST)):
-                m.d.sync += [total.eq(0), self.count.eq(0)]
-                m.next = "CMD"
-        with m.State("CMD"):
-            self.header_byte(byte == protocol.CMD_INFER, "LEN0", protocol.STATUS_COMMAND)
-        with m.State("LEN0"):
-            with m.If(got):
-                m.d.sync += [total.eq(total + byte), self.length[:8].eq(byte)]
-                m.next = "LEN1"
-            self.or_timeout()
-        with m.State("LEN1"):
-            self.header_byte(Cat(self.length[:8], byte) == self.payload_len, "PAYLOAD", protocol.STATUS_LENGTH)
-        with m.State("PAYLOAD"):
-            m.d.comb += [self.in_wr.addr.eq(self.count), self.in_wr.data.eq(byte), self.in_wr.en.eq(got)]
-            with m.If(got):
-                m.d.sync += [total.eq(total + byte), self.count.eq(self.count + 1)]
-                with m.If(self.count == self.payload_len - 1):
-                    m.next = "CHECK"
-            self.or_timeout()
-        with m.State("CHECK"):
-            with m.If(got):
-                with m.If(((total + byte) & 0xFF) == 0):
-                    m.d.sync += [self.count.eq(0), self.part.eq(0), self.n_values.eq(0), self.value.eq(0)]
-                    m.next = "FEED"
-                with m.Else():
-                    m.d.sync += self.status.eq(protocol.STATUS_CHECKSUM)
-                    m.next = "ERROR"
-            self.or_timeout()
-
-    def inference_states(self):
-        """Buffered bytes -> values -> accelerator -> logits buffer, tracking the first maximum."""
-        m, hw, vb, acc, busy = self.m, self.hw, self.vb, self.acc, self.link.busy
-        value, part, n_values = self.value, self.part, self.n_values
-        with m.State("FEED"):
-            m.d.comb += [busy.eq(1), self.in_rd.addr.eq(self.count)]
-            m.next = "FEED_BYTE"
-        with m.State("FEED_BYTE"):  # in_rd.data holds byte `count`
-            m.d.comb += busy.eq(1)
-            m.d.sync += [value.eq(Cat(value[8:], self.in_rd.data)) if vb > 1 else value.eq(self.in_rd.data),
-                         self.count.eq(self.count + 1), part.eq(part + 1)]
-            with m.If(part == vb - 1):
-                m.next = "FEED_VALUE"
-            with m.Else():
-                m.next = "FEED"
-        with m.State("FEED_VALUE"):
-            m.d.comb += [busy.eq(1), acc.inputs.valid.eq(1), acc.inputs.payload.eq(value[:hw.store_bits])]
-            with m.If(acc.inputs.ready):
-                m.d.sync += [part.eq(0), n_values.eq(n_values + 1)]
-                with m.If(n_values == hw.input.size - 1):
-                    m.d.sync += n_values.eq(0)
-                    m.next = "COLLECT"
-                with m.Else():
-                    m.next = "FEED"
-        with m.State("COLLECT"):
-            out = acc.outputs
-            m.d.comb += [busy.eq(1), out.ready.eq(1), self.out_wr.addr.eq(n_values),
-                         self.out_wr.data.eq(out.payload.data), self.out_wr.en.eq(out.valid)]
-            with m.If(out.valid):
-                m.d.sync += n_values.eq(n_values + 1)
-                with m.If((n_values == 0) | (out.payload.data > self.best)):  # first maximum, like argmax
-                    m.d.sync += [self.best.eq(out.payload.data), self.label.eq(n_values)]
-                with m.If(out.payload.last):
-                    m.d.sync += [self.status.eq(protocol.STATUS_OK)]
-                    m.next = "RESP_SYNC"
-
-    def response_states(self):
-        """Each byte offered to the UART and, once taken, added to the checksum."""
-        m, status, part, n_values = self.m, self.status, self.part, self.n_values
-        with m.State("RESP_SYNC"):
-            with m.If(self.transmit(protocol.SYNC_RESPONSE)):
-                m.d.sync += self.total.eq(0)  # the checksum starts after the sync byte
-                m.next = "RESP_STATUS"
-        with m.State("RESP_STATUS"):
-            with m.If(self.transmit(status)):
-                with m.If(status == protocol.STATUS_OK):
-                    m.next = "RESP_LABEL"
-                with m.Else():
-                    m.next = "RESP_CHK"
-        with m.State("RESP_LABEL"):
-            with m.If(self.transmit(self.label)):
-                m.next = "RESP_COUNT"
-        with m.State("RESP_COUNT"):
-            with m.If(self.transmit(self.n_out)):
-                m.d.sync += [n_values.eq(0), part.eq(0)]
-                m.next = "RESP_READ"
-        with m.State("RESP_READ"):
-            m.d.comb += self.out_rd.addr.eq(n_values)
-            m.next = "RESP_LOGIT"
-        with m.State("RESP_LOGIT"):  # out_rd.data holds logit `n_values`; send byte `part` of it
-            m.d.comb += [self.wide.eq(self.out_rd.data), self.out_rd.addr.eq(n_values)]
-            with m.If(self.transmit(self.wide.word_select(part, 8))):
-                m.d.sync += part.eq(part + 1)
-                with m.If(part == self.vb - 1):
-                    m.d.sync += [part.eq(0), n_values.eq(n_values + 1)]
-                    with m.If(n_values == self.n_out - 1):
-                        m.next = "RESP_CHK"
+    def elaborate(self):
+        m, link, byte, got, total = self.m, self.link, self.byte, self.got, self.total
+        base = self.bank * link.payload_len
+        with m.FSM(name="receive"):
+            with m.State("IDLE"):
+                with m.If(got & (byte == protocol.SYNC_REQUEST)):
+                    m.d.sync += [total.eq(0), self.count.eq(0)]
+                    with m.If(self.q.in_full[self.bank]):  # a third request in flight: the host broke the window
+                        m.d.sync += self.q.errors.eq(self.q.errors + 1)
+                        m.next = "DRAIN"
                     with m.Else():
-                        m.next = "RESP_READ"
-        with m.State("RESP_CHK"):
-            with m.If(self.transmit(-self.total)):
-                with m.If(status == protocol.STATUS_OK):
+                        m.next = "CMD"
+            with m.State("CMD"):
+                self.header_byte(byte == protocol.CMD_INFER, "LEN0", protocol.STATUS_COMMAND)
+            with m.State("LEN0"):
+                with m.If(got):
+                    m.d.sync += [total.eq(total + byte), self.length[:8].eq(byte)]
+                    m.next = "LEN1"
+                self.or_timeout()
+            with m.State("LEN1"):
+                self.header_byte(Cat(self.length[:8], byte) == link.payload_len, "PAYLOAD", protocol.STATUS_LENGTH)
+            with m.State("PAYLOAD"):
+                m.d.comb += [self.wr.addr.eq(base + self.count), self.wr.data.eq(byte), self.wr.en.eq(got)]
+                with m.If(got):
+                    m.d.sync += [total.eq(total + byte), self.count.eq(self.count + 1)]
+                    with m.If(self.count == link.payload_len - 1):
+                        m.next = "CHECK"
+                self.or_timeout()
+            with m.State("CHECK"):
+                with m.If(got):
+                    with m.If(((total + byte) & 0xFF) == 0):
+                        self.finish(protocol.STATUS_OK)
+                        m.next = "IDLE"
+                    with m.Else():
+                        self.fail(protocol.STATUS_CHECKSUM)
+                self.or_timeout()
+            with m.State("DRAIN"):  # ignore the rest of a broken frame until the line goes quiet
+                with m.If(self.timed_out):
                     m.next = "IDLE"
-                with m.Else():
-                    m.next = "DRAIN"
 
-    def error_states(self):
+
+class _Compute:
+    """A queued bank's packed bytes -> values -> accelerator -> logits into an output bank, first maximum tracked."""
+
+    def __init__(self, link: HostLink, m: Module, acc: Accelerator, rd, wr, q: _Queues):
+        self.link, self.m, self.acc, self.rd, self.wr, self.q = link, m, acc, rd, wr, q
+        bits = link.in_fmt.bits
+        self.bits = Signal(bits + 8)     # unpacked bits not yet sent, from bit 0
+        self.nbits = Signal(range(bits + 9))
+        self.count = Signal(range(link.payload_len + 1))
+        self.n_values = Signal(range(max(link.n_in, link.n_out) + 1))
+        self.in_bank = Signal(range(BANKS))
+        self.out_bank = Signal(range(BANKS))
+        self.best = Signal(signed(link.hw.store_bits))
+        self.label = Signal(8)
+
+    def elaborate(self):
+        m, link, q, acc = self.m, self.link, self.q, self.acc
+        fmt = link.in_fmt
+        value = self.bits[:fmt.bits].as_signed() if fmt.signed else self.bits[:fmt.bits]
+        next_in = Mux(self.in_bank == BANKS - 1, 0, self.in_bank + 1)
+        next_out = Mux(self.out_bank == BANKS - 1, 0, self.out_bank + 1)
+        with m.FSM(name="compute"):
+            with m.State("WAIT"):
+                with m.If(q.in_full[self.in_bank] & ~q.out_full[self.out_bank]):
+                    with m.If(q.in_status[self.in_bank] == protocol.STATUS_OK):
+                        m.d.sync += [self.count.eq(0), self.nbits.eq(0), self.n_values.eq(0)]
+                        m.next = "FETCH"
+                    with m.Else():  # a broken frame: its status goes out in order, nothing runs
+                        m.d.sync += [q.out_full[self.out_bank].eq(1),
+                                     q.out_status[self.out_bank].eq(q.in_status[self.in_bank]),
+                                     q.in_full[self.in_bank].eq(0), self.in_bank.eq(next_in),
+                                     self.out_bank.eq(next_out)]
+            with m.State("FETCH"):
+                m.d.comb += [link.busy.eq(1), self.rd.addr.eq(self.in_bank * link.payload_len + self.count)]
+                m.next = "BYTE"
+            with m.State("BYTE"):  # rd.data holds byte `count`: append it above the bits not yet sent
+                m.d.comb += link.busy.eq(1)
+                m.d.sync += [self.bits.eq(self.bits | (self.rd.data << self.nbits)), self.nbits.eq(self.nbits + 8),
+                             self.count.eq(self.count + 1)]
+                m.next = "EMIT"
+            with m.State("EMIT"):
+                m.d.comb += link.busy.eq(1)
+                with m.If(self.nbits >= fmt.bits):
+                    m.d.comb += [acc.inputs.valid.eq(1), acc.inputs.payload.eq(value)]
+                    with m.If(acc.inputs.ready):
+                        m.d.sync += [self.bits.eq(self.bits >> fmt.bits), self.nbits.eq(self.nbits - fmt.bits),
+                                     self.n_values.eq(self.n_values + 1)]
+                        with m.If(self.n_values == link.n_in - 1):  # the bank is free: the next frame may arrive
+                            m.d.sync += [q.in_full[self.in_bank].eq(0), self.in_bank.eq(next_in),
+                                         self.n_values.eq(0)]
+                            m.next = "COLLECT"
+                with m.Else():
+                    m.next = "FETCH"
+            with m.State("COLLECT"):
+                out = acc.outputs
+                data = out.payload.data
+                first_max = (self.n_values == 0) | (data > self.best)  # the first maximum, like argmax
+                m.d.comb += [link.busy.eq(1), out.ready.eq(1),
+                             self.wr.addr.eq(self.out_bank * link.n_out + self.n_values),
+                             self.wr.data.eq(data), self.wr.en.eq(out.valid)]
+                with m.If(out.valid):
+                    m.d.sync += self.n_values.eq(self.n_values + 1)
+                    with m.If(first_max):
+                        m.d.sync += [self.best.eq(data), self.label.eq(self.n_values)]
+                    with m.If(out.payload.last):
+                        m.d.sync += [q.out_full[self.out_bank].eq(1), q.out_status[self.out_bank].eq(protocol.STATUS_OK),
+                                     q.out_label[self.out_bank].eq(Mux(first_max, self.n_values, self.label)),
+                                     self.out_bank.eq(next_out)]
+                        m.next = "WAIT"
+
+
+class _Transmitter:
+    """A queued output bank as a response frame, the logits packed at the output format's width."""
+
+    def __init__(self, link: HostLink, m: Module, tx: UARTTx, rd, q: _Queues):
+        self.link, self.m, self.tx, self.rd, self.q = link, m, tx, rd, q
+        self.total = Signal(8)
+        self.send = Signal(8)
+        self.bank = Signal(range(BANKS))
+        self.status = Signal(8)
+        self.n_values = Signal(range(link.n_out + 1))
+        bits = link.out_fmt.bits
+        self.bits = Signal(bits + 8)
+        self.nbits = Signal(range(bits + 9))
+        m.d.comb += tx.bytes.payload.eq(self.send)
+
+    def transmit(self, value):
+        """Offer `value` on the UART; the returned condition is true when it is taken."""
         m = self.m
-        with m.State("ERROR"):
-            m.d.sync += self.errors.eq(self.errors + 1)
-            m.next = "RESP_SYNC"
-        with m.State("DRAIN"):  # ignore the rest of a broken frame until the line goes quiet
-            with m.If(self.timed_out):
-                m.next = "IDLE"
+        m.d.comb += [self.send.eq(value), self.tx.bytes.valid.eq(1)]
+        with m.If(self.tx.bytes.ready):
+            m.d.sync += self.total.eq(self.total + self.send)
+        return self.tx.bytes.ready
+
+    def elaborate(self):
+        m, link, q, status = self.m, self.link, self.q, self.status
+        fmt = link.out_fmt
+        with m.FSM(name="transmit"):
+            with m.State("IDLE"):
+                with m.If(q.out_full[self.bank]):
+                    m.d.sync += [status.eq(q.out_status[self.bank]), link.label.eq(q.out_label[self.bank])]
+                    m.next = "SYNC"
+            with m.State("SYNC"):
+                with m.If(self.transmit(protocol.SYNC_RESPONSE)):
+                    m.d.sync += self.total.eq(0)  # the checksum starts after the sync byte
+                    m.next = "STATUS"
+            with m.State("STATUS"):
+                with m.If(self.transmit(status)):
+                    with m.If(status == protocol.STATUS_OK):
+                        m.next = "LABEL"
+                    with m.Else():
+                        m.next = "CHK"
+            with m.State("LABEL"):
+                with m.If(self.transmit(link.label)):
+                    m.next = "COUNT"
+            with m.State("COUNT"):
+                with m.If(self.transmit(link.n_out)):
+                    m.d.sync += [self.n_values.eq(0), self.nbits.eq(0), self.bits.eq(0)]
+                    m.next = "READ"
+            with m.State("READ"):
+                m.d.comb += self.rd.addr.eq(self.bank * link.n_out + self.n_values)
+                m.next = "PACK"
+            with m.State("PACK"):  # rd.data holds logit `n_values`: append its low bits
+                m.d.sync += [self.bits.eq(self.bits | (self.rd.data[:fmt.bits] << self.nbits)),
+                             self.nbits.eq(self.nbits + fmt.bits), self.n_values.eq(self.n_values + 1)]
+                m.next = "BYTES"
+            with m.State("BYTES"):
+                last = self.n_values == link.n_out
+                with m.If((self.nbits >= 8) | (last & (self.nbits != 0))):
+                    with m.If(self.transmit(self.bits[:8])):
+                        m.d.sync += [self.bits.eq(self.bits >> 8), self.nbits.eq(Mux(self.nbits >= 8, self.nbits - 8, 0))]
+                with m.Elif(last):
+                    m.next = "CHK"
+                with m.Else():
+                    m.next = "READ"
+            with m.State("CHK"):
+                with m.If(self.transmit(-self.total)):
+                    m.d.sync += [q.out_full[self.bank].eq(0),
+                                 self.bank.eq(Mux(self.bank == BANKS - 1, 0, self.bank + 1))]
+                    m.next = "IDLE"

@@ -6,6 +6,37 @@ from amaranth.lib import stream, wiring
 from amaranth.lib.cdc import FFSynchronizer
 from amaranth.lib.wiring import In, Out
 
+from hwgen.errors import HwgenError
+from hwgen.protocol import BAUD_TOLERANCE
+
+MIN_DIVISOR = 4
+STANDARD_BAUDS = (3_000_000, 2_000_000, 1_500_000, 1_000_000, 921_600, 500_000, 460_800, 230_400, 115_200)
+
+
+def _makes(clk_hz: float, baud: int) -> bool:
+    divisor = round(clk_hz / baud)
+    return divisor >= MIN_DIVISOR and abs(clk_hz / divisor - baud) <= BAUD_TOLERANCE * baud
+
+
+def best_baud(clk_hz: float) -> int:
+    """The fastest standard rate (3 Mbaud down) that `clk_hz` makes within BAUD_TOLERANCE."""
+    for baud in STANDARD_BAUDS:
+        if _makes(clk_hz, baud):
+            return baud
+    raise HwgenError(f"a {clk_hz / 1e6:g} MHz clock makes no standard UART rate within {BAUD_TOLERANCE:.0%}")
+
+
+def uart_divisor(clk_hz: float, baud: int) -> int:
+    """Clock cycles per bit for `baud`; a rate the clock cannot make within BAUD_TOLERANCE is refused, naming the
+    fastest standard rate that it can make."""
+    divisor = round(clk_hz / baud)
+    if _makes(clk_hz, baud):
+        return divisor
+    ok = [b for b in STANDARD_BAUDS if _makes(clk_hz, b)]
+    hint = f"use --baud {ok[0]}" if ok else "use a faster clock"
+    raise HwgenError(f"a {clk_hz / 1e6:g} MHz clock cannot make {baud} baud within {BAUD_TOLERANCE:.0%} "
+                     f"(divisor {divisor}, {clk_hz / max(divisor, 1):.0f} baud): {hint}")
+
 
 class UARTRx(wiring.Component):
     """Samples each bit in its middle. A byte whose stop bit is low is dropped and pulses `frame_error`.
@@ -15,8 +46,8 @@ class UARTRx(wiring.Component):
     """
 
     def __init__(self, divisor: int):
-        if divisor < 4:
-            raise ValueError(f"UART divisor must be >= 4 clock cycles per bit, got {divisor}")
+        if divisor < MIN_DIVISOR:
+            raise ValueError(f"UART divisor must be >= {MIN_DIVISOR} clock cycles per bit, got {divisor}")
         self.divisor = divisor
         super().__init__({"rx": In(1, init=1), "bytes": Out(stream.Signature(8, always_ready=True)),
                           "frame_error": Out(1)})

@@ -4,7 +4,9 @@ The job lists byte frames to send, each with the response it must produce
 (from hwgen.protocol and the golden vectors) and how long to stay quiet
 afterwards. The bench drives `rx` bit by bit and decodes `tx` bit by bit,
 so the UARTs, the frame parser, the accelerator and the response path are
-all in the loop.
+all in the loop. An optional `stream` of requests is then sent back to back
+as a host would (two in flight: the next goes out when a response is
+complete), and the cycle at which each response ends is reported.
 """
 from __future__ import annotations
 
@@ -35,6 +37,36 @@ async def receive(dut, divisor: int, out: list) -> None:
         out.append(v)
 
 
+async def stream(dut, div: int, job: dict, received: list) -> dict:
+    """Requests back to back, at most `window` without a response; (response end cycles, bytes received)."""
+    frames, lengths, window = job["frames"], job["response_lengths"], job["window"]
+    received.clear()
+    cycle = [0]
+
+    async def count():
+        while True:
+            await RisingEdge(dut.clk)
+            cycle[0] += 1
+    cocotb.start_soon(count())
+    ends: list[int] = []
+
+    async def watch():
+        need = 0
+        for n in lengths:
+            need += n
+            while len(received) < need:
+                await RisingEdge(dut.clk)
+            ends.append(cycle[0])
+    watcher = cocotb.start_soon(watch())
+    for i, frame in enumerate(frames):
+        while i >= window and len(ends) < i - window + 1:
+            await RisingEdge(dut.clk)
+        for b in frame:
+            await send_byte(dut, b, div)
+    await with_timeout(watcher, job["timeout_cycles"] * 10, "ns")
+    return {"ends": ends, "got": list(received)}
+
+
 @cocotb.test()
 async def host_link_round_trips(dut):
     job = load_job()
@@ -56,6 +88,8 @@ async def host_link_round_trips(dut):
         await with_timeout(wait_response(), case["timeout_cycles"] * 10, "ns")
         await ClockCycles(dut.clk, case["quiet_cycles"])
         report["cases"].append({"name": case["name"], "got": list(received), "want": want})
+    if job.get("stream"):
+        report["stream"] = await stream(dut, div, job["stream"], received)
     await Timer(1, "ns")
     write_report(report)
     for c in report["cases"]:

@@ -17,10 +17,11 @@ import pytest
 from hwgen import protocol
 from hwgen.build import build
 from hwgen.data import digits
+from hwgen.fixed import Fixed
 from hwgen.hwplan import ArrayShape
 
 
-def serve(sock: socket.socket, vec, store_bits: int, corrupt: bool) -> None:
+def serve(sock: socket.socket, vec, hw, corrupt: bool) -> None:
     conn, _ = sock.accept()
     with conn:
         buf = b""
@@ -29,20 +30,17 @@ def serve(sock: socket.socket, vec, store_bits: int, corrupt: bool) -> None:
             if not data:
                 return
             buf += data
-            size = 5 + buf[2] + (buf[3] << 8) if len(buf) >= 4 else None
-            if size is None or len(buf) < size:
-                continue
-            frame, buf = buf[:size], buf[size:]
-            assert frame[0] == protocol.SYNC_REQUEST and sum(frame[1:]) & 0xFF == 0
-            vb = protocol.value_bytes(store_bits)
-            values = [int.from_bytes(frame[4 + i * vb:4 + (i + 1) * vb], "little", signed=True)
-                      for i in range((size - 5) // vb)]
-            n = int(np.nonzero((vec["x_int"] == values).all(axis=1))[0][0])
-            logits = [int(v) for v in vec["out_fc2"][n]]
-            reply = protocol.encode_response(0, int(np.argmax(logits)), logits, store_bits)
-            if corrupt:
-                reply = reply[:-1] + bytes([reply[-1] ^ 1])
-            conn.sendall(b"\x00\x13" + reply)  # line noise before the frame is skipped
+            while len(buf) >= 4 and len(buf) >= 5 + buf[2] + (buf[3] << 8):  # every complete frame (two in flight)
+                size = 5 + buf[2] + (buf[3] << 8)
+                frame, buf = buf[:size], buf[size:]
+                assert frame[0] == protocol.SYNC_REQUEST and sum(frame[1:]) & 0xFF == 0
+                values = protocol.decode_values(frame[4:-1], hw.input.size, hw.input.fmt)
+                n = int(np.nonzero((vec["x_int"] == values).all(axis=1))[0][0])
+                logits = [int(v) for v in vec["out_fc2"][n]]
+                reply = protocol.encode_response(0, int(np.argmax(logits)), logits, hw.output.fmt)
+                if corrupt:
+                    reply = reply[:-1] + bytes([reply[-1] ^ 1])
+                conn.sendall(b"\x00\x13" + reply)  # line noise before the frame is skipped
 
 
 @pytest.mark.parametrize("corrupt", [False, True])
@@ -53,7 +51,7 @@ def test_run_talks_the_protocol(tmp_path, mlp_path, corrupt):
     sock = socket.socket()
     sock.bind(("127.0.0.1", 0))
     sock.listen(1)
-    t = threading.Thread(target=serve, args=(sock, vec, b.hw.store_bits, corrupt), daemon=True)
+    t = threading.Thread(target=serve, args=(sock, vec, b.hw, corrupt), daemon=True)
     t.start()
     proc = subprocess.run([sys.executable, "-m", "hwgen.cli", "run", str(tmp_path / "x.npy"), "--board", "icebreaker",
                            "--port", f"socket://127.0.0.1:{sock.getsockname()[1]}", "--build", str(b.path), "--json"],
@@ -69,13 +67,17 @@ def test_run_talks_the_protocol(tmp_path, mlp_path, corrupt):
 
 
 def test_request_and_response_frames():
-    frame = protocol.encode_request([0, 1, -1, 127], 9)
-    assert frame[:4] == bytes([0xA5, 0x01, 8, 0]) and sum(frame[1:]) & 0xFF == 0
-    assert frame[4:8] == bytes([0, 0, 1, 0])  # two bytes per 9-bit value, little endian
-    resp = protocol.encode_response(0, 2, [5, -3, 7], 9)
-    assert protocol.decode_response(resp, 9) == protocol.Response(0, 2, (5, -3, 7))
-    assert protocol.decode_response(protocol.encode_response(4), 9).message.startswith("timeout")
+    """Values packed at their format's width: 9-bit values straddle bytes, 4-bit ones share them."""
+    s9, u4 = Fixed(9, 0, True), Fixed(4, 0, False)
+    frame = protocol.encode_request([0, 1, -1, 127], s9)
+    assert frame[:4] == bytes([0xA5, 0x01, 5, 0]) and sum(frame[1:]) & 0xFF == 0  # 36 bits in 5 bytes
+    assert int.from_bytes(frame[4:9], "little") == 0 | 1 << 9 | 0x1FF << 18 | 127 << 27
+    assert protocol.encode_values([1, 15, 3], u4) == bytes([0xF1, 0x03])
+    assert protocol.decode_values(bytes([0xF1, 0x03]), 3, u4) == [1, 15, 3]
+    resp = protocol.encode_response(0, 2, [5, -3, 7], s9)
+    assert len(resp) == 5 + 4 and protocol.decode_response(resp, s9) == protocol.Response(0, 2, (5, -3, 7))
+    assert protocol.decode_response(protocol.encode_response(4), s9).message.startswith("timeout")
     with pytest.raises(protocol.ProtocolError, match="checksum"):
-        protocol.decode_response(resp[:-1] + b"\x00", 9)
+        protocol.decode_response(resp[:-1] + b"\x00", s9)
     with pytest.raises(protocol.ProtocolError, match="does not fit"):
-        protocol.encode_request([300], 9)
+        protocol.encode_request([300], s9)

@@ -25,21 +25,21 @@ def mlp_link(tmp_path_factory, mlp_path):
 
 def test_uart_frames_bit_exact_and_malformed_frames_rejected(mlp_link):
     b, build_dir = mlp_link
-    store = b.hw.store_bits
+    fin, fout = b.hw.input.fmt, b.hw.output.fmt
     vec = np.load(b.vectors)
     out = vec[f"out_{b.hw.output_name}"]
 
     def infer(n):
         logits = [int(v) for v in out[n]]
-        return {"name": f"inference {n}", "send": list(protocol.encode_request(vec["x_int"][n], store)),
-                "expect": list(protocol.encode_response(0, int(np.argmax(logits)), logits, store)),
+        return {"name": f"inference {n}", "send": list(protocol.encode_request(vec["x_int"][n], fin)),
+                "expect": list(protocol.encode_response(0, int(np.argmax(logits)), logits, fout)),
                 "timeout_cycles": 200_000, "quiet_cycles": 4 * DIVISOR}
 
     def error(name, frame, status):
         return {"name": name, "send": list(frame), "expect": list(protocol.encode_response(status)),
                 "timeout_cycles": 200_000, "quiet_cycles": TIMEOUT + 50}
 
-    good = protocol.encode_request(vec["x_int"][1], store)
+    good = protocol.encode_request(vec["x_int"][1], fin)
     bad_sum = good[:-1] + bytes([(good[-1] + 1) & 0xFF])
     short = bytes([good[0], good[1], good[2] - 1, good[3]]) + good[4:-2] + bytes([protocol.checksum(
         bytes([good[1], good[2] - 1, good[3]]) + good[4:-2])])
@@ -58,6 +58,37 @@ def test_uart_frames_bit_exact_and_malformed_frames_rejected(mlp_link):
     for case in res.report["cases"]:
         assert case["got"] == case["want"], case["name"]
     # the host-side decoder reads the same frames
-    first = protocol.decode_response(bytes(res.report["cases"][0]["got"]), store)
+    first = protocol.decode_response(bytes(res.report["cases"][0]["got"]), fout)
     assert first.ok and list(first.logits) == [int(v) for v in out[0]] and first.label == int(np.argmax(out[0]))
-    assert protocol.decode_response(bytes(res.report["cases"][1]["got"]), store).message == "bad checksum"
+    assert protocol.decode_response(bytes(res.report["cases"][1]["got"]), fout).message == "bad checksum"
+
+
+@pytest.mark.parametrize("divisor", [4, pytest.param(24, marks=pytest.mark.slow)])
+def test_back_to_back_inferences_overlap_the_link_and_compute(tmp_path, cnn_path, divisor):
+    """digits_cnn requests sent back to back (two in flight) over real UART bits: every response right, and one
+    inference per max(link time, compute time), within 10%. Divisor 4 (3 Mbaud at 12 MHz) is compute-bound,
+    24 link-bound."""
+    from hwgen.simulate import simulate
+
+    b = build(cnn_path, tmp_path / "b", array=ArrayShape(4, 4), inputs=8)
+    compute = simulate(b.path, work_dir=tmp_path / "sim").cycles_per_inference
+    fin, fout = b.hw.input.fmt, b.hw.output.fmt
+    vec = np.load(b.vectors)
+    out = vec[f"out_{b.hw.output_name}"]
+    frames = [list(protocol.encode_request(x, fin)) for x in vec["x_int"]]
+    expect = [list(protocol.encode_response(0, int(np.argmax(o)), [int(v) for v in o], fout)) for o in out]
+    verilog = emit_verilog(HostLink(b.hw, divisor, 40 * divisor), "host_link")
+    job = {"divisor": divisor, "cases": [], "stream": {"frames": frames, "response_lengths": [len(e) for e in expect],
+                                                       "window": 2, "timeout_cycles": 2_000_000}}
+    res = runner.run(runner.build(verilog, "host_link", tmp_path / "lsim"), "host_link", "sim.tb_host_link", job,
+                     name="stream")
+    assert res.failures == 0, res.report
+    assert res.report["stream"]["got"] == [byte for e in expect for byte in e]
+    ends = res.report["stream"]["ends"]
+    period = (ends[-1] - ends[1]) / (len(ends) - 2)  # steady state, after the first two
+    req, resp = protocol.frame_bytes(b.hw.input.size, fin, b.hw.output.size, fout)
+    link = max(req * 10 * divisor, resp * (10 * divisor + 1))
+    bound = max(link, compute)
+    print(f"divisor {divisor}: {period:.0f} cycles/inference; link {link}, compute {compute:.0f} "
+          f"({'link' if link > compute else 'compute'}-bound); {bound / period:.1%} of the bound")
+    assert period <= bound / 0.9

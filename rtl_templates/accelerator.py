@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from amaranth import Cat, Const, Module, Mux, Signal, signed, unsigned
+from amaranth.lib.fifo import SyncFIFO
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
@@ -614,7 +615,13 @@ class Accelerator(wiring.Component):
             engine.neg_shift.eq(d.neg_shift), engine.clamp_lo.eq(d.clamp_lo), engine.clamp_hi.eq(d.clamp_hi),
             engine.lo.eq(d.lo), engine.hi.eq(d.hi),
         ]
-        wiring.connect(m, engine.results, seq.macw.results)
+        # a two-entry FIFO between the engine and the writer: the writer's ready (its counters and compares) no
+        # longer reaches the engine's drain and the parameter reader in the same cycle
+        width = len(engine.results.payload.as_value())
+        m.submodules.results_fifo = fifo = SyncFIFO(width=width, depth=2)
+        m.d.comb += [fifo.w_data.eq(engine.results.payload.as_value()), fifo.w_en.eq(engine.results.valid),
+                     engine.results.ready.eq(fifo.w_rdy), seq.macw.results.valid.eq(fifo.r_rdy),
+                     seq.macw.results.payload.eq(fifo.r_data), fifo.r_en.eq(seq.macw.results.ready)]
         for i in range(self.hw.rows):
             m.d.comb += engine.operands.payload.a[i].eq(walker.beats.payload.a[i])
 
@@ -663,12 +670,17 @@ class Accelerator(wiring.Component):
                 m.d.comb += write.eq(u.maxu.write)
             with m.Case(ELTWISE):
                 m.d.comb += write.eq(u.ew.write)
+        # one register stage before the arena: the units' address adders, requantizers and muxes end here, not in
+        # every replica's write port; the sequencer counts a write when it lands, so the next layer reads it
+        landing = Signal(write_layout(self.hw))
+        index = Signal.like(self.trace_out.index)
+        m.d.sync += [landing.eq(write), index.eq(write.addr - d.out_base)]
         for port in mem.a_wr:
-            m.d.comb += [port.addr.eq(write.addr), port.data.eq(write.data), port.en.eq(write.en)]
+            m.d.comb += [port.addr.eq(landing.addr), port.data.eq(landing.data), port.en.eq(landing.en)]
         wiring.connect(m, wiring.flipped(self.outputs), u.ew.outputs)
         m.d.comb += [
-            seq.completion.eq(write.en | (self.outputs.valid & self.outputs.ready)),
-            self.trace_out.valid.eq(write.en), self.trace_out.layer.eq(d.trace_id),
-            self.trace_out.index.eq(write.addr - d.out_base),
-            self.trace_out.data.eq(write.data), self.trace_out.saturated.eq(write.saturated),
+            seq.completion.eq(landing.en | (self.outputs.valid & self.outputs.ready)),
+            self.trace_out.valid.eq(landing.en), self.trace_out.layer.eq(d.trace_id),
+            self.trace_out.index.eq(index),
+            self.trace_out.data.eq(landing.data), self.trace_out.saturated.eq(landing.saturated),
         ]

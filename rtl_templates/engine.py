@@ -10,6 +10,8 @@ from hwgen.fixed import LEAKY_MAX_SHIFT, shift_bits
 
 from .requant import ActivationSupport, Requantizer
 
+REQUANT_LATENCY = 2  # registered requantizer stages between the drain row and `results`
+
 
 class TileEngine(wiring.Component):
     """C_tile = requant(A_tile @ W_tile + b): one rows x cols output tile per K-step burst.
@@ -27,9 +29,10 @@ class TileEngine(wiring.Component):
     Cycle model (no backpressure): a tile of depth K holds the operand stream
     for max(K, rows + cols - 1) cycles (the next tile's last k-step must not
     reach PE(0, 0) before this tile's results are copied to the drain chain),
-    its first row leaves rows + cols cycles after its last k-step, then one
-    row per cycle. Whole problem: (tiles - 1) * max(K, rows + cols - 1)
-    + K + 2 * rows + cols - 1 cycles from the first k-step to the last row.
+    its first row leaves rows + cols + REQUANT_LATENCY cycles after its last
+    k-step (the requantizer's two registered stages), then one row per cycle.
+    Whole problem: (tiles - 1) * max(K, rows + cols - 1) + K + 2 * rows + cols
+    - 1 + REQUANT_LATENCY cycles from the first k-step to the last row.
     """
 
     def __init__(self, rows: int, cols: int, w_shape, a_shape, acc_bits: int, out_bits: int,
@@ -89,19 +92,28 @@ class TileEngine(wiring.Component):
         with m.Elif(array.en & (cooldown != 0)):
             m.d.sync += cooldown.eq(cooldown - 1)
 
-        # Output side: requantize drain row 0 with the tile's per-column parameters.
+        # Output side: requantize drain row 0 with the tile's per-column parameters, in REQUANT_LATENCY
+        # registered stages; the drain shifts whenever the pipeline advances (its last stage is empty or taken).
+        stage_valid = [Signal(name=f"requant_valid{i}") for i in range(REQUANT_LATENCY)]
+        advance = Signal()
+        m.d.comb += advance.eq(~stage_valid[-1] | self.results.ready)
+        drained = Signal()
+        m.d.comb += drained.eq((pending != 0) & self.params.valid)
         for j in range(self.cols):
-            rq = Requantizer(self.acc_bits, self.out_bits, self.max_right, self.max_left, self.support)
+            rq = Requantizer(self.acc_bits, self.out_bits, self.max_right, self.max_left, self.support, pipelined=True)
             m.submodules[f"requant_{j}"] = rq
             m.d.comb += [
-                rq.acc.eq(array.out_row[j]), rq.bias.eq(self.params.payload.bias[j]),
+                rq.en.eq(advance), rq.acc.eq(array.out_row[j]), rq.bias.eq(self.params.payload.bias[j]),
                 rq.shift.eq(self.params.payload.shift[j]),
                 rq.neg_shift.eq(self.neg_shift), rq.clamp_lo.eq(self.clamp_lo), rq.clamp_hi.eq(self.clamp_hi),
                 rq.lo.eq(self.lo), rq.hi.eq(self.hi),
                 self.results.payload.data[j].eq(rq.y), self.results.payload.saturated[j].eq(rq.saturated),
             ]
-        m.d.comb += self.results.valid.eq((pending != 0) & self.params.valid)
-        with m.If(self.results.valid & self.results.ready):
+        with m.If(advance):
+            m.d.sync += [stage_valid[0].eq(drained)] + [stage_valid[i].eq(stage_valid[i - 1])
+                                                         for i in range(1, REQUANT_LATENCY)]
+        m.d.comb += self.results.valid.eq(stage_valid[-1])
+        with m.If(drained & advance):
             m.d.comb += array.shift.eq(1)
             m.d.sync += pending.eq(pending - 1)
             with m.If(pending == 1):

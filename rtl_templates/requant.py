@@ -37,11 +37,12 @@ class Requantizer(wiring.Component):
     flags a value clipped to them (not an activation's clamp).
     """
 
-    latency = 0
-
     def __init__(self, acc_bits: int, out_bits: int, max_right: int, max_left: int,
-                 support: ActivationSupport = ActivationSupport()):
-        self.support = support
+                 support: ActivationSupport = ActivationSupport(), pipelined: bool = False):
+        """`pipelined`: registers after the bias add and after the shift, each loaded when `en` is high (latency
+        2: `y` is the result for the inputs of two enabled cycles before); otherwise combinational (latency 0)."""
+        self.support, self.pipelined = support, pipelined
+        self.latency = 2 if pipelined else 0
         if max_right < 0 or max_left < 0:
             raise ValueError(f"shift limits must be >= 0, got max_right={max_right!r} max_left={max_left!r}")
         self.acc_bits, self.out_bits = acc_bits, out_bits
@@ -54,17 +55,28 @@ class Requantizer(wiring.Component):
             "clamp_lo": In(signed(out_bits + 2)), "clamp_hi": In(signed(out_bits + 2)),  # hi + 1 of an unsigned format
             "lo": In(self.out_shape), "hi": In(self.out_shape),
             "y": Out(self.out_shape), "saturated": Out(1),
+            **({"en": In(1)} if pipelined else {}),
         })
+
+    def _stage(self, m: Module, value):
+        """`value` itself, or (pipelined) a register loaded from it when `en` is high."""
+        if not self.pipelined:
+            return value
+        reg = Signal.like(value)
+        with m.If(self.en):
+            m.d.sync += reg.eq(value)
+        return reg
 
     def elaborate(self, platform):
         m = Module()
-        total = Signal(signed(self.acc_bits + 1))
+        total_in = Signal(signed(self.acc_bits + 1))
+        m.d.comb += total_in.eq(self.acc + self.bias)
+        total, raw_shift = self._stage(m, total_in), self._stage(m, self.shift)
         shift = Signal(signed(len(self.shift) + 1))  # max_right covers shift + neg_shift (the plan's shifts do)
         right = Signal(unsigned(max(self.max_right, 1).bit_length()))
         left = Signal(unsigned(max(self.max_left, 1).bit_length()))
         m.d.comb += [
-            total.eq(self.acc + self.bias),
-            shift.eq(self.shift + Mux(total < 0, self.neg_shift, 0) if self.support.leaky else self.shift),
+            shift.eq(raw_shift + Mux(total < 0, self.neg_shift, 0) if self.support.leaky else raw_shift),
             right.eq(Mux(shift > 0, shift, 0)),
             left.eq(Mux(shift < 0, -shift, 0)),
         ]
@@ -72,8 +84,9 @@ class Requantizer(wiring.Component):
         m.d.comb += half.eq((1 << right) >> 1)
         rounded = Signal(signed(self.acc_bits + 2))
         m.d.comb += rounded.eq((total + half) >> right)
-        widened = Signal(signed(self.acc_bits + 2 + self.max_left))
-        m.d.comb += widened.eq(Mux(shift > 0, rounded, total << left))
+        widened_in = Signal(signed(self.acc_bits + 2 + self.max_left))
+        m.d.comb += widened_in.eq(Mux(shift > 0, rounded, total << left))
+        widened = self._stage(m, widened_in)
         active = Signal.like(widened)
         m.d.comb += active.eq(widened)
         below = {"any": widened < self.clamp_lo, "zero": (self.clamp_lo == 0) & (widened < 0), "none": 0}

@@ -303,3 +303,18 @@ def test_onnx_old_opset_corrupt_file_and_unknown_op_are_one_clear_error(tmp_path
     sin = _onnx_file(tmp_path / "sin.onnx", [helper.make_node("Sin", ["x"], ["y"], name="the_sin")], {})
     with pytest.raises(UnsupportedOpError, match=r"unsupported op 'Sin' \(ai.onnx\) at node 'the_sin'.*supports: Conv2d"):
         import_model(sin)
+
+
+def test_every_node_shape_is_its_rules(cnn_path):
+    """The registry's shape rule agrees with every imported node, and a node whose recorded shape is off is named."""
+    import dataclasses
+
+    from hwgen import ops
+    from hwgen.errors import HwgenError
+
+    graph = import_model(cnn_path).graph
+    ops.check_shapes(graph)
+    nodes = list(graph.nodes)
+    nodes[1] = dataclasses.replace(nodes[1], shape=(8, 7, 8))
+    with pytest.raises(HwgenError, match=r"conv2d 'conv1' has shape \(8, 7, 8\), but its inputs make \(8, 8, 8\)"):
+        ops.check_shapes(ir.Graph(nodes=tuple(nodes)))

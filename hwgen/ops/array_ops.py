@@ -77,14 +77,25 @@ class _Weighted(OpRule):
         return acc_frac(lp, fmts[0], channels) - lp.out.frac
 
 
+def pooled_shape(node, c: int, h: int, w: int) -> tuple[int, int, int]:
+    return (c, ir.conv_out_size(h, node.kernel[0], node.stride[0], node.padding[0]),
+            ir.conv_out_size(w, node.kernel[1], node.stride[1], node.padding[1]))
+
+
 @register(ir.Conv2d)
 class Conv2dRule(_Weighted):
+    def shape(self, node, ins):
+        return pooled_shape(node, node.out_channels, *ins[0][1:])
+
     def _apply(self, node, x, w, b):
         return F.conv2d(x, w, b, node.stride, node.padding, 1, node.groups)
 
 
 @register(ir.Linear)
 class LinearRule(_Weighted):
+    def shape(self, node, ins):
+        return (node.out_features,)
+
     def _apply(self, node, x, w, b):
         return F.linear(x, w, b)
 
@@ -94,6 +105,9 @@ class AvgPoolRule(OpRule):
     """Window sum on the array (every weight is the reciprocal), then requantized (numerics: other operators)."""
 
     unit = "array"
+
+    def shape(self, node, ins):
+        return pooled_shape(node, *ins[0])
 
     def float(self, node, ins, params):
         y = F.avg_pool2d(ins[0], node.kernel, node.stride, node.padding, count_include_pad=True)

@@ -27,6 +27,10 @@ class OpRule:
     unit: ClassVar[str] = "eltwise"
     passthrough: ClassVar[bool] = False  # no arithmetic: the output keeps the input's format and integers' meaning
 
+    def shape(self, node: ir.Node, ins: list[tuple[int, ...]]) -> tuple[int, ...]:
+        """The output shape (per sample) from the inputs' shapes; elementwise ops keep their input's."""
+        return ins[0]
+
     def out_signed(self, node: ir.Node, in_signed: list[bool]) -> bool:
         """Whether the output format needs a sign, given the inputs' (plans pick unsigned where they can)."""
         if Activation.parse(getattr(node, "activation", "none")).nonnegative:

@@ -5,6 +5,7 @@ import numpy as np
 import torch
 
 from .. import ir
+from ..errors import HwgenError
 from ..fixed import requantize, signed_bits_for
 from .base import Golden, OpRule, add_frac, float_activation, fq_requant
 from .registry import register
@@ -34,6 +35,11 @@ class ActivationRule(OpRule):
 class AddRule(OpRule):
     """Both operands shifted onto the finer grid, summed, requantized (numerics: other operators)."""
 
+    def shape(self, node, ins):
+        if ins[0] != ins[1]:
+            raise HwgenError(f"add {node.name!r}: operand shapes {ins[0]} and {ins[1]} differ")
+        return ins[0]
+
     def float(self, node, ins, params):
         return float_activation(ins[0] + ins[1], node.activation)
 
@@ -57,6 +63,11 @@ class AddRule(OpRule):
 @register(ir.Concat)
 class ConcatRule(OpRule):
     """torch.cat on channels: each input requantized to the output format, written after the one before."""
+
+    def shape(self, node, ins):
+        if any(x[1:] != ins[0][1:] for x in ins):
+            raise HwgenError(f"concat {node.name!r}: inputs {ins} differ beyond the channels")
+        return (sum(x[0] for x in ins), *ins[0][1:])
 
     def float(self, node, ins, params):
         return float_activation(torch.cat(ins, 1), node.activation)

@@ -15,6 +15,9 @@ class FlattenRule(OpRule):
     unit = "alias"
     passthrough = True
 
+    def shape(self, node, ins):
+        return (int(np.prod(ins[0])),)
+
     def float(self, node, ins, params):
         return ins[0].flatten(1)
 
@@ -28,6 +31,10 @@ class FlattenRule(OpRule):
 @register(ir.Upsample)
 class UpsampleRule(OpRule):
     passthrough = True
+
+    def shape(self, node, ins):
+        c, h, w = ins[0]
+        return (c, h * node.scale, w * node.scale)
 
     def float(self, node, ins, params):
         return F.interpolate(ins[0], scale_factor=node.scale, mode="nearest")
@@ -44,3 +51,6 @@ class InputRule(OpRule):
     """The graph input: quantized by the host into the plan's input format, loaded by the input stream."""
 
     unit = "input"
+
+    def shape(self, node, ins):
+        return node.shape

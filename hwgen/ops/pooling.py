@@ -4,7 +4,7 @@ from __future__ import annotations
 import torch.nn.functional as F
 
 from .. import ir
-from .array_ops import windows
+from .array_ops import pooled_shape, windows
 from .base import Golden, OpRule
 from .registry import register
 
@@ -13,6 +13,9 @@ from .registry import register
 class MaxPoolRule(OpRule):
     unit = "max"
     passthrough = True
+
+    def shape(self, node, ins):
+        return pooled_shape(node, *ins[0])
 
     def float(self, node, ins, params):
         return F.max_pool2d(ins[0], node.kernel, node.stride, node.padding)

@@ -3,7 +3,7 @@
 Power-of-2 (fixed-point) scales throughout, 4-bit weights, 8-bit activations,
 biases on the accumulator grid (Int16Bias), 16-bit logits, so hwgen keeps every
 trained format exactly. Writes models/digits_cnn_qonnx.onnx (what `hwgen build`
-reads) and models/digits_cnn_brevitas.pt (the state dict, loaded with
+reads) and models/digits_cnn_brevitas_state.pt (the state dict, loaded with
 weights_only=True by the test that compares hwgen's RTL with Brevitas itself).
 
 Run: python models/brevitas_cnn.py   (about a minute on 2 cores; needs brevitas, onnx, onnxscript, onnxoptimizer)
@@ -22,7 +22,7 @@ from hwgen.data import DIGITS_SHAPE, digits
 
 HERE = Path(__file__).resolve().parent
 ONNX_PATH = HERE / "digits_cnn_qonnx.onnx"
-STATE_PATH = HERE / "digits_cnn_brevitas.pt"
+STATE_PATH = HERE / "digits_cnn_brevitas_state.pt"
 WEIGHT_BITS, ACT_BITS, LOGIT_BITS = 4, 8, 16
 
 

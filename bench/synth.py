@@ -1,6 +1,7 @@
 """Resources, Fmax and latency per board, model and array size, from real yosys + nextpnr runs.
 
 Run: .venv/bin/python bench/synth.py [--boards icebreaker,ulx3s-85f] [--arrays 2x2,4x4,8x8] [--out bench/results/synth.json]
+     [--before an/earlier/synth.json]   (adds a before/after table of Fmax, LUTs and FFs)
 Arrays whose resource estimate (hwgen.fit) does not fit a board are listed
 as skipped; a measured misfit is reported as such. Latency uses the
 cycles per inference measured by `hwgen sim` (one input) on the same build.
@@ -28,6 +29,7 @@ def main() -> None:
     ap.add_argument("--boards", default="icebreaker,ulx3s-85f")
     ap.add_argument("--arrays", default="2x2,4x4,8x8")
     ap.add_argument("--out", type=Path, default=Path("bench/results/synth.json"))
+    ap.add_argument("--before", type=Path, help="an earlier run's JSON: print Fmax, LUTs and FFs before and after")
     args = ap.parse_args()
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
@@ -66,9 +68,25 @@ def main() -> None:
               f"{r['dsps'] if r['dsps'] is not None else '-':>5}{r['brams'] if r['brams'] is not None else '-':>5}"
               f"{fmax:>7}{r['cycles']:>8.0f}{lat:>9}  {r['status']} (est. {r['estimate']['luts']} LUTs)")
     print("latency at the board clock (12 MHz iCEBreaker, 25 MHz ULX3S); Fmax from nextpnr")
+    if args.before:
+        compare(json.loads(args.before.read_text()), rows)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(rows, indent=1) + "\n")
     print(f"wrote {args.out}")
+
+
+def compare(before: list[dict], after: list[dict]) -> None:
+    """Fmax, LUTs and FFs of the same (model, board, array) in two runs of this bench."""
+    old = {(r["model"], r["board"], r["array"]): r for r in before}
+    print(f"\n{'model':<11}{'board':<12}{'array':>6}{'Fmax before':>13}{'after':>8}{'LUT before':>12}{'after':>8}"
+          f"{'FF before':>11}{'after':>8}")
+    for r in after:
+        b = old.get((r["model"], r["board"], r["array"]))
+        if b is None or "luts" not in r or "luts" not in b:
+            continue
+        f = [f"{x['fmax_mhz']:.1f}" if x.get("fmax_mhz") else "-" for x in (b, r)]
+        print(f"{r['model']:<11}{r['board']:<12}{r['array']:>6}{f[0]:>13}{f[1]:>8}{b['luts'] or '-':>12}"
+              f"{r['luts'] or '-':>8}{b['ffs'] or '-':>11}{r['ffs'] or '-':>8}")
 
 
 if __name__ == "__main__":

@@ -6,7 +6,7 @@ import torch
 import torch.nn.functional as F
 
 from .. import ir
-from ..fixed import Fixed, requantize, signed_bits_for
+from ..fixed import requantize, signed_bits_for
 from .base import Golden, OpRule, acc_frac, float_activation, fq_quantize, fq_requant, pool_acc_frac
 from .registry import register
 

@@ -84,9 +84,10 @@ def quantize(model: str | Path | ImportedModel | Prepared, *, bits: int = 8, wei
         qplan = DATA_METHODS[method](imported.graph, imported.params, stats, cfg, prep.calib)
     else:
         qplan = METHODS[method](imported.graph, imported.params, stats, cfg)
+    keep: frozenset[str] = frozenset()
     if imported.trained is not None:  # a QONNX model: its quantizers' formats win over the calibrated ones
         qplan = apply_trained(qplan, imported.graph, params, imported.trained)
-    keep = frozenset(imported.trained.activations) if imported.trained is not None else frozenset()
+        keep = frozenset(imported.trained.activations)
     qplan = share_concat_formats(imported.graph, qplan, keep)
     return quantize_params(imported.graph, params, qplan)
 

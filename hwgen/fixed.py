@@ -81,11 +81,6 @@ def shift_round(acc: np.ndarray, shift) -> np.ndarray:
     return np.where(s > 0, (acc + half) >> right, acc << left)
 
 
-def relu6_ceiling(fmt: Fixed) -> int:
-    """The integer that stands for 6.0 in `fmt` (floor when 6 is not representable)."""
-    return 6 << fmt.frac if fmt.frac >= 0 else 6 >> -fmt.frac
-
-
 LEAKY_MAX_SHIFT = 15  # slopes down to 2**-15
 
 

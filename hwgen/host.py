@@ -49,8 +49,7 @@ def run_on_board(build_dir: str | Path, inputs: str | Path, port_name: str, *, b
     b = Build.open(build_dir)
     hw = b.hw
     baud = baud or synthesized_baud(b, board_name)
-    plan = json.loads((b.path / "plan.json").read_text())
-    in_fmt, out_fmt = Fixed.from_json(plan["input"]), hw.output.fmt
+    in_fmt, out_fmt = hw.input.fmt, hw.output.fmt  # the plan's input format and the logits' format
     x = np.load(inputs, allow_pickle=False)
     shape = tuple(hw.input.shape)
     if x.shape == shape:
@@ -58,7 +57,7 @@ def run_on_board(build_dir: str | Path, inputs: str | Path, port_name: str, *, b
     if x.shape[1:] != shape:
         raise HwgenError(f"{str(inputs)!r} holds samples of shape {x.shape[1:]}; this build takes {shape}")
     q, _ = quantize_real(x.astype(np.float64), in_fmt)
-    frames = [protocol.encode_request(sample, hw.input.fmt) for sample in q.reshape(len(q), -1)]
+    frames = [protocol.encode_request(sample, in_fmt) for sample in q.reshape(len(q), -1)]
     with serial.serial_for_url(port_name, baudrate=baud, timeout=0.05) as port:
         port.reset_input_buffer()
         for frame in frames[:WINDOW]:  # the board holds two requests: the next one arrives while it computes

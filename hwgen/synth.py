@@ -102,13 +102,14 @@ def _link_figures(hw, baud: int, compute_us: float | None) -> dict:
     receiver, the accelerator and the transmitter each run their own request (rtl_templates.host_link)."""
     req, resp = protocol.frame_bytes(hw.input.size, hw.input.fmt, hw.output.size, hw.output.fmt)
     req_us, resp_us = req * 10 / baud * 1e6, resp * 10 / baud * 1e6
-    if compute_us is None:
-        return {"baud": baud, "link_us": req_us + resp_us, "end_to_end_latency_us": None, "throughput_per_s": None,
-                "throughput_bound": None}
-    period = max(req_us, resp_us, compute_us)
-    return {"baud": baud, "link_us": req_us + resp_us, "end_to_end_latency_us": req_us + compute_us + resp_us,
-            "throughput_per_s": 1e6 / period, "throughput_bound": "compute" if compute_us >= max(req_us, resp_us)
-            else "link"}
+    figures = {"baud": baud, "link_us": req_us + resp_us, "end_to_end_latency_us": None, "throughput_per_s": None,
+               "throughput_bound": None}
+    if compute_us is not None:
+        link_us = max(req_us, resp_us)  # receive and transmit run at once
+        figures.update(end_to_end_latency_us=req_us + compute_us + resp_us,
+                       throughput_per_s=1e6 / max(link_us, compute_us),
+                       throughput_bound="compute" if compute_us >= link_us else "link")
+    return figures
 
 
 def synth(build_path: str | Path, board_name: str, *, clock_mhz: float | None = None, baud: int | None = None,

@@ -42,7 +42,6 @@ def apply_trained(plan: QuantPlan, graph: ir.Graph, params: dict, trained: Train
             acc_fracs = lp.weight_fracs(ch) + ins[0].frac
             if node.name in trained.biases:
                 bf, bch = trained.biases[node.name]
-                bch = bch if bch is not None else None
                 lp = replace(lp, bias=bf, bias_channel_frac=bch)
                 kept += 1
             else:

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .. import ir, ops
+from .. import ir
 from ..errors import ModelFileError, UnsupportedOpError
 from . import aten
 from .loader import load
@@ -75,9 +75,7 @@ def import_model(path: str | Path, *, trust: bool = False, input_shape: tuple[in
     trained = _node_formats(formats, alias, built, nodes, str(path)) if formats is not None else None
     if trained is not None and not (trained.input or trained.activations or trained.weights):
         trained = None  # a plain float ONNX model: calibrate it like any other
-    graph = ir.Graph(nodes=tuple(nodes), source=str(path), host_ops=host_ops)
-    ops.check_shapes(graph)
-    return ImportedModel(graph, params, trained)
+    return ImportedModel(ir.Graph(nodes=tuple(nodes), source=str(path), host_ops=host_ops), params, trained)
 
 
 __all__ = ["ImportedModel", "import_model"]

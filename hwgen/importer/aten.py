@@ -13,7 +13,7 @@ from typing import Callable, ClassVar
 
 import numpy as np
 
-from .. import ir
+from .. import ir, ops
 from ..errors import ApproximationWarning, UnsupportedOpError
 from ..fixed import LEAKY_MAX_SHIFT
 from .loader import Call, LoadedModel, Ref, Unresolved
@@ -65,12 +65,18 @@ class Builder:
         self.names.add(name)
         return name
 
-    def add(self, call: Call, node: ir.Node, weight=None, bias=None) -> None:
+    def add(self, call: Call, node: ir.Node, weight=None, bias=None) -> ir.Node:
+        """Append `node` with the shape its op rule gives (hwgen.ops: the one shape rule); import-time-only
+        nodes (BatchNorm) keep their input's."""
+        ins = [next(n for n in self.nodes if n.name == i).shape for i in node.inputs]
+        shape = ops.rule(node).shape(node, ins) if type(node) in ops.REGISTRY else ins[0]
+        node = dataclasses.replace(node, shape=tuple(shape))
         self.nodes.append(node)
         self.alias[call.output] = node.name
         if weight is not None:
             self.params[node.name] = {"weight": np.asarray(weight, np.float64),
                                       "bias": np.zeros(weight.shape[0]) if bias is None else np.asarray(bias, np.float64)}
+        return node
 
 
 def _pair(v, call: Call, what: str) -> tuple[int, int]:
@@ -146,8 +152,7 @@ def _conv(b: Builder, call: Call, x, w, bias, stride, padding, dilation, groups)
     c, h, wd = src.shape
     if c != w.shape[1] * groups:
         raise UnsupportedOpError(f"conv2d at {call.where}: {c} input channels do not match weight {w.shape}")
-    oh, ow = ir.conv_out_size(h, kh, stride[0], padding[0]), ir.conv_out_size(wd, kw, stride[1], padding[1])
-    node = ir.Conv2d(name=b.name_for(call), inputs=(src.name,), shape=(w.shape[0], oh, ow), in_channels=c,
+    node = ir.Conv2d(name=b.name_for(call), inputs=(src.name,), in_channels=c,
                      out_channels=w.shape[0], kernel=(kh, kw), stride=stride, padding=padding, groups=groups)
     b.add(call, node, w, bias if isinstance(bias, np.ndarray) else None)
 
@@ -171,14 +176,14 @@ def h_linear(b, call):
         raise UnsupportedOpError(f"linear at {call.where}: the weight must be a parameter, not computed")
     if src.shape[0] != w.shape[1]:
         raise UnsupportedOpError(f"linear at {call.where}: input of {src.shape[0]} features, weight {w.shape}")
-    node = ir.Linear(name=b.name_for(call), inputs=(src.name,), shape=(w.shape[0],),
+    node = ir.Linear(name=b.name_for(call), inputs=(src.name,),
                      in_features=w.shape[1], out_features=w.shape[0])
     b.add(call, node, w, bias if isinstance(bias, np.ndarray) else None)
 
 
 def _relu(b, call, activation):
     src = b.ref(call, call.args[0])
-    b.add(call, ir.Relu(name=b.name_for(call), inputs=(src.name,), shape=src.shape, activation=activation))
+    b.add(call, ir.Relu(name=b.name_for(call), inputs=(src.name,), activation=activation))
 
 
 def h_relu(b, call):
@@ -213,7 +218,7 @@ def h_leaky_relu(b, call):
 def _lookup(function):
     def handler(b, call):
         src = b.ref(call, call.args[0])
-        b.add(call, ir.Lut(name=b.name_for(call), inputs=(src.name,), shape=src.shape, function=function))
+        b.add(call, ir.Lut(name=b.name_for(call), inputs=(src.name,), function=function))
     return handler
 
 
@@ -226,8 +231,7 @@ def h_cat(b, call):
     if int(dim) not in (1, 1 - rank - 1) or any(len(x.shape) != rank or x.shape[1:] != srcs[0].shape[1:] for x in srcs):
         raise UnsupportedOpError(f"cat at {call.where}: only concatenation along channels (dim 1) of tensors with "
                                  f"equal other dims is supported, got dim {dim} and shapes {[x.shape for x in srcs]}")
-    shape = (sum(x.shape[0] for x in srcs), *srcs[0].shape[1:])
-    b.add(call, ir.Concat(name=b.name_for(call), inputs=tuple(x.name for x in srcs), shape=shape))
+    b.add(call, ir.Concat(name=b.name_for(call), inputs=tuple(x.name for x in srcs)))
 
 
 def h_upsample_nearest(b, call):
@@ -243,7 +247,7 @@ def h_upsample_nearest(b, call):
         raise UnsupportedOpError(f"upsample at {call.where}: only nearest upsampling by one integer factor in both "
                                  f"dims is supported, got scales {scales or out_size}")
     k = int(scales[0])
-    b.add(call, ir.Upsample(name=b.name_for(call), inputs=(src.name,), shape=(c, h * k, w * k), scale=k))
+    b.add(call, ir.Upsample(name=b.name_for(call), inputs=(src.name,), scale=k))
 
 
 def _batchnorm(b, call, x, gamma, beta, mean, var, eps):
@@ -255,7 +259,7 @@ def _batchnorm(b, call, x, gamma, beta, mean, var, eps):
     beta = np.zeros(c) if beta is None else beta
     scale = gamma / np.sqrt(var + float(eps))
     shift = beta - mean * scale
-    node = _BatchNorm(name=b.name_for(call), inputs=(src.name,), shape=src.shape,
+    node = _BatchNorm(name=b.name_for(call), inputs=(src.name,),
                       scale=tuple(scale.tolist()), shift=tuple(shift.tolist()))
     b.add(call, node)
 
@@ -324,11 +328,10 @@ def h_max_pool2d(b, call):
 
 
 def _pool(b, call, src, kernel, stride, padding, ceil_mode, cls):
-    c, h, w = src.shape
-    oh, ow = ir.conv_out_size(h, kernel[0], stride[0], padding[0]), ir.conv_out_size(w, kernel[1], stride[1], padding[1])
+    _, h, w = src.shape
     if ceil_mode and ((h + 2 * padding[0] - kernel[0]) % stride[0] or (w + 2 * padding[1] - kernel[1]) % stride[1]):
         raise UnsupportedOpError(f"{call.op} at {call.where}: ceil_mode=True changes the output size here; use ceil_mode=False")
-    b.add(call, cls(name=b.name_for(call), inputs=(src.name,), shape=(c, oh, ow), kernel=kernel, stride=stride, padding=padding))
+    b.add(call, cls(name=b.name_for(call), inputs=(src.name,), kernel=kernel, stride=stride, padding=padding))
 
 
 def h_avg_pool2d(b, call):
@@ -354,9 +357,7 @@ def h_avg_pool2d(b, call):
 def _global_avg(b, call, src):
     _need_rank(call, src, 3)
     c, h, w = src.shape
-    node = ir.AvgPool2d(name=b.name_for(call), inputs=(src.name,), shape=(c, 1, 1), kernel=(h, w), stride=(h, w))
-    b.add(call, node)
-    return node
+    return b.add(call, ir.AvgPool2d(name=b.name_for(call), inputs=(src.name,), kernel=(h, w), stride=(h, w)))
 
 
 def h_adaptive_avg_pool2d(b, call):
@@ -373,12 +374,11 @@ def h_mean(b, call):
         raise UnsupportedOpError(f"mean over dims {dims} at {call.where}: only the global spatial mean is supported")
     node = _global_avg(b, call, src)
     if not keepdim:
-        flat = ir.Flatten(name=b.name_for(call), inputs=(node.name,), shape=(src.shape[0],))
-        b.add(call, flat)
+        b.add(call, ir.Flatten(name=b.name_for(call), inputs=(node.name,)))
 
 
 def _flatten_to(b, call, src):
-    b.add(call, ir.Flatten(name=b.name_for(call), inputs=(src.name,), shape=(int(np.prod(src.shape)),)))
+    b.add(call, ir.Flatten(name=b.name_for(call), inputs=(src.name,)))
 
 
 def h_flatten(b, call):
@@ -408,7 +408,7 @@ def h_add(b, call):
     a, c = b.ref(call, x), b.ref(call, y)
     if a.shape != c.shape:
         raise UnsupportedOpError(f"add at {call.where}: shapes {a.shape} and {c.shape} differ (no broadcasting)")
-    b.add(call, ir.Add(name=b.name_for(call), inputs=(a.name, c.name), shape=a.shape))
+    b.add(call, ir.Add(name=b.name_for(call), inputs=(a.name, c.name)))
 
 
 HANDLERS: dict[str, Callable[[Builder, Call], None]] = {

@@ -18,7 +18,6 @@ from dataclasses import dataclass
 from typing import Any
 
 from amaranth import Cat, Const, Module, Mux, Signal, signed, unsigned
-from amaranth.lib.fifo import SyncFIFO
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
@@ -27,10 +26,21 @@ from hwgen.hwplan import ELTWISE, INPUT, MAC, MAX, OUTPUT, HardwarePlan, descrip
 
 from .engine import TileEngine
 from .requant import ActivationSupport, Requantizer
+from .streams import StreamFIFO
 
 
 def descriptor_layout(hw: HardwarePlan) -> data.StructLayout:
     return data.StructLayout({name: signed(width) for name, width in descriptor_fields(hw)})
+
+
+# descriptor fields that end a loop: the sequencer registers each minus 1 (`ends_layout`) when a layer starts, so
+# no unit subtracts 1 from a descriptor field on its way to a counter's compare
+LOOP_ENDS = ("n_out", "w", "kh", "kw", "k", "ow", "m", "mtiles", "tiles_per_mt", "groups", "nt", "cols_last", "up")
+
+
+def ends_layout(hw: HardwarePlan) -> data.StructLayout:
+    """Each loop-ending descriptor field minus 1, at the field's width."""
+    return data.StructLayout({name: signed(width) for name, width in descriptor_fields(hw) if name in LOOP_ENDS})
 
 
 def _bits(n: int) -> int:
@@ -53,6 +63,11 @@ class Widths:
         self.addr = _bits(hw.arena_depth)
         self.index = max(w for _, w in descriptor_fields(hw)) + _bits(hw.rows) + 2  # signed counters
         self.store = signed(hw.store_bits)
+        self._fields = dict(descriptor_fields(hw))
+
+    def loop(self, field: str):
+        """A counter that runs from 0 to descriptor field `field` - 1: no wider than the field itself."""
+        return signed(self._fields[field])
 
 
 class WindowWalker(wiring.Component):
@@ -62,8 +77,9 @@ class WindowWalker(wiring.Component):
     each row's window origin), for each group and column tile, for each
     k-step (channel, ky, kx): one beat with every row's activation (or the
     pad value outside the image) and the column tile's weights, unpacked at
-    the layer's own width. Memories have one cycle of read latency; the
-    output register holds while `beats` is not ready.
+    the layer's own width. Memories have one cycle of read latency and their
+    data is registered once more (stage 2, so no block RAM output drives
+    logic); every stage holds while `beats` is not ready.
     """
 
     def __init__(self, hw: HardwarePlan):
@@ -71,7 +87,7 @@ class WindowWalker(wiring.Component):
         self.wd = Widths(hw)
         self.desc = descriptor_layout(hw)
         super().__init__({
-            "start": In(1), "d": In(self.desc), "busy": Out(1),
+            "start": In(1), "d": In(self.desc), "e": In(ends_layout(hw)), "busy": Out(1),
             "rd_en": Out(1),
             "a_addr": Out(data.ArrayLayout(unsigned(self.wd.addr), hw.rows)),
             "a_data": In(data.ArrayLayout(self.wd.store, hw.rows)),
@@ -82,19 +98,22 @@ class WindowWalker(wiring.Component):
 
     def elaborate(self, platform):
         m = Module()
-        r = _WalkRegisters(self.hw, self.wd.index)
+        r = _WalkRegisters(self.hw, self.wd)
         advance, issue = Signal(), Signal()
         m.d.comb += [
-            advance.eq(~r.s1_valid | self.beats.ready),
+            advance.eq(~r.s2_valid | self.beats.ready),
             issue.eq(r.active & ~r.setup & advance),
             self.rd_en.eq(advance),
-            self.busy.eq(r.active | r.s1_valid),
+            self.busy.eq(r.active | r.s1_valid | r.s2_valid),
             self.w_addr.eq(r.wtile + r.kword),
         ]
         inside = self._addresses(m, r)
-        last_k = r.k == self.d.k - 1
+        last_k = r.k == self.e.k
         with m.If(advance):
-            m.d.sync += [r.s1_valid.eq(issue), r.s1_last.eq(last_k), r.s1_pad.eq(~inside), r.s1_sub.eq(r.sub)]
+            m.d.sync += [r.s1_valid.eq(issue), r.s1_last.eq(last_k), r.s1_pad.eq(~inside), r.s1_sub.eq(r.sub),
+                         r.s2_valid.eq(r.s1_valid), r.s2_last.eq(r.s1_last), r.s2_pad.eq(r.s1_pad),
+                         r.s2_sub.eq(r.s1_sub), r.s2_w.eq(self.w_data)]
+            m.d.sync += [r.s2_a[i].eq(self.a_data[i]) for i in range(self.hw.rows)]
         with m.If(self.start):
             self._start(m, r)
         with m.Elif(r.active & r.setup):
@@ -128,13 +147,13 @@ class WindowWalker(wiring.Component):
 
     def _load_origin(self, m: Module, r: "_WalkRegisters") -> None:
         """Setup cycles of a row tile: shift in the next output pixel's window origin (row 0 ends with the first)."""
-        d, rows = self.d, self.hw.rows
+        d, e, rows = self.d, self.e, self.hw.rows
         for i in range(rows - 1):
             m.d.sync += [r.row_y[i].eq(r.row_y[i + 1]), r.row_x[i].eq(r.row_x[i + 1]),
                          r.row_off[i].eq(r.row_off[i + 1]), r.row_ok[i].eq(r.row_ok[i + 1])]
         m.d.sync += [r.row_y[-1].eq(r.iy0), r.row_x[-1].eq(r.ix0), r.row_off[-1].eq(r.ybase + r.ix0),
                      r.row_ok[-1].eq(r.m_cnt < d.m), r.m_cnt.eq(r.m_cnt + 1)]
-        with m.If(r.ox == d.ow - 1):
+        with m.If(r.ox == e.ow):
             m.d.sync += [r.ox.eq(0), r.ix0.eq(-d.px), r.iy0.eq(r.iy0 + d.sy), r.ybase.eq(r.ybase + d.row_step)]
         with m.Else():
             m.d.sync += [r.ox.eq(r.ox + 1), r.ix0.eq(r.ix0 + d.sx)]
@@ -144,7 +163,7 @@ class WindowWalker(wiring.Component):
 
     def _next_k_step(self, m: Module, r: "_WalkRegisters") -> None:
         """kx, then ky, then the input channel; the weight sub-word, then the weight word (unless held)."""
-        d = self.d
+        d, e = self.d, self.e
         m.d.sync += r.k.eq(r.k + 1)
         with m.If(d.w_hold[0]):  # average pool: the tile's one weight word serves every k-step
             pass
@@ -152,9 +171,9 @@ class WindowWalker(wiring.Component):
             m.d.sync += [r.sub.eq(0), r.kword.eq(r.kword + 1)]
         with m.Else():
             m.d.sync += r.sub.eq(r.sub + 1)
-        with m.If(r.kx == d.kw - 1):
+        with m.If(r.kx == e.kw):
             m.d.sync += r.kx.eq(0)
-            with m.If(r.ky == d.kh - 1):
+            with m.If(r.ky == e.kh):
                 m.d.sync += [r.ky.eq(0), r.kyw.eq(0), r.chan_off.eq(r.chan_off + d.hw)]
             with m.Else():
                 m.d.sync += [r.ky.eq(r.ky + 1), r.kyw.eq(r.kyw + d.w)]
@@ -163,11 +182,11 @@ class WindowWalker(wiring.Component):
 
     def _next_tile(self, m: Module, r: "_WalkRegisters") -> None:
         """The next column tile, group, or row tile (then setup again), or the end of the layer."""
-        d = self.d
+        d, e = self.d, self.e
         m.d.sync += [r.k.eq(0), r.ky.eq(0), r.kx.eq(0), r.kyw.eq(0), r.kword.eq(0), r.sub.eq(0)]
-        with m.If(r.ntc == d.nt - 1):
+        with m.If(r.ntc == e.nt):
             m.d.sync += r.ntc.eq(0)
-            with m.If(r.g == d.groups - 1):
+            with m.If(r.g == e.groups):
                 m.d.sync += [r.g.eq(0), r.gchan.eq(0), r.chan_off.eq(0), r.wtile.eq(d.w_base)]
                 with m.If(r.m_cnt >= d.m):
                     m.d.sync += r.active.eq(0)
@@ -180,24 +199,24 @@ class WindowWalker(wiring.Component):
             m.d.sync += [r.ntc.eq(r.ntc + 1), r.chan_off.eq(r.gchan), r.wtile.eq(r.wtile + d.w_words)]
 
     def _beat(self, m: Module, r: "_WalkRegisters") -> None:
-        """Stage 1: memory data -> beat, pad values substituted, weights unpacked at the layer's width."""
+        """Stage 2: registered memory data -> beat, pad values substituted, weights unpacked at the layer's width."""
         hw, d = self.hw, self.d
-        m.d.comb += [self.beats.valid.eq(r.s1_valid), self.beats.payload.last.eq(r.s1_last)]
+        m.d.comb += [self.beats.valid.eq(r.s2_valid), self.beats.payload.last.eq(r.s2_last)]
         for i in range(hw.rows):
-            m.d.comb += self.beats.payload.a[i].eq(Mux(r.s1_pad[i], d.pad_value, self.a_data[i]))
+            m.d.comb += self.beats.payload.a[i].eq(Mux(r.s2_pad[i], d.pad_value, r.s2_a[i]))
         for j in range(hw.cols):
-            lane = self.w_data[j * hw.w_bits:(j + 1) * hw.w_bits]
+            lane = r.s2_w[j * hw.w_bits:(j + 1) * hw.w_bits]
             with m.Switch(d.w_code):
                 for code, width in enumerate(hw.weight_widths):
                     with m.Case(code):
-                        m.d.comb += self.beats.payload.w[j].eq(lane.word_select(r.s1_sub, width).as_signed())
+                        m.d.comb += self.beats.payload.w[j].eq(lane.word_select(r.s2_sub, width).as_signed())
 
 
 class _WalkRegisters:
     """The walker's counters: window origins per row, the tile and k-step position, stage-1 flags."""
 
-    def __init__(self, hw: HardwarePlan, iw: int):
-        rows = hw.rows
+    def __init__(self, hw: HardwarePlan, wd: Widths):
+        rows, iw = hw.rows, wd.index
 
         def counter(name: str) -> Signal:
             return Signal(signed(iw), name=name)
@@ -208,37 +227,46 @@ class _WalkRegisters:
         self.row_x = [counter(f"row_x{i}") for i in range(rows)]
         self.row_off = [counter(f"row_off{i}") for i in range(rows)]
         self.row_ok = [Signal(name=f"row_ok{i}") for i in range(rows)]
-        for name in ("ox", "iy0", "ix0", "ybase", "m_cnt", "g", "ntc", "k", "ky", "kx", "kyw", "chan_off", "gchan",
-                     "wtile", "kword", "sub"):
+        for name in ("iy0", "ix0", "ybase", "m_cnt", "kyw", "chan_off", "gchan", "wtile", "kword", "sub"):
             setattr(self, name, counter(name))
+        for name, field in (("ox", "ow"), ("g", "groups"), ("ntc", "nt"), ("k", "k"), ("ky", "kh"), ("kx", "kw")):
+            setattr(self, name, Signal(wd.loop(field), name=name))
         self.s1_valid, self.s1_last = Signal(name="s1_valid"), Signal(name="s1_last")
         self.s1_pad = Signal(rows, name="s1_pad")
         self.s1_sub = Signal(range(max(hw.w_bits, 2)), name="s1_sub")
+        # stage 2: the memories' outputs registered, so no block RAM output drives the pad muxes or the unpacking
+        self.s2_valid, self.s2_last = Signal(name="s2_valid"), Signal(name="s2_last")
+        self.s2_pad = Signal(rows, name="s2_pad")
+        self.s2_sub = Signal(range(max(hw.w_bits, 2)), name="s2_sub")
+        self.s2_a = [Signal(Widths(hw).store, name=f"s2_a{i}") for i in range(rows)]
+        self.s2_w = Signal(hw.weight_word_width, name="s2_w")
 
 
 class TileCounter:
     """Row-tile / group / column-tile bookkeeping shared by the writers, in the walker's tile order."""
 
-    def __init__(self, m: Module, d, iw: int, rows: int, with_columns: bool):
+    def __init__(self, m: Module, d, e, iw: int, rows: int, with_columns: bool):
         self.m0 = Signal(signed(iw), name="tc_m0")          # first pixel of the row tile
-        self.g = Signal(signed(iw), name="tc_g")
-        self.nt = Signal(signed(iw), name="tc_nt")
+        self.g = Signal.like(d.groups, name="tc_g")
+        self.nt = Signal.like(d.nt, name="tc_nt")
         self.g_off = Signal(signed(iw), name="tc_g_off")    # first output channel of the group * ohw
         self.ch_off = Signal(signed(iw), name="tc_ch_off")  # first output channel of the tile * ohw
-        self._m, self._d, self._rows, self._cols = m, d, rows, with_columns
+        self.left = Signal(signed(iw), name="tc_left")      # m - m0: output pixels from the row tile's first on
+        self._m, self._d, self._e, self._rows, self._cols = m, d, e, rows, with_columns
 
     def reset(self):
-        return [s.eq(0) for s in (self.m0, self.g, self.nt, self.g_off, self.ch_off)]
+        return [s.eq(0) for s in (self.m0, self.g, self.nt, self.g_off, self.ch_off)] + [self.left.eq(self._d.m)]
 
     def step(self):
         """Statements for moving to the next tile."""
-        m, d = self._m, self._d
+        m, d, e = self._m, self._d, self._e
         group_step = d.group_out_step if self._cols else d.ohw
-        last_nt = (self.nt == d.nt - 1) if self._cols else Const(1)
+        last_nt = (self.nt == e.nt) if self._cols else Const(1)
         with m.If(last_nt):
             m.d.sync += self.nt.eq(0)
-            with m.If(self.g == d.groups - 1):
-                m.d.sync += [self.g.eq(0), self.g_off.eq(0), self.ch_off.eq(0), self.m0.eq(self.m0 + self._rows)]
+            with m.If(self.g == e.groups):
+                m.d.sync += [self.g.eq(0), self.g_off.eq(0), self.ch_off.eq(0), self.m0.eq(self.m0 + self._rows),
+                             self.left.eq(self.left - self._rows)]
             with m.Else():
                 m.d.sync += [self.g.eq(self.g + 1), self.g_off.eq(self.g_off + group_step),
                              self.ch_off.eq(self.g_off + group_step)]
@@ -264,7 +292,7 @@ class MacWriter(wiring.Component):
         self.hw, self.wd = hw, Widths(hw)
         self.engine_results = TileEngine.result_layout_for(hw.cols, hw.store_bits - 1)
         super().__init__({
-            "start": In(1), "d": In(descriptor_layout(hw)),
+            "start": In(1), "d": In(descriptor_layout(hw)), "e": In(ends_layout(hw)),
             "results": In(stream.Signature(self.engine_results)),
             "write": Out(write_layout(hw)),
             "busy": Out(1),  # result beats still to come: the last row tile's rows past M write nothing
@@ -272,30 +300,31 @@ class MacWriter(wiring.Component):
 
     def elaborate(self, platform):
         m = Module()
-        d, iw, hw = self.d, self.wd.index, self.hw
-        tc = TileCounter(m, d, iw, hw.rows, with_columns=True)
+        d, e, iw, hw = self.d, self.e, self.wd.index, self.hw
+        tc = TileCounter(m, d, e, iw, hw.rows, with_columns=True)
         i = Signal(range(hw.rows))
         j = Signal(range(hw.cols))
         lane_off = Signal(signed(iw))
         pixel = Signal(signed(iw))
-        valid_cols = Signal(signed(iw))
-        m.d.comb += [pixel.eq(tc.m0 + i), valid_cols.eq(Mux(tc.nt == d.nt - 1, d.cols_last, self.hw.cols))]
+        last_col = Signal(signed(iw))
+        m.d.comb += [pixel.eq(tc.m0 + i), last_col.eq(Mux(tc.nt == e.nt, e.cols_last, self.hw.cols - 1))]
         busy = Signal()
         m.d.comb += self.busy.eq(busy)
+        m.d.sync += self.write.en.eq(0)
         with m.If(self.start):
             m.d.sync += tc.reset() + [i.eq(0), j.eq(0), lane_off.eq(0), busy.eq(1)]
         consume = Signal()
         with m.If(self.results.valid):
-            with m.If(pixel >= d.m):
+            with m.If(i >= tc.left):  # a row past the layer's last output pixel
                 m.d.comb += consume.eq(1)
             with m.Else():
-                m.d.comb += [
+                m.d.sync += [  # registered: the address adders end here, not in the arena's write path
                     self.write.en.eq(1),
                     self.write.addr.eq(d.out_base + tc.ch_off + lane_off + pixel),
                     self.write.data.eq(self.results.payload.data[j]),
                     self.write.saturated.eq(self.results.payload.saturated.bit_select(j, 1)),
                 ]
-                with m.If(j == valid_cols - 1):
+                with m.If(j == last_col):
                     m.d.comb += consume.eq(1)
                 with m.Else():
                     m.d.sync += [j.eq(j + 1), lane_off.eq(lane_off + d.ohw)]
@@ -305,7 +334,7 @@ class MacWriter(wiring.Component):
             with m.If(i == hw.rows - 1):
                 m.d.sync += i.eq(0)
                 tc.step()
-                with m.If((tc.nt == d.nt - 1) & (tc.g == d.groups - 1) & (tc.m0 + hw.rows >= d.m)):
+                with m.If((tc.nt == e.nt) & (tc.g == e.groups) & (tc.left <= hw.rows)):
                     m.d.sync += busy.eq(0)
         return m
 
@@ -316,7 +345,7 @@ class MaxUnit(wiring.Component):
     def __init__(self, hw: HardwarePlan):
         self.hw, self.wd = hw, Widths(hw)
         super().__init__({
-            "start": In(1), "d": In(descriptor_layout(hw)),
+            "start": In(1), "d": In(descriptor_layout(hw)), "e": In(ends_layout(hw)),
             "beats": In(stream.Signature(beat_layout(hw))),
             "write": Out(write_layout(hw)),
         })
@@ -334,18 +363,20 @@ class MaxUnit(wiring.Component):
                 m.d.sync += best[i].eq(Mux(first | (a > best[i]), a, best[i]))
             m.d.sync += [first.eq(self.beats.payload.last), full.eq(self.beats.payload.last)]
 
-        tc = TileCounter(m, d, iw, hw.rows, with_columns=False)
+        e = self.e
+        tc = TileCounter(m, d, e, iw, hw.rows, with_columns=False)
         lane = Signal(range(hw.rows))
         pixel = Signal(signed(iw))
         m.d.comb += pixel.eq(tc.m0 + lane)
+        m.d.sync += self.write.en.eq(0)
         with m.If(self.start):
             m.d.sync += tc.reset() + [lane.eq(0), first.eq(1), full.eq(0)]
         with m.Elif(full):
-            with m.If(pixel < d.m):
-                m.d.comb += [self.write.en.eq(1), self.write.addr.eq(d.out_base + tc.g_off + pixel),
+            with m.If(lane < tc.left):  # registered, like the MAC writer's
+                m.d.sync += [self.write.en.eq(1), self.write.addr.eq(d.out_base + tc.g_off + pixel),
                              self.write.data.eq(Cat(*best).word_select(lane, hw.store_bits)),
                              self.write.saturated.eq(0)]  # a max never saturates
-            with m.If((lane == hw.rows - 1) | (pixel >= d.m - 1)):
+            with m.If((lane == hw.rows - 1) | (lane + 1 >= tc.left)):
                 m.d.sync += [lane.eq(0), full.eq(0)]
                 tc.step()
             with m.Else():
@@ -359,16 +390,16 @@ class ParamReader(wiring.Component):
     def __init__(self, hw: HardwarePlan):
         self.hw, self.wd = hw, Widths(hw)
         super().__init__({
-            "start": In(1), "d": In(descriptor_layout(hw)),
+            "start": In(1), "d": In(descriptor_layout(hw)), "e": In(ends_layout(hw)),
             "rd_en": Out(1), "addr": Out(range(len(hw.param_words))), "rd_data": In(unsigned(hw.param_width)),
             "params": Out(stream.Signature(unsigned(hw.param_width))),
         })
 
     def elaborate(self, platform):
         m = Module()
-        d, iw = self.d, self.wd.index
+        d, e = self.d, self.e
         active, s1_valid = Signal(), Signal()
-        t, mt = Signal(signed(iw)), Signal(signed(iw))
+        t, mt = Signal(self.wd.loop("tiles_per_mt")), Signal(self.wd.loop("mtiles"))
         advance = Signal()
         m.d.comb += [advance.eq(~s1_valid | self.params.ready), self.rd_en.eq(advance), self.addr.eq(d.p_base + t),
                      self.params.valid.eq(s1_valid), self.params.payload.eq(self.rd_data)]
@@ -377,9 +408,9 @@ class ParamReader(wiring.Component):
         with m.If(self.start):
             m.d.sync += [active.eq(1), t.eq(0), mt.eq(0)]
         with m.Elif(active & advance):
-            with m.If(t == d.tiles_per_mt - 1):
+            with m.If(t == e.tiles_per_mt):
                 m.d.sync += [t.eq(0), mt.eq(mt + 1)]
-                with m.If(mt == d.mtiles - 1):
+                with m.If(mt == e.mtiles):
                     m.d.sync += active.eq(0)
             with m.Else():
                 m.d.sync += t.eq(t + 1)
@@ -389,17 +420,22 @@ class ParamReader(wiring.Component):
 class EltwiseUnit(wiring.Component):
     """Add, a standalone activation, a concat input's copy, nearest upsample, table lookup, and the output stream.
 
-    Stage 0 reads the arena (a repeating walk: each value `up` times along x,
-    each row `up` times along y; `up` = 1, `w` = 1 read one value after the
-    other), stage 1 requantizes (a << sa) + (b << sb) and addresses the table
-    memory, stage 2 writes the requantized value or the table's entry at
-    out_base + out_off + index. The output stream takes stage 1's reads.
+    A registered pipeline, so no stage holds more than one adder or compare
+    chain: stage 0 reads the arena (a repeating walk: each value `up` times
+    along x, each row `up` times along y; `up` = 1, `w` = 1 read one value
+    after the other), stage 1 has the memories' data, stage 2 registers it
+    and addresses the table memory, stage 3 sums (a << sa) + (b << sb),
+    stages 4 and 5 requantize (`Requantizer(pipelined=True)`), stage 6
+    writes the requantized value or the table's entry at out_base + out_off
+    + index. The output stream takes stage 2's values.
     """
+
+    LATENCY = 6  # stages from the read to the write
 
     def __init__(self, hw: HardwarePlan):
         self.hw, self.wd = hw, Widths(hw)
         super().__init__({
-            "start": In(1), "d": In(descriptor_layout(hw)),
+            "start": In(1), "d": In(descriptor_layout(hw)), "e": In(ends_layout(hw)),
             "rd_en": Out(1), "a_addr": Out(unsigned(self.wd.addr)), "b_addr": Out(unsigned(self.wd.addr)),
             "a_data": In(self.wd.store), "b_data": In(self.wd.store),
             "lut_addr": Out(unsigned(max(_bits(len(hw.lut_words)), 1))), "lut_data": In(self.wd.store),
@@ -410,23 +446,23 @@ class EltwiseUnit(wiring.Component):
     def _read_walk(self, m: Module, advance, idx: Signal) -> Signal:
         """The read offset: one value after the other, or each value and row repeated `up` times (built only
         for a plan that upsamples)."""
-        d, iw = self.d, self.wd.index
+        d, e, iw = self.d, self.e, self.wd.index
         if all(op.up == 1 for op in self.hw.program):
             return idx
         rd, row_start = Signal(signed(iw)), Signal(signed(iw))
-        sub_x, x_in, sub_y = Signal(signed(iw)), Signal(signed(iw)), Signal(signed(iw))
+        sub_x, x_in, sub_y = Signal(self.wd.loop("up")), Signal(self.wd.loop("w")), Signal(self.wd.loop("up"))
         with m.If(self.start):
             m.d.sync += [rd.eq(0), row_start.eq(0), sub_x.eq(0), x_in.eq(0), sub_y.eq(0)]
         with m.Elif(advance):
-            with m.If(sub_x != d.up - 1):
+            with m.If(sub_x != e.up):
                 m.d.sync += sub_x.eq(sub_x + 1)
             with m.Else():
                 m.d.sync += sub_x.eq(0)
-                with m.If(x_in != d.w - 1):
+                with m.If(x_in != e.w):
                     m.d.sync += [x_in.eq(x_in + 1), rd.eq(rd + 1)]
                 with m.Else():
                     m.d.sync += x_in.eq(0)
-                    with m.If(sub_y != d.up - 1):
+                    with m.If(sub_y != e.up):
                         m.d.sync += [sub_y.eq(sub_y + 1), rd.eq(row_start)]
                     with m.Else():
                         m.d.sync += [sub_y.eq(0), row_start.eq(row_start + d.w), rd.eq(row_start + d.w)]
@@ -434,45 +470,55 @@ class EltwiseUnit(wiring.Component):
 
     def elaborate(self, platform):
         m = Module()
-        hw, d, iw = self.hw, self.d, self.wd.index
+        hw, d, e, iw = self.hw, self.d, self.e, self.wd.index
         m.submodules.requant = rq = Requantizer(hw.acc_bits, hw.store_bits - 1, hw.max_right, hw.max_left,
-                                                activation_support(hw))
-        active, s1_valid, s2_valid = Signal(), Signal(), Signal()
-        idx, s1_idx, s2_idx = Signal(signed(iw)), Signal(signed(iw)), Signal(signed(iw))
-        s2_y, s2_sat = Signal(self.wd.store), Signal()
+                                                activation_support(hw), pipelined=True)
         streaming = d.kind == OUTPUT
-        sink_ready = Mux(streaming, self.outputs.ready, 1)
         advance = Signal()
+        valid = [Signal(name=f"ew_valid{i}") for i in range(self.LATENCY + 1)]  # valid[i]: stage i holds a value
+        active, idx, last = valid[0], Signal(signed(iw)), Signal(3)              # last: stages 0-2's final value
         rd = self._read_walk(m, active & advance, idx)
-        m.d.comb += [advance.eq(~s1_valid | sink_ready), self.rd_en.eq(advance),
-                     self.a_addr.eq(d.in_base + rd), self.b_addr.eq(d.in2_base + rd)]
-        with m.If(advance):
-            m.d.sync += [s1_valid.eq(active), s1_idx.eq(idx)]
+        # the pipeline stalls only while the output stream (fed by stage 2) waits; arena writes never stall
+        m.d.comb += [advance.eq(~(valid[2] & streaming) | self.outputs.ready), self.rd_en.eq(advance),
+                     self.a_addr.eq(d.in_base + rd), self.b_addr.eq(d.in2_base + rd), last[0].eq(idx == e.n_out)]
         with m.If(self.start):
             m.d.sync += [active.eq(1), idx.eq(0)]
         with m.Elif(active & advance):
             m.d.sync += idx.eq(idx + 1)
-            with m.If(idx == d.n_out - 1):
+            with m.If(last[0]):
                 m.d.sync += active.eq(0)
 
-        acc = Signal(signed(hw.acc_bits))
-        b_term = Mux(d.has_b, self.b_data << d.sb.as_unsigned(), 0)
+        a2, b2 = Signal(self.wd.store), Signal(self.wd.store)  # stage 2: the arena's outputs, registered
+        acc3 = Signal(signed(hw.acc_bits))                      # stage 3: the sum; stages 4 and 5 requantize
+        y6, sat6 = Signal(self.wd.store), Signal()              # stage 6: the value to write
+        with m.If(advance):
+            m.d.sync += [valid[i].eq(valid[i - 1] if i <= 2 else valid[i - 1] & ~streaming)  # streamed: not written
+                         for i in range(1, self.LATENCY + 1)]
+            m.d.sync += [last[1].eq(last[0]), last[2].eq(last[1]), a2.eq(self.a_data), b2.eq(self.b_data),
+                         acc3.eq((a2 << d.sa.as_unsigned()) + Mux(d.has_b, b2 << d.sb.as_unsigned(), 0)),
+                         y6.eq(rq.y), sat6.eq(rq.saturated)]
         m.d.comb += [
-            acc.eq((self.a_data << d.sa.as_unsigned()) + b_term),
-            rq.acc.eq(acc), rq.bias.eq(0), rq.shift.eq(d.shift), rq.neg_shift.eq(d.neg_shift),
+            rq.en.eq(advance), rq.acc.eq(acc3), rq.bias.eq(0), rq.shift.eq(d.shift), rq.neg_shift.eq(d.neg_shift),
             rq.clamp_lo.eq(d.clamp_lo), rq.clamp_hi.eq(d.clamp_hi), rq.lo.eq(d.lo), rq.hi.eq(d.hi),
-            self.lut_addr.eq(d.lut_base + (self.a_data >> d.lut_shift.as_unsigned())),
-            self.outputs.valid.eq(s1_valid & streaming),
-            self.outputs.payload.data.eq(self.a_data),
-            self.outputs.payload.last.eq(s1_idx == d.n_out - 1),
+            self.lut_addr.eq(d.lut_base + (a2 >> d.lut_shift.as_unsigned())),
+            self.outputs.valid.eq(valid[2] & streaming), self.outputs.payload.data.eq(a2),
+            self.outputs.payload.last.eq(last[2]),
         ]
-        m.d.sync += [s2_valid.eq(s1_valid & ~streaming), s2_idx.eq(s1_idx), s2_y.eq(rq.y), s2_sat.eq(rq.saturated)]
-        with m.If(s2_valid):
-            m.d.comb += [self.write.en.eq(1), self.write.addr.eq(d.out_base + d.out_off + s2_idx),
-                         self.write.data.eq(s2_y), self.write.saturated.eq(s2_sat)]
-            if self.hw.lut_words:
+        if self.hw.lut_words:  # the table's entry for stage 3's value, carried along to stage 6
+            lut4, lut5 = Signal(self.wd.store), Signal(self.wd.store)
+            with m.If(advance):
+                m.d.sync += [lut4.eq(self.lut_data), lut5.eq(lut4)]
                 with m.If(d.lut[0]):
-                    m.d.comb += [self.write.data.eq(self.lut_data), self.write.saturated.eq(0)]
+                    m.d.sync += [y6.eq(lut5), sat6.eq(0)]
+
+        out_addr = Signal(unsigned(self.wd.addr))  # incremental: writes land in index order
+        with m.If(self.start):
+            m.d.sync += out_addr.eq(d.out_base + d.out_off)
+        with m.Elif(valid[-1]):
+            m.d.sync += out_addr.eq(out_addr + 1)
+        with m.If(valid[-1]):
+            m.d.comb += [self.write.en.eq(1), self.write.addr.eq(out_addr), self.write.data.eq(y6),
+                         self.write.saturated.eq(sat6)]
         return m
 
 
@@ -494,6 +540,7 @@ class _Memories:
 @dataclass(frozen=True)
 class _Sequencer:
     d: Any             # the running layer's descriptor (a View of descriptor_layout)
+    e: Any             # its loop ends minus 1 (a View of ends_layout), valid from the cycle after `start`
     start: Signal      # one cycle: start the unit of d.kind
     completion: Signal  # one output value written or streamed
     macw: "MacWriter"
@@ -558,6 +605,7 @@ class Accelerator(wiring.Component):
         hw = self.hw
         m.submodules.mac_writer = macw = MacWriter(hw)
         d = Signal(descriptor_layout(hw))
+        e = Signal(ends_layout(hw))
         pc = Signal(range(len(hw.program)))
         start = Signal()
         done = Signal(range(max(op.n_out for op in hw.program) + 1))
@@ -571,6 +619,7 @@ class Accelerator(wiring.Component):
                 m.next = "START"
             with m.State("START"):
                 m.d.comb += start.eq(1)
+                m.d.sync += [e[name].eq(d[name] - 1) for name in LOOP_ENDS]
                 m.next = "RUN"
             with m.State("RUN"):
                 with m.If(completion):
@@ -578,7 +627,7 @@ class Accelerator(wiring.Component):
                 with m.If((done == d.n_out) & ~macw.busy):
                     m.d.sync += pc.eq(Mux(pc == len(hw.program) - 1, 0, pc + 1))
                     m.next = "FETCH"
-        return _Sequencer(d, start, completion, macw)
+        return _Sequencer(d, e, start, completion, macw)
 
     def _units(self, m: Module, seq: _Sequencer) -> _Units:
         """One unit per layer kind; each sees the descriptor and starts when the sequencer starts its kind."""
@@ -594,36 +643,37 @@ class Accelerator(wiring.Component):
         kind = seq.d.kind
         for unit, kinds in ((walker, (MAC, MAX)), (preader, (MAC,)), (seq.macw, (MAC,)), (maxu, (MAX,)),
                             (ew, (ELTWISE, OUTPUT))):
-            m.d.comb += [unit.d.eq(seq.d), unit.start.eq(seq.start & Cat(*(kind == x for x in kinds)).any())]
+            m.d.comb += [unit.d.eq(seq.d), unit.e.eq(seq.e), unit.start.eq(seq.start & Cat(*(kind == x for x in kinds)).any())]
         return _Units(walker, preader, engine, maxu, ew)
 
     def _walker_paths(self, m: Module, seq: _Sequencer, mem: _Memories, u: _Units) -> None:
         """Weights and parameters into the walker and reader; beats to the engine (mac) or the max unit (max)."""
         d, walker, engine, preader, maxu = seq.d, u.walker, u.engine, u.preader, u.maxu
         is_mac = d.kind == MAC
+        # the engine's stall (its drain and tile cooldown) stops at this FIFO instead of reaching the walker
+        m.submodules.beats_fifo = beats = StreamFIFO(beat_layout(self.hw))
+        wiring.connect(m, walker.beats, beats.i)
         m.d.comb += [
             mem.w_rd.addr.eq(walker.w_addr), mem.w_rd.en.eq(walker.rd_en), walker.w_data.eq(mem.w_rd.data),
             mem.p_rd.addr.eq(preader.addr), mem.p_rd.en.eq(preader.rd_en), preader.rd_data.eq(mem.p_rd.data),
             engine.params.valid.eq(preader.params.valid), engine.params.payload.eq(preader.params.payload),
             preader.params.ready.eq(engine.params.ready),
-            engine.operands.valid.eq(walker.beats.valid & is_mac),
-            engine.operands.payload.w.eq(walker.beats.payload.w),
-            engine.operands.payload.last.eq(walker.beats.payload.last),
-            maxu.beats.valid.eq(walker.beats.valid & ~is_mac),
-            maxu.beats.payload.eq(walker.beats.payload),
-            walker.beats.ready.eq(Mux(is_mac, engine.operands.ready, maxu.beats.ready)),
+            engine.operands.valid.eq(beats.o.valid & is_mac),
+            engine.operands.payload.w.eq(beats.o.payload.w),
+            engine.operands.payload.last.eq(beats.o.payload.last),
+            maxu.beats.valid.eq(beats.o.valid & ~is_mac),
+            maxu.beats.payload.eq(beats.o.payload),
+            beats.o.ready.eq(Mux(is_mac, engine.operands.ready, maxu.beats.ready)),
             engine.neg_shift.eq(d.neg_shift), engine.clamp_lo.eq(d.clamp_lo), engine.clamp_hi.eq(d.clamp_hi),
             engine.lo.eq(d.lo), engine.hi.eq(d.hi),
         ]
         # a two-entry FIFO between the engine and the writer: the writer's ready (its counters and compares) no
         # longer reaches the engine's drain and the parameter reader in the same cycle
-        width = len(engine.results.payload.as_value())
-        m.submodules.results_fifo = fifo = SyncFIFO(width=width, depth=2)
-        m.d.comb += [fifo.w_data.eq(engine.results.payload.as_value()), fifo.w_en.eq(engine.results.valid),
-                     engine.results.ready.eq(fifo.w_rdy), seq.macw.results.valid.eq(fifo.r_rdy),
-                     seq.macw.results.payload.eq(fifo.r_data), fifo.r_en.eq(seq.macw.results.ready)]
+        m.submodules.results_fifo = results = StreamFIFO(engine.result_layout)
+        wiring.connect(m, engine.results, results.i)
+        wiring.connect(m, results.o, seq.macw.results)
         for i in range(self.hw.rows):
-            m.d.comb += engine.operands.payload.a[i].eq(walker.beats.payload.a[i])
+            m.d.comb += engine.operands.payload.a[i].eq(beats.o.payload.a[i])
 
     def _arena_reads(self, m: Module, seq: _Sequencer, mem: _Memories, u: _Units) -> None:
         """The walker owns every replica's read port (one per array row); the eltwise unit replicas 0 and 1."""
@@ -637,11 +687,11 @@ class Accelerator(wiring.Component):
                          port.en.eq(Mux(walking, walker.rd_en, ew.rd_en))]
         m.d.comb += [ew.a_data.eq(mem.a_rd[0].data), ew.b_data.eq(mem.a_rd[1].data)]
         if mem.lut_rd is not None:
-            m.d.comb += [mem.lut_rd.addr.eq(ew.lut_addr), ew.lut_data.eq(mem.lut_rd.data)]
+            m.d.comb += [mem.lut_rd.addr.eq(ew.lut_addr), mem.lut_rd.en.eq(ew.rd_en), ew.lut_data.eq(mem.lut_rd.data)]
 
     def _input_loader(self, m: Module, seq: _Sequencer) -> Signal:
         """The `input` entry: one write per input stream beat."""
-        hw, d = self.hw, seq.d
+        hw, d, e = self.hw, seq.d, seq.e
         in_idx = Signal(range(hw.input.size + 1))
         loading = Signal()
         with m.If(seq.start & (d.kind == INPUT)):
@@ -652,7 +702,7 @@ class Accelerator(wiring.Component):
             m.d.comb += [in_write.en.eq(1), in_write.addr.eq(d.out_base + in_idx), in_write.data.eq(self.inputs.payload),
                          in_write.saturated.eq(0)]  # inputs are already in format (driven here: no constant-only process)
             m.d.sync += in_idx.eq(in_idx + 1)
-            with m.If(in_idx == d.n_out - 1):
+            with m.If(in_idx == e.n_out):
                 m.d.sync += loading.eq(0)
         return in_write
 
@@ -677,7 +727,9 @@ class Accelerator(wiring.Component):
         m.d.sync += [landing.eq(write), index.eq(write.addr - d.out_base)]
         for port in mem.a_wr:
             m.d.comb += [port.addr.eq(landing.addr), port.data.eq(landing.data), port.en.eq(landing.en)]
-        wiring.connect(m, wiring.flipped(self.outputs), u.ew.outputs)
+        m.submodules.outputs_fifo = outputs = StreamFIFO(u.ew.outputs.payload.shape())
+        wiring.connect(m, u.ew.outputs, outputs.i)
+        wiring.connect(m, wiring.flipped(self.outputs), outputs.o)
         m.d.comb += [
             seq.completion.eq(landing.en | (self.outputs.valid & self.outputs.ready)),
             self.trace_out.valid.eq(landing.en), self.trace_out.layer.eq(d.trace_id),

@@ -1,0 +1,33 @@
+"""Stream plumbing shared by the units: a small FIFO that cuts the combinational valid/ready paths."""
+from __future__ import annotations
+
+from amaranth import Module, Shape, Value
+from amaranth.lib import stream, wiring
+from amaranth.lib.fifo import SyncFIFO
+from amaranth.lib.wiring import In, Out
+
+
+class StreamFIFO(wiring.Component):
+    """`i` -> `depth` entries -> `o`, full throughput at depth 2.
+
+    Why it is here: `i.ready` and `o.valid` come from the FIFO's level
+    register, so a consumer's ready (its counters, compares and stalls) never
+    reaches the producer in the same cycle, and the producer's output logic
+    never reaches the consumer's. Latency: one cycle from `i` to `o`.
+    """
+
+    def __init__(self, shape, depth: int = 2):
+        if depth < 2:
+            raise ValueError(f"a StreamFIFO needs depth >= 2 for full throughput, got {depth!r}")
+        self.shape, self.depth = shape, depth
+        super().__init__({"i": In(stream.Signature(shape)), "o": Out(stream.Signature(shape))})
+
+    def elaborate(self, platform):
+        m = Module()
+        m.submodules.fifo = fifo = SyncFIFO(width=Shape.cast(self.shape).width, depth=self.depth)
+        m.d.comb += [
+            fifo.w_data.eq(Value.cast(self.i.payload)),
+            fifo.w_en.eq(self.i.valid), self.i.ready.eq(fifo.w_rdy),
+            self.o.valid.eq(fifo.r_rdy), self.o.payload.eq(fifo.r_data), fifo.r_en.eq(self.o.ready),
+        ]
+        return m

@@ -243,30 +243,44 @@ class _WalkRegisters:
 
 
 class TileCounter:
-    """Row-tile / group / column-tile bookkeeping shared by the writers, in the walker's tile order."""
+    """Row-tile / group / column-tile bookkeeping shared by the writers, in the walker's tile order.
 
-    def __init__(self, m: Module, d, e, iw: int, rows: int, with_columns: bool):
+    The writers' per-value decisions compare small registers only: `rows_left`
+    (valid rows in this row tile) and `last_col` (the tile's last valid column)
+    are worked out when the tile changes, off the writers' ready path.
+    """
+
+    def __init__(self, m: Module, d, e, iw: int, rows: int, cols: int | None):
         self.m0 = Signal(signed(iw), name="tc_m0")          # first pixel of the row tile
         self.g = Signal.like(d.groups, name="tc_g")
         self.nt = Signal.like(d.nt, name="tc_nt")
         self.g_off = Signal(signed(iw), name="tc_g_off")    # first output channel of the group * ohw
         self.ch_off = Signal(signed(iw), name="tc_ch_off")  # first output channel of the tile * ohw
         self.left = Signal(signed(iw), name="tc_left")      # m - m0: output pixels from the row tile's first on
-        self._m, self._d, self._e, self._rows, self._cols = m, d, e, rows, with_columns
+        self.rows_left = Signal(range(rows + 1), name="tc_rows_left")    # min(left, rows)
+        self.last_col = Signal(range(max(cols or 1, 2)), name="tc_last_col")  # valid columns - 1
+        self._m, self._d, self._e, self._rows, self._cols = m, d, e, rows, cols
 
     def reset(self):
-        return [s.eq(0) for s in (self.m0, self.g, self.nt, self.g_off, self.ch_off)] + [self.left.eq(self._d.m)]
+        d, rows = self._d, self._rows
+        return [s.eq(0) for s in (self.m0, self.g, self.nt, self.g_off, self.ch_off)] + [
+            self.left.eq(d.m), self.rows_left.eq(Mux(d.m >= rows, rows, d.m)),
+            self.last_col.eq(Mux(d.nt == 1, d.cols_last - 1, (self._cols or 1) - 1))]
 
     def step(self):
         """Statements for moving to the next tile."""
-        m, d, e = self._m, self._d, self._e
+        m, d, e, rows = self._m, self._d, self._e, self._rows
         group_step = d.group_out_step if self._cols else d.ohw
         last_nt = (self.nt == e.nt) if self._cols else Const(1)
+        if self._cols:  # the next tile's last valid column: the group's last tile has cols_last columns
+            next_is_last = Mux(last_nt, e.nt == 0, self.nt + 1 == e.nt)
+            m.d.sync += self.last_col.eq(Mux(next_is_last, e.cols_last, self._cols - 1))
         with m.If(last_nt):
             m.d.sync += self.nt.eq(0)
             with m.If(self.g == e.groups):
-                m.d.sync += [self.g.eq(0), self.g_off.eq(0), self.ch_off.eq(0), self.m0.eq(self.m0 + self._rows),
-                             self.left.eq(self.left - self._rows)]
+                left = self.left - rows
+                m.d.sync += [self.g.eq(0), self.g_off.eq(0), self.ch_off.eq(0), self.m0.eq(self.m0 + rows),
+                             self.left.eq(left), self.rows_left.eq(Mux(left >= rows, rows, Mux(left < 0, 0, left)))]
             with m.Else():
                 m.d.sync += [self.g.eq(self.g + 1), self.g_off.eq(self.g_off + group_step),
                              self.ch_off.eq(self.g_off + group_step)]
@@ -301,13 +315,12 @@ class MacWriter(wiring.Component):
     def elaborate(self, platform):
         m = Module()
         d, e, iw, hw = self.d, self.e, self.wd.index, self.hw
-        tc = TileCounter(m, d, e, iw, hw.rows, with_columns=True)
+        tc = TileCounter(m, d, e, iw, hw.rows, hw.cols)
         i = Signal(range(hw.rows))
         j = Signal(range(hw.cols))
         lane_off = Signal(signed(iw))
         pixel = Signal(signed(iw))
-        last_col = Signal(signed(iw))
-        m.d.comb += [pixel.eq(tc.m0 + i), last_col.eq(Mux(tc.nt == e.nt, e.cols_last, self.hw.cols - 1))]
+        m.d.comb += pixel.eq(tc.m0 + i)
         busy = Signal()
         m.d.comb += self.busy.eq(busy)
         m.d.sync += self.write.en.eq(0)
@@ -315,7 +328,7 @@ class MacWriter(wiring.Component):
             m.d.sync += tc.reset() + [i.eq(0), j.eq(0), lane_off.eq(0), busy.eq(1)]
         consume = Signal()
         with m.If(self.results.valid):
-            with m.If(i >= tc.left):  # a row past the layer's last output pixel
+            with m.If(i >= tc.rows_left):  # a row past the layer's last output pixel
                 m.d.comb += consume.eq(1)
             with m.Else():
                 m.d.sync += [  # registered: the address adders end here, not in the arena's write path
@@ -324,7 +337,7 @@ class MacWriter(wiring.Component):
                     self.write.data.eq(self.results.payload.data[j]),
                     self.write.saturated.eq(self.results.payload.saturated.bit_select(j, 1)),
                 ]
-                with m.If(j == last_col):
+                with m.If(j == tc.last_col):
                     m.d.comb += consume.eq(1)
                 with m.Else():
                     m.d.sync += [j.eq(j + 1), lane_off.eq(lane_off + d.ohw)]
@@ -364,7 +377,7 @@ class MaxUnit(wiring.Component):
             m.d.sync += [first.eq(self.beats.payload.last), full.eq(self.beats.payload.last)]
 
         e = self.e
-        tc = TileCounter(m, d, e, iw, hw.rows, with_columns=False)
+        tc = TileCounter(m, d, e, iw, hw.rows, None)
         lane = Signal(range(hw.rows))
         pixel = Signal(signed(iw))
         m.d.comb += pixel.eq(tc.m0 + lane)
@@ -372,11 +385,11 @@ class MaxUnit(wiring.Component):
         with m.If(self.start):
             m.d.sync += tc.reset() + [lane.eq(0), first.eq(1), full.eq(0)]
         with m.Elif(full):
-            with m.If(lane < tc.left):  # registered, like the MAC writer's
+            with m.If(lane < tc.rows_left):  # registered, like the MAC writer's
                 m.d.sync += [self.write.en.eq(1), self.write.addr.eq(d.out_base + tc.g_off + pixel),
                              self.write.data.eq(Cat(*best).word_select(lane, hw.store_bits)),
                              self.write.saturated.eq(0)]  # a max never saturates
-            with m.If((lane == hw.rows - 1) | (lane + 1 >= tc.left)):
+            with m.If((lane == hw.rows - 1) | (lane + 1 >= tc.rows_left)):
                 m.d.sync += [lane.eq(0), full.eq(0)]
                 tc.step()
             with m.Else():

@@ -8,7 +8,7 @@ from amaranth import Module, Shape, Signal, signed
 from amaranth.lib import data, wiring
 from amaranth.lib.wiring import In, Out
 
-from .pe import PE
+from .pe import PE, PRODUCT_LATENCY
 
 
 class SystolicArray(wiring.Component):
@@ -22,7 +22,7 @@ class SystolicArray(wiring.Component):
     `tile_done` rises when PE(rows-1, cols-1) has captured the tile's last
     sum; then `snapshot` copies all results into the drain chain, which
     `shift` moves up one row per call, row 0 leaving at `out_row`.
-    Latency from the last k-step to `tile_done`: rows + cols - 1 enabled cycles.
+    Latency from the last k-step to `tile_done`: rows + cols - 1 + PRODUCT_LATENCY enabled cycles.
     """
 
     def __init__(self, rows: int, cols: int, w_shape, a_shape, acc_bits: int):
@@ -43,7 +43,7 @@ class SystolicArray(wiring.Component):
     @property
     def latency(self) -> int:
         """Enabled cycles from the last k-step entering to `tile_done`."""
-        return self.rows + self.cols - 1
+        return self.rows + self.cols - 1 + PRODUCT_LATENCY
 
     def elaborate(self, platform):
         m = Module()
@@ -85,7 +85,7 @@ class SystolicArray(wiring.Component):
                     m.d.comb += pes[i + 1][j].w_in.eq(pe.w_out)
 
         corner = pes[-1][-1]
-        m.d.comb += self.tile_done.eq(corner.valid_out & corner.last_out)
+        m.d.comb += self.tile_done.eq(corner.done)
 
         # Drain chain: one register per PE, loaded all at once, moved up a row per shift.
         chain = [[Signal(signed(self.acc_bits), name=f"drain_{i}_{j}") for j in range(self.cols)] for i in range(self.rows)]

@@ -89,9 +89,10 @@ def test_multiplier_and_accumulator_widths_follow_the_plan(w_bits, a_bits, a_sig
     assert re.search(rf"input \[{w_bits - 1}:0\] w_in;", pe)
     assert re.search(rf"input \[{a_bits - 1}:0\] a_in;", pe)
     assert re.search(rf"output \[{acc_bits - 1}:0\] result;", pe)
-    mult = re.search(r"assign (\S+) = \$signed\(w_in\) \* \$signed\((\{ 1'h0, a_in \}|a_in)\);", pe)
+    mult = re.search(r"assign (\S+) += \$signed\(w_in\) \* \$signed\((\{ 1'h0, a_in \}|a_in)\);", pe)
     assert mult, "the PE multiplies its two operand ports directly"
     assert (mult.group(2) == "a_in") == a_signed  # unsigned activations get one zero bit, no more
     width = re.search(rf"wire \[(\d+):0\] {re.escape(mult.group(1))} ?;", pe)
     assert int(width.group(1)) + 1 == w_bits + a_bits  # |w * a| < 2**(w + a - 1): exact, no spare bit
+    assert re.search(rf"reg \[{w_bits + a_bits - 1}:0\] product", pe)  # the product register, just as wide
     assert re.search(rf"reg \[{acc_bits - 1}:0\] acc", pe)

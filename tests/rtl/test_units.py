@@ -63,9 +63,12 @@ def _plan(prep, array: str, narrow: bool) -> tuple:
     return qm, make_hardware_plan(qm, ArrayShape.parse(array))
 
 
-def _set_descriptor(ctx, port, op: LayerOp) -> None:
-    for name in port.shape().members:
-        ctx.set(getattr(port, name), getattr(op, name))
+def _set_descriptor(ctx, unit, op: LayerOp) -> None:
+    """The descriptor and its loop ends minus 1, as the sequencer gives them to every unit."""
+    for name in unit.d.shape().members:
+        ctx.set(getattr(unit.d, name), getattr(op, name))
+    for name in unit.e.shape().members:
+        ctx.set(getattr(unit.e, name), getattr(op, name) - 1)
 
 
 def _arena_value(addr: int, hw: HardwarePlan) -> int:
@@ -106,7 +109,7 @@ def _walk(hw: HardwarePlan, op: LayerOp, seed: int) -> list[tuple]:
     expected_count = op.mtiles * op.groups * op.nt * op.k
 
     async def testbench(ctx):
-        _set_descriptor(ctx, dut.d, op)
+        _set_descriptor(ctx, dut, op)
         ctx.set(dut.start, 1)
         await ctx.tick()
         ctx.set(dut.start, 0)
@@ -171,26 +174,31 @@ def test_mac_writer_addresses_follow_the_loop_nest(unit_model, array):
         rng = random.Random(op.trace_id)
 
         async def testbench(ctx):
-            _set_descriptor(ctx, dut.d, op)
+            _set_descriptor(ctx, dut, op)
             ctx.set(dut.start, 1)
             await ctx.tick()
             ctx.set(dut.start, 0)
+            async def tick():  # the writes are registered: record every cycle's, beat or not
+                if ctx.get(dut.write.en):
+                    got.append((ctx.get(dut.write.addr), ctx.get(dut.write.data)))
+                await ctx.tick()
+
             for beat in beats:
                 while rng.random() < 0.3:  # idle cycles between result beats
                     ctx.set(dut.results.valid, 0)
-                    await ctx.tick()
+                    await tick()
                 ctx.set(dut.results.valid, 1)
                 for j, v in enumerate(beat):
                     ctx.set(dut.results.payload.data[j], v)
                 while True:
-                    if ctx.get(dut.write.en):
-                        got.append((ctx.get(dut.write.addr), ctx.get(dut.write.data)))
                     taken = ctx.get(dut.results.ready)
-                    await ctx.tick()
+                    await tick()
                     if taken:
                         break
             ctx.set(dut.results.valid, 0)
             assert not ctx.get(dut.busy)
+            await tick()  # the last write leaves its register
+            await tick()
 
         _run(dut, testbench, deadline_cycles=4 * len(beats) * hw.cols + 100)
         assert got == want, f"layer {hw.layer_names[op.trace_id]}"
@@ -213,7 +221,7 @@ def test_max_unit_writes_each_windows_maximum(unit_model, array):
     rng = random.Random(1)
 
     async def testbench(ctx):
-        _set_descriptor(ctx, dut.d, op)
+        _set_descriptor(ctx, dut, op)
         ctx.set(dut.start, 1)
         await ctx.tick()
         ctx.set(dut.start, 0)
@@ -284,7 +292,7 @@ def _eltwise_writes(hw: HardwarePlan, op: LayerOp, lut: list[int], value) -> tup
     reads, writes = [], []
 
     async def testbench(ctx):
-        _set_descriptor(ctx, dut.d, op)
+        _set_descriptor(ctx, dut, op)
         ctx.set(dut.start, 1)
         await ctx.tick()
         ctx.set(dut.start, 0)

@@ -25,7 +25,7 @@ from amaranth.lib.wiring import In, Out
 from hwgen.hwplan import ELTWISE, INPUT, MAC, MAX, OUTPUT, HardwarePlan, descriptor_fields, descriptor_words
 
 from .engine import TileEngine
-from .requant import ActivationSupport, Requantizer
+from .requant import PIPELINED_LATENCY, ActivationSupport, Requantizer
 from .streams import StreamFIFO
 
 
@@ -98,7 +98,7 @@ class WindowWalker(wiring.Component):
 
     def elaborate(self, platform):
         m = Module()
-        r = _WalkRegisters(self.hw, self.wd)
+        r = _WalkRegisters(self.hw, self.wd, self.e)
         advance, issue = Signal(), Signal()
         m.d.comb += [
             advance.eq(~r.s2_valid | self.beats.ready),
@@ -108,7 +108,7 @@ class WindowWalker(wiring.Component):
             self.w_addr.eq(r.wtile + r.kword),
         ]
         inside = self._addresses(m, r)
-        last_k = r.k == self.e.k
+        last_k = r.k.last
         with m.If(advance):
             m.d.sync += [r.s1_valid.eq(issue), r.s1_last.eq(last_k), r.s1_pad.eq(~inside), r.s1_sub.eq(r.sub),
                          r.s2_valid.eq(r.s1_valid), r.s2_last.eq(r.s1_last), r.s2_pad.eq(r.s1_pad),
@@ -131,72 +131,77 @@ class WindowWalker(wiring.Component):
         d = self.d
         inside = Signal(self.hw.rows)
         for i in range(self.hw.rows):
-            y, x = r.row_y[i] + r.ky, r.row_x[i] + r.kx
+            y, x = r.row_y[i] + r.ky.value, r.row_x[i] + r.kx.value
             m.d.comb += [
                 inside[i].eq(r.row_ok[i] & (y >= 0) & (y < d.h) & (x >= 0) & (x < d.w)),
-                self.a_addr[i].eq(d.in_base + r.chan_off + r.row_off[i] + r.kyw + r.kx),
+                self.a_addr[i].eq(r.row_off[i] + r.kpos),  # one adder: both terms are kept up to date
             ]
         return inside
 
     def _start(self, m: Module, r: "_WalkRegisters") -> None:
         d = self.d
-        m.d.sync += [r.active.eq(1), r.setup.eq(1), r.setup_i.eq(0), r.m_cnt.eq(0), r.ox.eq(0), r.ix0.eq(-d.px),
-                     r.iy0.eq(-d.py), r.ybase.eq(d.ybase0), r.g.eq(0), r.ntc.eq(0), r.k.eq(0), r.ky.eq(0),
-                     r.kx.eq(0), r.kyw.eq(0), r.chan_off.eq(0), r.gchan.eq(0), r.wtile.eq(d.w_base), r.kword.eq(0),
-                     r.sub.eq(0)]
+        m.d.sync += [r.active.eq(1), r.setup.eq(1), r.setup_i.eq(0), r.m_cnt.eq(0), r.rows_done.eq(0), r.ix0.eq(-d.px),
+                     r.iy0.eq(-d.py), r.ybase.eq(d.ybase0), r.chan_off.eq(0), r.krow.eq(0), r.kpos.eq(0),
+                     r.gchan.eq(0), r.wtile.eq(d.w_base), r.kword.eq(0), r.sub.eq(0)]
+        m.d.sync += r.ox.restart() + r.g.restart() + r.ntc.restart() + r.k.restart() + r.ky.restart() + r.kx.restart()
 
     def _load_origin(self, m: Module, r: "_WalkRegisters") -> None:
         """Setup cycles of a row tile: shift in the next output pixel's window origin (row 0 ends with the first)."""
-        d, e, rows = self.d, self.e, self.hw.rows
+        d, rows = self.d, self.hw.rows
         for i in range(rows - 1):
             m.d.sync += [r.row_y[i].eq(r.row_y[i + 1]), r.row_x[i].eq(r.row_x[i + 1]),
                          r.row_off[i].eq(r.row_off[i + 1]), r.row_ok[i].eq(r.row_ok[i + 1])]
-        m.d.sync += [r.row_y[-1].eq(r.iy0), r.row_x[-1].eq(r.ix0), r.row_off[-1].eq(r.ybase + r.ix0),
-                     r.row_ok[-1].eq(r.m_cnt < d.m), r.m_cnt.eq(r.m_cnt + 1)]
-        with m.If(r.ox == e.ow):
-            m.d.sync += [r.ox.eq(0), r.ix0.eq(-d.px), r.iy0.eq(r.iy0 + d.sy), r.ybase.eq(r.ybase + d.row_step)]
+        m.d.sync += [r.row_y[-1].eq(r.iy0), r.row_x[-1].eq(r.ix0), r.row_off[-1].eq(d.in_base + r.ybase + r.ix0),
+                     r.row_ok[-1].eq(r.m_cnt < d.m), r.m_cnt.eq(r.m_cnt + 1), r.rows_done.eq(r.m_cnt + 1 >= d.m)]
+        with m.If(r.ox.last):
+            m.d.sync += r.ox.restart() + [r.ix0.eq(-d.px), r.iy0.eq(r.iy0 + d.sy), r.ybase.eq(r.ybase + d.row_step)]
         with m.Else():
-            m.d.sync += [r.ox.eq(r.ox + 1), r.ix0.eq(r.ix0 + d.sx)]
+            m.d.sync += r.ox.step() + [r.ix0.eq(r.ix0 + d.sx)]
         m.d.sync += r.setup_i.eq(r.setup_i + 1)
         with m.If(r.setup_i == rows - 1):
             m.d.sync += [r.setup.eq(0), r.setup_i.eq(0)]
 
     def _next_k_step(self, m: Module, r: "_WalkRegisters") -> None:
         """kx, then ky, then the input channel; the weight sub-word, then the weight word (unless held)."""
-        d, e = self.d, self.e
-        m.d.sync += r.k.eq(r.k + 1)
+        d = self.d
+        m.d.sync += r.k.step()
         with m.If(d.w_hold[0]):  # average pool: the tile's one weight word serves every k-step
             pass
         with m.Elif(r.sub == d.w_sub_last):
             m.d.sync += [r.sub.eq(0), r.kword.eq(r.kword + 1)]
         with m.Else():
             m.d.sync += r.sub.eq(r.sub + 1)
-        with m.If(r.kx == e.kw):
-            m.d.sync += r.kx.eq(0)
-            with m.If(r.ky == e.kh):
-                m.d.sync += [r.ky.eq(0), r.kyw.eq(0), r.chan_off.eq(r.chan_off + d.hw)]
+        with m.If(r.kx.last):
+            m.d.sync += r.kx.restart()
+            with m.If(r.ky.last):
+                nxt = r.chan_off + d.hw
+                m.d.sync += r.ky.restart() + [r.chan_off.eq(nxt), r.krow.eq(nxt), r.kpos.eq(nxt)]
             with m.Else():
-                m.d.sync += [r.ky.eq(r.ky + 1), r.kyw.eq(r.kyw + d.w)]
+                m.d.sync += r.ky.step() + [r.krow.eq(r.krow + d.w), r.kpos.eq(r.krow + d.w)]
         with m.Else():
-            m.d.sync += r.kx.eq(r.kx + 1)
+            m.d.sync += r.kx.step() + [r.kpos.eq(r.kpos + 1)]
 
     def _next_tile(self, m: Module, r: "_WalkRegisters") -> None:
         """The next column tile, group, or row tile (then setup again), or the end of the layer."""
-        d, e = self.d, self.e
-        m.d.sync += [r.k.eq(0), r.ky.eq(0), r.kx.eq(0), r.kyw.eq(0), r.kword.eq(0), r.sub.eq(0)]
-        with m.If(r.ntc == e.nt):
-            m.d.sync += r.ntc.eq(0)
-            with m.If(r.g == e.groups):
-                m.d.sync += [r.g.eq(0), r.gchan.eq(0), r.chan_off.eq(0), r.wtile.eq(d.w_base)]
-                with m.If(r.m_cnt >= d.m):
+        d = self.d
+        m.d.sync += r.k.restart() + r.ky.restart() + r.kx.restart() + [r.kword.eq(0), r.sub.eq(0)]
+
+        def channel_start(value):  # the k-steps restart at the first input channel `value` (times h * w)
+            return [r.chan_off.eq(value), r.krow.eq(value), r.kpos.eq(value)]
+
+        with m.If(r.ntc.last):
+            m.d.sync += r.ntc.restart()
+            with m.If(r.g.last):
+                m.d.sync += r.g.restart() + channel_start(0) + [r.gchan.eq(0), r.wtile.eq(d.w_base)]
+                with m.If(r.rows_done):
                     m.d.sync += r.active.eq(0)
                 with m.Else():
                     m.d.sync += r.setup.eq(1)
             with m.Else():
-                m.d.sync += [r.g.eq(r.g + 1), r.gchan.eq(r.gchan + d.group_in_step),
-                             r.chan_off.eq(r.gchan + d.group_in_step), r.wtile.eq(r.wtile + d.w_words)]
+                nxt = r.gchan + d.group_in_step
+                m.d.sync += r.g.step() + channel_start(nxt) + [r.gchan.eq(nxt), r.wtile.eq(r.wtile + d.w_words)]
         with m.Else():
-            m.d.sync += [r.ntc.eq(r.ntc + 1), r.chan_off.eq(r.gchan), r.wtile.eq(r.wtile + d.w_words)]
+            m.d.sync += r.ntc.step() + channel_start(r.gchan) + [r.wtile.eq(r.wtile + d.w_words)]
 
     def _beat(self, m: Module, r: "_WalkRegisters") -> None:
         """Stage 2: registered memory data -> beat, pad values substituted, weights unpacked at the layer's width."""
@@ -215,22 +220,24 @@ class WindowWalker(wiring.Component):
 class _WalkRegisters:
     """The walker's counters: window origins per row, the tile and k-step position, stage-1 flags."""
 
-    def __init__(self, hw: HardwarePlan, wd: Widths):
+    def __init__(self, hw: HardwarePlan, wd: Widths, e):
         rows, iw = hw.rows, wd.index
 
         def counter(name: str) -> Signal:
             return Signal(signed(iw), name=name)
 
         self.active, self.setup = Signal(name="active"), Signal(name="setup")
+        self.rows_done = Signal(name="rows_done")  # m_cnt >= m: every output pixel has had its window origin
         self.setup_i = Signal(range(rows), name="setup_i")
         self.row_y = [counter(f"row_y{i}") for i in range(rows)]
         self.row_x = [counter(f"row_x{i}") for i in range(rows)]
         self.row_off = [counter(f"row_off{i}") for i in range(rows)]
         self.row_ok = [Signal(name=f"row_ok{i}") for i in range(rows)]
-        for name in ("iy0", "ix0", "ybase", "m_cnt", "kyw", "chan_off", "gchan", "wtile", "kword", "sub"):
+        # chan_off: the k-steps' input channel * h * w; krow: + ky * w; kpos: + kx (the address's k-step part)
+        for name in ("iy0", "ix0", "ybase", "m_cnt", "chan_off", "krow", "kpos", "gchan", "wtile", "kword", "sub"):
             setattr(self, name, counter(name))
         for name, field in (("ox", "ow"), ("g", "groups"), ("ntc", "nt"), ("k", "k"), ("ky", "kh"), ("kx", "kw")):
-            setattr(self, name, Signal(wd.loop(field), name=name))
+            setattr(self, name, LoopCounter(wd.loop(field), e[field], name))
         self.s1_valid, self.s1_last = Signal(name="s1_valid"), Signal(name="s1_last")
         self.s1_pad = Signal(rows, name="s1_pad")
         self.s1_sub = Signal(range(max(hw.w_bits, 2)), name="s1_sub")
@@ -240,6 +247,20 @@ class _WalkRegisters:
         self.s2_sub = Signal(range(max(hw.w_bits, 2)), name="s2_sub")
         self.s2_a = [Signal(Widths(hw).store, name=f"s2_a{i}") for i in range(rows)]
         self.s2_w = Signal(hw.weight_word_width, name="s2_w")
+
+
+class LoopCounter:
+    """A loop counter from 0 to `end` (the loop's last value), its `last` flag registered: the compare runs
+    beside the counter's enable logic instead of in front of it."""
+
+    def __init__(self, shape, end, name: str):
+        self.value, self.last, self.end = Signal(shape, name=name), Signal(name=f"{name}_last"), end
+
+    def restart(self) -> list:
+        return [self.value.eq(0), self.last.eq(self.end == 0)]
+
+    def step(self) -> list:
+        return [self.value.eq(self.value + 1), self.last.eq(self.value + 1 == self.end)]
 
 
 class TileCounter:
@@ -438,12 +459,12 @@ class EltwiseUnit(wiring.Component):
     along x, each row `up` times along y; `up` = 1, `w` = 1 read one value
     after the other), stage 1 has the memories' data, stage 2 registers it
     and addresses the table memory, stage 3 sums (a << sa) + (b << sb),
-    stages 4 and 5 requantize (`Requantizer(pipelined=True)`), stage 6
-    writes the requantized value or the table's entry at out_base + out_off
-    + index. The output stream takes stage 2's values.
+    the next PIPELINED_LATENCY stages requantize (`Requantizer(pipelined=
+    True)`), the last writes the requantized value or the table's entry at
+    out_base + out_off + index. The output stream takes stage 2's values.
     """
 
-    LATENCY = 6  # stages from the read to the write
+    LATENCY = 4 + PIPELINED_LATENCY  # stages from the read to the write
 
     def __init__(self, hw: HardwarePlan):
         self.hw, self.wd = hw, Widths(hw)
@@ -502,14 +523,14 @@ class EltwiseUnit(wiring.Component):
                 m.d.sync += active.eq(0)
 
         a2, b2 = Signal(self.wd.store), Signal(self.wd.store)  # stage 2: the arena's outputs, registered
-        acc3 = Signal(signed(hw.acc_bits))                      # stage 3: the sum; stages 4 and 5 requantize
-        y6, sat6 = Signal(self.wd.store), Signal()              # stage 6: the value to write
+        acc3 = Signal(signed(hw.acc_bits))                      # stage 3: the sum, then the requantizer's stages
+        y, sat = Signal(self.wd.store), Signal()                # the last stage: the value to write
         with m.If(advance):
             m.d.sync += [valid[i].eq(valid[i - 1] if i <= 2 else valid[i - 1] & ~streaming)  # streamed: not written
                          for i in range(1, self.LATENCY + 1)]
             m.d.sync += [last[1].eq(last[0]), last[2].eq(last[1]), a2.eq(self.a_data), b2.eq(self.b_data),
                          acc3.eq((a2 << d.sa.as_unsigned()) + Mux(d.has_b, b2 << d.sb.as_unsigned(), 0)),
-                         y6.eq(rq.y), sat6.eq(rq.saturated)]
+                         y.eq(rq.y), sat.eq(rq.saturated)]
         m.d.comb += [
             rq.en.eq(advance), rq.acc.eq(acc3), rq.bias.eq(0), rq.shift.eq(d.shift), rq.neg_shift.eq(d.neg_shift),
             rq.clamp_lo.eq(d.clamp_lo), rq.clamp_hi.eq(d.clamp_hi), rq.lo.eq(d.lo), rq.hi.eq(d.hi),
@@ -517,12 +538,13 @@ class EltwiseUnit(wiring.Component):
             self.outputs.valid.eq(valid[2] & streaming), self.outputs.payload.data.eq(a2),
             self.outputs.payload.last.eq(last[2]),
         ]
-        if self.hw.lut_words:  # the table's entry for stage 3's value, carried along to stage 6
-            lut4, lut5 = Signal(self.wd.store), Signal(self.wd.store)
+        if self.hw.lut_words:  # the table's entry for stage 3's value, carried along beside the requantizer
+            carried = [Signal(self.wd.store, name=f"lut_carry{i}") for i in range(rq.latency)]
             with m.If(advance):
-                m.d.sync += [lut4.eq(self.lut_data), lut5.eq(lut4)]
+                m.d.sync += [carried[0].eq(self.lut_data)] + [carried[i].eq(carried[i - 1])
+                                                              for i in range(1, rq.latency)]
                 with m.If(d.lut[0]):
-                    m.d.sync += [y6.eq(lut5), sat6.eq(0)]
+                    m.d.sync += [y.eq(carried[-1]), sat.eq(0)]
 
         out_addr = Signal(unsigned(self.wd.addr))  # incremental: writes land in index order
         with m.If(self.start):
@@ -530,8 +552,8 @@ class EltwiseUnit(wiring.Component):
         with m.Elif(valid[-1]):
             m.d.sync += out_addr.eq(out_addr + 1)
         with m.If(valid[-1]):
-            m.d.comb += [self.write.en.eq(1), self.write.addr.eq(out_addr), self.write.data.eq(y6),
-                         self.write.saturated.eq(sat6)]
+            m.d.comb += [self.write.en.eq(1), self.write.addr.eq(out_addr), self.write.data.eq(y),
+                         self.write.saturated.eq(sat)]
         return m
 
 
@@ -553,7 +575,7 @@ class _Memories:
 @dataclass(frozen=True)
 class _Sequencer:
     d: Any             # the running layer's descriptor (a View of descriptor_layout)
-    e: Any             # its loop ends minus 1 (a View of ends_layout), valid from the cycle after `start`
+    e: Any             # its loop ends minus 1 (a View of ends_layout), valid with `start`
     start: Signal      # one cycle: start the unit of d.kind
     completion: Signal  # one output value written or streamed
     macw: "MacWriter"
@@ -628,11 +650,12 @@ class Accelerator(wiring.Component):
             with m.State("FETCH"):
                 m.next = "LOAD"
             with m.State("LOAD"):
+                word = descriptor_layout(hw)(mem.prog_rd.data)
                 m.d.sync += [d.eq(mem.prog_rd.data), done.eq(0)]
+                m.d.sync += [e[name].eq(word[name] - 1) for name in LOOP_ENDS]
                 m.next = "START"
             with m.State("START"):
                 m.d.comb += start.eq(1)
-                m.d.sync += [e[name].eq(d[name] - 1) for name in LOOP_ENDS]
                 m.next = "RUN"
             with m.State("RUN"):
                 with m.If(completion):

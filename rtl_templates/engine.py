@@ -8,9 +8,9 @@ from amaranth.lib.wiring import In, Out
 from .array import SystolicArray
 from hwgen.fixed import LEAKY_MAX_SHIFT, shift_bits
 
-from .requant import ActivationSupport, Requantizer
+from .requant import PIPELINED_LATENCY, ActivationSupport, Requantizer
 
-REQUANT_LATENCY = 2  # registered requantizer stages between the drain row and `results`
+REQUANT_LATENCY = PIPELINED_LATENCY  # registered requantizer stages between the drain row and `results`
 
 
 class TileEngine(wiring.Component):
@@ -31,7 +31,7 @@ class TileEngine(wiring.Component):
     reach PE(0, 0) before this tile's results are copied to the drain chain),
     its first row leaves rows + cols + PRODUCT_LATENCY + REQUANT_LATENCY
     cycles after its last k-step (the PEs' product register, the
-    requantizer's two registered stages), then one row per cycle. Whole
+    requantizer's registered stages), then one row per cycle. Whole
     problem: (tiles - 1) * max(K, rows + cols - 1) + K + 2 * rows + cols - 1
     + PRODUCT_LATENCY + REQUANT_LATENCY cycles from the first k-step to the
     last row.

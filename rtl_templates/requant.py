@@ -23,6 +23,9 @@ class ActivationSupport:
     upper: bool = True
 
 
+PIPELINED_LATENCY = 4  # registered stages: the bias add, the rounding add, the shift, the activation's bounds
+
+
 class Requantizer(wiring.Component):
     """y = saturate(clamp(round_half_up_shift(acc + bias, shift))), combinational (latency 0).
 
@@ -39,10 +42,11 @@ class Requantizer(wiring.Component):
 
     def __init__(self, acc_bits: int, out_bits: int, max_right: int, max_left: int,
                  support: ActivationSupport = ActivationSupport(), pipelined: bool = False):
-        """`pipelined`: registers after the bias add and after the shift, each loaded when `en` is high (latency
-        2: `y` is the result for the inputs of two enabled cycles before); otherwise combinational (latency 0)."""
+        """`pipelined`: PIPELINED_LATENCY registered stages, each loaded when `en` is high (`y` is the result for
+        the inputs of that many enabled cycles before); otherwise combinational (latency 0). The activation and
+        format inputs (`neg_shift`, `clamp_*`, `lo`, `hi`) are not pipelined: they must hold while values pass."""
         self.support, self.pipelined = support, pipelined
-        self.latency = 2 if pipelined else 0
+        self.latency = PIPELINED_LATENCY if pipelined else 0
         if max_right < 0 or max_left < 0:
             raise ValueError(f"shift limits must be >= 0, got max_right={max_right!r} max_left={max_left!r}")
         self.acc_bits, self.out_bits = acc_bits, out_bits
@@ -69,32 +73,44 @@ class Requantizer(wiring.Component):
 
     def elaborate(self, platform):
         m = Module()
+        # stage 1: the bias add
         total_in = Signal(signed(self.acc_bits + 1))
         m.d.comb += total_in.eq(self.acc + self.bias)
         total, raw_shift = self._stage(m, total_in), self._stage(m, self.shift)
+
+        # stage 2: the shift's direction and amounts (a negative sum's leaky shift), the rounding half added
         shift = Signal(signed(len(self.shift) + 1))  # max_right covers shift + neg_shift (the plan's shifts do)
         right = Signal(unsigned(max(self.max_right, 1).bit_length()))
         left = Signal(unsigned(max(self.max_left, 1).bit_length()))
+        half = Signal(unsigned(self.max_right + 1))
+        biased = Signal(signed(self.acc_bits + 2))
         m.d.comb += [
             shift.eq(raw_shift + Mux(total < 0, self.neg_shift, 0) if self.support.leaky else raw_shift),
             right.eq(Mux(shift > 0, shift, 0)),
             left.eq(Mux(shift < 0, -shift, 0)),
+            half.eq((1 << right) >> 1),
+            biased.eq(total + half),
         ]
-        half = Signal(unsigned(self.max_right + 1))
-        m.d.comb += half.eq((1 << right) >> 1)
-        rounded = Signal(signed(self.acc_bits + 2))
-        m.d.comb += rounded.eq((total + half) >> right)
+        biased, unshifted = self._stage(m, biased), self._stage(m, total)
+        right, left, to_right = self._stage(m, right), self._stage(m, left), self._stage(m, shift > 0)
+
+        # stage 3: one barrel shift, right (rounded: half was added) or left
         widened_in = Signal(signed(self.acc_bits + 2 + self.max_left))
-        m.d.comb += widened_in.eq(Mux(shift > 0, rounded, total << left))
+        m.d.comb += widened_in.eq(Mux(to_right, biased >> right, unshifted << left))
         widened = self._stage(m, widened_in)
-        active = Signal.like(widened)
-        m.d.comb += active.eq(widened)
+
+        # stage 4: the activation's bounds
+        clamped = Signal.like(widened)
+        m.d.comb += clamped.eq(widened)
         below = {"any": widened < self.clamp_lo, "zero": (self.clamp_lo == 0) & (widened < 0), "none": 0}
         with m.If(below[self.support.lower]):
-            m.d.comb += active.eq(self.clamp_lo)
+            m.d.comb += clamped.eq(self.clamp_lo)
         if self.support.upper:
             with m.Elif(widened > self.clamp_hi):
-                m.d.comb += active.eq(self.clamp_hi)
+                m.d.comb += clamped.eq(self.clamp_hi)
+        active = self._stage(m, clamped)
+
+        # then saturation to the format, flagged
         with m.If(active < self.lo):
             m.d.comb += [self.y.eq(self.lo), self.saturated.eq(1)]
         with m.Elif(active > self.hi):

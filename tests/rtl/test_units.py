@@ -10,6 +10,7 @@ is walked.
 """
 from __future__ import annotations
 
+import itertools
 import random
 
 import numpy as np
@@ -246,10 +247,12 @@ def test_max_unit_writes_each_windows_maximum(unit_model, array):
 
 # --- requantizer and element-wise unit ----------------------------------------------------------------
 
+@pytest.mark.parametrize("pipelined", [False, True])
 @pytest.mark.parametrize("acc_bits,out_bits,max_right,max_left", [(12, 7, 5, 2), (20, 3, 9, 0), (9, 8, 1, 3)])
-def test_requantizer_matches_the_numerics(acc_bits, out_bits, max_right, max_left):
-    """y and the saturation flag equal hwgen.fixed.requantize for random inputs, every activation, both signs."""
-    dut = Requantizer(acc_bits, out_bits, max_right, max_left)
+def test_requantizer_matches_the_numerics(acc_bits, out_bits, max_right, max_left, pipelined):
+    """y and the saturation flag equal hwgen.fixed.requantize for random inputs, every activation, both signs;
+    pipelined, one value enters per cycle and leaves `latency` cycles later."""
+    dut = Requantizer(acc_bits, out_bits, max_right, max_left, pipelined=pipelined)
     rng = np.random.default_rng(acc_bits)
     cases = []
     for _ in range(400):
@@ -264,7 +267,7 @@ def test_requantizer_matches_the_numerics(acc_bits, out_bits, max_right, max_lef
         out = Fixed(out_bits, frac, signed)
         cases.append((acc, bias, shift, act, out))
 
-    async def testbench(ctx):
+    async def combinational(ctx):
         for acc, bias, shift, act, out in cases:
             ctx.set(dut.acc, acc)
             ctx.set(dut.bias, bias)
@@ -274,7 +277,35 @@ def test_requantizer_matches_the_numerics(acc_bits, out_bits, max_right, max_lef
             y, sat = requantize(np.array([acc + bias]), shift + out.frac, out, act)
             assert (ctx.get(dut.y), ctx.get(dut.saturated)) == (int(y[0]), int(sat > 0)), (acc, bias, shift, act, out)
 
+    async def pipelined_stream(ctx):
+        entered, seen = [], []  # per cycle: the expected result of the value entered, and the outputs after it
+        ctx.set(dut.en, 1)
+        by_activation = sorted(cases, key=lambda c: (c[3], repr(c[4])))
+        for _, group in itertools.groupby(by_activation, key=lambda c: (c[3], repr(c[4]))):
+            group = list(group)
+            for name, v in requant_fields(group[0][4], group[0][3]).items():  # held while the group passes
+                ctx.set(getattr(dut, name), v)
+            for case in group + [None] * dut.latency:  # then drained before the next group
+                if case is not None:
+                    acc, bias, shift, act, out = case
+                    ctx.set(dut.acc, acc)
+                    ctx.set(dut.bias, bias)
+                    ctx.set(dut.shift, shift)
+                    y, sat = requantize(np.array([acc + bias]), shift + out.frac, out, act)
+                    entered.append((int(y[0]), int(sat > 0)))
+                else:
+                    entered.append(None)
+                await ctx.tick()
+                seen.append((ctx.get(dut.y), ctx.get(dut.saturated)))
+        assert dut.latency == 4
+        for t, want in enumerate(entered):
+            if want is not None:
+                assert seen[t + dut.latency - 1] == want, t
+
     sim = Simulator(dut)
+    if pipelined:
+        sim.add_clock(1e-6)
+    testbench = pipelined_stream if pipelined else combinational
     sim.add_testbench(testbench)
     sim.run()
 
@@ -296,7 +327,7 @@ def _eltwise_writes(hw: HardwarePlan, op: LayerOp, lut: list[int], value) -> tup
         ctx.set(dut.start, 1)
         await ctx.tick()
         ctx.set(dut.start, 0)
-        for _ in range(op.n_out + 6):
+        for _ in range(op.n_out + EltwiseUnit.LATENCY + 2):
             if ctx.get(dut.write.en):
                 writes.append((ctx.get(dut.write.addr), ctx.get(dut.write.data)))
             rd, a, b, la = ctx.get(dut.rd_en), ctx.get(dut.a_addr), ctx.get(dut.b_addr), ctx.get(dut.lut_addr)

@@ -1,7 +1,8 @@
 """Resources, Fmax and latency per board, model and array size, from real yosys + nextpnr runs.
 
-Run: .venv/bin/python bench/synth.py [--boards icebreaker,ulx3s-85f] [--arrays 2x2,4x4,8x8] [--out bench/results/synth.json]
+Run: .venv/bin/python bench/synth.py [--boards icebreaker,ulx3s-85f] [--arrays 2x2,4x4,auto] [--out bench/results/synth.json]
      [--before an/earlier/synth.json]   (adds a before/after table of Fmax, LUTs and FFs)
+`auto` is the array `hwgen build --array auto --board` picks for each board.
 Arrays whose resource estimate (hwgen.fit) does not fit a board are listed
 as skipped; a measured misfit is reported as such. Latency uses the
 cycles per inference measured by `hwgen sim` (one input) on the same build.
@@ -33,16 +34,20 @@ def main() -> None:
     args = ap.parse_args()
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
+        boards = args.boards.split(",")
         for model in args.models.split(","):
-            for text in args.arrays.split(","):
-                b = build(ROOT / "models" / f"{model}.pt", Path(tmp) / f"{model}_{text}", array=ArrayShape.parse(text),
-                          inputs=1)
+            for text, group in ((t, g) for t in args.arrays.split(",") for g in ([[b] for b in boards]
+                                                                                  if t == "auto" else [boards])):
+                # "auto": the array `hwgen build --array auto --board` picks, one build per board
+                b = build(ROOT / "models" / f"{model}.pt", Path(tmp) / f"{model}_{text}_{group[0]}",
+                          array=text if text == "auto" else ArrayShape.parse(text), board=group[0] if text == "auto"
+                          else None, inputs=1)
                 sim = simulate(b.path, work_dir=Path(tmp) / "sim")
-                for name in args.boards.split(","):
+                for name in group:
                     brd = get_board(name)
                     est = estimate(b.hw, brd)
-                    row = {"model": model, "array": text, "board": name, "estimate": est,
-                           "cycles": sim.cycles_per_inference}
+                    row = {"model": model, "array": f"{b.hw.rows}x{b.hw.cols}", "auto": text == "auto",
+                           "board": name, "estimate": est, "cycles": sim.cycles_per_inference}
                     if not fits(est, brd):
                         rows.append({**row, "status": "skipped (estimate does not fit)"})
                         print(rows[-1], flush=True)
@@ -67,7 +72,7 @@ def main() -> None:
         print(f"{r['model']:<11}{r['board']:<12}{r['array']:>6}{r['luts'] or '-':>7}{r['ffs'] or '-':>7}"
               f"{r['dsps'] if r['dsps'] is not None else '-':>5}{r['brams'] if r['brams'] is not None else '-':>5}"
               f"{fmax:>7}{r['cycles']:>8.0f}{lat:>9}  {r['status']} (est. {r['estimate']['luts']} LUTs)")
-    print("latency at the board clock (12 MHz iCEBreaker, 25 MHz ULX3S); Fmax from nextpnr")
+    print("latency at the board oscillator clock (hwgen synth without --clock); Fmax from nextpnr")
     if args.before:
         compare(json.loads(args.before.read_text()), rows)
     args.out.parent.mkdir(parents=True, exist_ok=True)

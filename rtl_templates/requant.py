@@ -83,7 +83,7 @@ class Requantizer(wiring.Component):
         right = Signal(unsigned(max(self.max_right, 1).bit_length()))
         left = Signal(unsigned(max(self.max_left, 1).bit_length()))
         half = Signal(unsigned(self.max_right + 1))
-        biased = Signal(signed(self.acc_bits + 2))
+        biased = Signal(signed(self.acc_bits + 2))  # + half for a right shift (half is 0 otherwise)
         m.d.comb += [
             shift.eq(raw_shift + Mux(total < 0, self.neg_shift, 0) if self.support.leaky else raw_shift),
             right.eq(Mux(shift > 0, shift, 0)),
@@ -91,12 +91,11 @@ class Requantizer(wiring.Component):
             half.eq((1 << right) >> 1),
             biased.eq(total + half),
         ]
-        biased, unshifted = self._stage(m, biased), self._stage(m, total)
-        right, left, to_right = self._stage(m, right), self._stage(m, left), self._stage(m, shift > 0)
+        biased, right, left = self._stage(m, biased), self._stage(m, right), self._stage(m, left)
 
-        # stage 3: one barrel shift, right (rounded: half was added) or left
+        # stage 3: one barrel shift, right (rounded: half was added) or left (at most one of them is non-zero)
         widened_in = Signal(signed(self.acc_bits + 2 + self.max_left))
-        m.d.comb += widened_in.eq(Mux(to_right, biased >> right, unshifted << left))
+        m.d.comb += widened_in.eq((biased >> right) << left)
         widened = self._stage(m, widened_in)
 
         # stage 4: the activation's bounds

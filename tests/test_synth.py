@@ -70,7 +70,7 @@ def test_design_too_big_fails_with_numbers(tmp_path):
     assert not (tmp_path / "b" / "synth-icebreaker" / "hwgen_top.bin").exists()
 
 
-@pytest.mark.slow  # synthesis of digits_cnn for the iCEBreaker (~1 minute)
+@pytest.mark.slow  # synthesis of digits_cnn for the iCEBreaker (~5 minutes: the UP5K is nearly full)
 def test_array_auto_fits_the_icebreaker(tmp_path, cnn_path):
     proc = hwgen("build", cnn_path, "--array", "auto", "--board", "icebreaker", "-o", tmp_path / "b", "--vectors", "1",
                  "--json")
@@ -80,6 +80,9 @@ def test_array_auto_fits_the_icebreaker(tmp_path, cnn_path):
     assert proc.returncode == 0, proc.stderr
     r = json.loads(proc.stdout)
     assert r["fits"] and r["dsps"] == 8 and r["meets_timing"]
+    # measured 32.7-34.7 MHz across the last pipelining steps (25.2 before them, 19.7 before any; the UP5K is 97%
+    # full, so placement moves it by a few MHz): a timing regression fails
+    assert r["fmax_mhz"] >= 30.0
 
 
 @pytest.mark.slow  # three place-and-route runs (~1.5 minutes)

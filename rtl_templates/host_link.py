@@ -33,6 +33,11 @@ from .uart import UARTRx, UARTTx
 BANKS = 2  # requests (and responses) in flight: hwgen.protocol's window
 
 
+def next_bank(bank: Signal):
+    """The bank after `bank`, round the ring."""
+    return Mux(bank == BANKS - 1, 0, bank + 1)
+
+
 class HostLink(wiring.Component):
     def __init__(self, hw: HardwarePlan, divisor: int, timeout: int):
         self.hw, self.divisor, self.timeout = hw, divisor, timeout
@@ -93,7 +98,7 @@ class _Receiver:
         """Queue the bank with `status` (counted if it is an error)."""
         m, q = self.m, self.q
         m.d.sync += [q.in_full[self.bank].eq(1), q.in_status[self.bank].eq(status),
-                     self.bank.eq(Mux(self.bank == BANKS - 1, 0, self.bank + 1))]
+                     self.bank.eq(next_bank(self.bank))]
         if status != protocol.STATUS_OK:
             m.d.sync += q.errors.eq(q.errors + 1)
 
@@ -177,8 +182,8 @@ class _Compute:
         m, link, q, acc = self.m, self.link, self.q, self.acc
         fmt = link.in_fmt
         value = self.bits[:fmt.bits].as_signed() if fmt.signed else self.bits[:fmt.bits]
-        next_in = Mux(self.in_bank == BANKS - 1, 0, self.in_bank + 1)
-        next_out = Mux(self.out_bank == BANKS - 1, 0, self.out_bank + 1)
+        next_in = next_bank(self.in_bank)
+        next_out = next_bank(self.out_bank)
         with m.FSM(name="compute"):
             with m.State("WAIT"):
                 with m.If(q.in_full[self.in_bank] & ~q.out_full[self.out_bank]):
@@ -296,5 +301,5 @@ class _Transmitter:
             with m.State("CHK"):
                 with m.If(self.transmit(-self.total)):
                     m.d.sync += [q.out_full[self.bank].eq(0),
-                                 self.bank.eq(Mux(self.bank == BANKS - 1, 0, self.bank + 1))]
+                                 self.bank.eq(next_bank(self.bank))]
                     m.next = "IDLE"

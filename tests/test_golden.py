@@ -4,7 +4,7 @@ import pytest
 
 from hwgen import api, golden
 from hwgen.data import digits
-from hwgen.fixed import Fixed, signed_bits_for
+from hwgen.fixed import Fixed
 from hwgen.importer import import_model
 from hwgen.quant import LayerBits, QuantConfig, calibrate, quantize_params, range_plan
 from hwgen.fake_quant import fake_quant_forward

@@ -36,9 +36,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         boards = args.boards.split(",")
         for model in args.models.split(","):
-            for text, group in ((t, g) for t in args.arrays.split(",") for g in ([[b] for b in boards]
-                                                                                  if t == "auto" else [boards])):
-                # "auto": the array `hwgen build --array auto --board` picks, one build per board
+            for text, group in _builds(args.arrays.split(","), boards):
                 b = build(ROOT / "models" / f"{model}.pt", Path(tmp) / f"{model}_{text}_{group[0]}",
                           array=text if text == "auto" else ArrayShape.parse(text), board=group[0] if text == "auto"
                           else None, inputs=1)
@@ -78,6 +76,13 @@ def main() -> None:
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(rows, indent=1) + "\n")
     print(f"wrote {args.out}")
+
+
+def _builds(arrays: list[str], boards: list[str]):
+    """(array, the boards its build is synthesized for): a fixed shape is built once for every board, `auto` once
+    per board (the array `hwgen build --array auto --board` picks for it)."""
+    for text in arrays:
+        yield from (((text, [name]) for name in boards) if text == "auto" else [(text, boards)])
 
 
 def compare(before: list[dict], after: list[dict]) -> None:

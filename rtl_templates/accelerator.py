@@ -35,7 +35,7 @@ def descriptor_layout(hw: HardwarePlan) -> data.StructLayout:
 
 # descriptor fields that end a loop: the sequencer registers each minus 1 (`ends_layout`) when a layer starts, so
 # no unit subtracts 1 from a descriptor field on its way to a counter's compare
-LOOP_ENDS = ("n_out", "w", "kh", "kw", "k", "ow", "m", "mtiles", "tiles_per_mt", "groups", "nt", "cols_last", "up")
+LOOP_ENDS = ("n_out", "w", "kh", "kw", "k", "ow", "mtiles", "tiles_per_mt", "groups", "nt", "cols_last", "up")
 
 
 def ends_layout(hw: HardwarePlan) -> data.StructLayout:
@@ -218,7 +218,7 @@ class WindowWalker(wiring.Component):
 
 
 class _WalkRegisters:
-    """The walker's counters: window origins per row, the tile and k-step position, stage-1 flags."""
+    """The walker's counters: window origins per row, the tile and k-step position, stages 1 and 2."""
 
     def __init__(self, hw: HardwarePlan, wd: Widths, e):
         rows, iw = hw.rows, wd.index
@@ -245,7 +245,7 @@ class _WalkRegisters:
         self.s2_valid, self.s2_last = Signal(name="s2_valid"), Signal(name="s2_last")
         self.s2_pad = Signal(rows, name="s2_pad")
         self.s2_sub = Signal(range(max(hw.w_bits, 2)), name="s2_sub")
-        self.s2_a = [Signal(Widths(hw).store, name=f"s2_a{i}") for i in range(rows)]
+        self.s2_a = [Signal(wd.store, name=f"s2_a{i}") for i in range(rows)]
         self.s2_w = Signal(hw.weight_word_width, name="s2_w")
 
 
@@ -282,26 +282,32 @@ class TileCounter:
         self.last_col = Signal(range(max(cols or 1, 2)), name="tc_last_col")  # valid columns - 1
         self._m, self._d, self._e, self._rows, self._cols = m, d, e, rows, cols
 
+    def _rows_left(self, left):
+        """min(left, rows), and 0 past the layer's last pixel."""
+        rows = self._rows
+        return self.rows_left.eq(Mux(left >= rows, rows, Mux(left < 0, 0, left)))
+
+    def _last_col(self, tile_is_last):
+        """The group's last column tile has cols_last columns, every other one all of them."""
+        return [self.last_col.eq(Mux(tile_is_last, self._e.cols_last, self._cols - 1))] if self._cols else []
+
     def reset(self):
-        d, rows = self._d, self._rows
-        return [s.eq(0) for s in (self.m0, self.g, self.nt, self.g_off, self.ch_off)] + [
-            self.left.eq(d.m), self.rows_left.eq(Mux(d.m >= rows, rows, d.m)),
-            self.last_col.eq(Mux(d.nt == 1, d.cols_last - 1, (self._cols or 1) - 1))]
+        d = self._d
+        return ([s.eq(0) for s in (self.m0, self.g, self.nt, self.g_off, self.ch_off)]
+                + [self.left.eq(d.m), self._rows_left(d.m)] + self._last_col(self._e.nt == 0))
 
     def step(self):
         """Statements for moving to the next tile."""
         m, d, e, rows = self._m, self._d, self._e, self._rows
         group_step = d.group_out_step if self._cols else d.ohw
         last_nt = (self.nt == e.nt) if self._cols else Const(1)
-        if self._cols:  # the next tile's last valid column: the group's last tile has cols_last columns
-            next_is_last = Mux(last_nt, e.nt == 0, self.nt + 1 == e.nt)
-            m.d.sync += self.last_col.eq(Mux(next_is_last, e.cols_last, self._cols - 1))
+        m.d.sync += self._last_col(Mux(last_nt, e.nt == 0, self.nt + 1 == e.nt))  # of the next tile
         with m.If(last_nt):
             m.d.sync += self.nt.eq(0)
             with m.If(self.g == e.groups):
                 left = self.left - rows
                 m.d.sync += [self.g.eq(0), self.g_off.eq(0), self.ch_off.eq(0), self.m0.eq(self.m0 + rows),
-                             self.left.eq(left), self.rows_left.eq(Mux(left >= rows, rows, Mux(left < 0, 0, left)))]
+                             self.left.eq(left), self._rows_left(left)]
             with m.Else():
                 m.d.sync += [self.g.eq(self.g + 1), self.g_off.eq(self.g_off + group_step),
                              self.ch_off.eq(self.g_off + group_step)]

@@ -27,7 +27,7 @@ PIPELINED_LATENCY = 4  # registered stages: the bias add, the rounding add, the 
 
 
 class Requantizer(wiring.Component):
-    """y = saturate(clamp(round_half_up_shift(acc + bias, shift))), combinational (latency 0).
+    """y = saturate(clamp(round_half_up_shift(acc + bias, shift))), combinational or in registered stages.
 
     `bias` is already on the accumulator's grid (b_q << (acc_frac - b.frac)),
     `shift` = acc_frac - out.frac per output channel: > 0 rounds half up and

@@ -178,9 +178,12 @@ def build_(model, output, array, board, vectors, as_json, **kw):
               help="Random gaps on the input stream and backpressure on the output, probability per cycle "
                    "(driven from cocotb every cycle: much slower than the default fast mode).")
 @click.option("--seed", type=int, default=0, show_default=True, help="Seed of the random stalls.")
+@click.option("--dsp", type=click.Choice(["generic", "ecp5"]), default="generic", show_default=True,
+              help="Multiplier form of the PEs: 'ecp5' simulates the registered MULT18X18D instances that "
+                   "`hwgen synth` builds for an ECP5 board, with hwgen's behavioural model of that cell.")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object instead of tables.")
 @handle_errors
-def sim_(build_dir, inputs, stall, seed, as_json):
+def sim_(build_dir, inputs, stall, seed, dsp, as_json):
     """Prove BUILD_DIR's Verilog bit-exact against the golden model on Verilator (cocotb), layer by layer.
 
     The compiled simulator is cached by design digest in $HWGEN_CACHE (default
@@ -188,7 +191,8 @@ def sim_(build_dir, inputs, stall, seed, as_json):
     """
     from .simulate import simulate
 
-    r = simulate(build_dir, inputs=inputs, stall=stall, seed=seed, progress=sys.stderr.isatty() and not as_json)
+    r = simulate(build_dir, inputs=inputs, stall=stall, seed=seed, dsp=dsp,
+                 progress=sys.stderr.isatty() and not as_json)
     if as_json:
         click.echo(json.dumps(r.to_json()))
     else:

@@ -50,6 +50,7 @@ class SimulationResult:
     simulated_cycles: int
     cycles_per_second: float
     trace_writes: int
+    dsp: str = "generic"             # the multiplier form simulated (DSP_FORMS)
 
     def to_json(self) -> dict:
         return asdict(self)
@@ -79,7 +80,27 @@ def trace_format(hw: HardwarePlan):
     return TraceFormat(trace["layer"].shape.width, trace["index"].shape.width, hw.store_bits)
 
 
-def compile_build(build: Build, cache: Path | None = None):
+DSP_FORMS = ("generic", "ecp5")
+
+
+def accelerator_sources(build: Build, dsp: str = "generic") -> dict[str, str]:
+    """The accelerator's Verilog by file name: the build's own, or re-emitted with the PEs' ECP5 MULT18X18D
+    instances (as `hwgen synth` builds them for an ECP5 board) plus our behavioural model of that cell."""
+    if dsp == "generic":
+        return {build.manifest["verilog"]: build.verilog.read_text()}
+    if dsp != "ecp5":
+        raise HwgenError(f"unknown DSP form {dsp!r}; choose one of {', '.join(DSP_FORMS)}")
+    from rtl_templates.accelerator import Accelerator
+    from rtl_templates.multiplier import ECP5DspTarget
+    from sim.runner import ECP5_DSP_MODEL
+
+    from .verilog import emit_verilog
+
+    text = emit_verilog(Accelerator(build.hw), build.manifest["top"], platform=ECP5DspTarget())
+    return {build.manifest["verilog"]: text, ECP5_DSP_MODEL.name: ECP5_DSP_MODEL.read_text()}
+
+
+def compile_build(build: Build, cache: Path | None = None, dsp: str = "generic"):
     """The build's accelerator inside the harness, compiled (or taken from the cache)."""
     from sim import runner
     from sim.harness import PORTS, TOP, harness_verilog
@@ -87,14 +108,17 @@ def compile_build(build: Build, cache: Path | None = None):
     hw = build.hw
     vec_count = int(build.manifest["inputs"])
     harness = harness_verilog(trace_format(hw), build.manifest["top"], hw.input.size, max(vec_count, 1))
-    sources = {build.manifest["verilog"]: build.verilog.read_text(), f"{TOP}.v": harness}
+    sources = {**accelerator_sources(build, dsp), f"{TOP}.v": harness}
     return runner.build(sources, TOP, cache, public=PORTS)
 
 
 def simulate(path: str | Path, *, inputs: int | None = None, stall: float = 0.0, seed: int = 0,
              progress: bool = False, work_dir: str | Path | None = None, cache: str | Path | None = None,
-             fault: dict[str, int] | None = None) -> SimulationResult:
+             fault: dict[str, int] | None = None, dsp: str = "generic") -> SimulationResult:
     """Compile the build (cached by digest) and check `inputs` vectors layer by layer.
+
+    `dsp="ecp5"` simulates the PEs as `hwgen synth` builds them for an ECP5
+    board (registered MULT18X18D instances, with sim/models/MULT18X18D.v).
 
     `fault` ({"drop": N} or {"dup": N}) makes the harness leave out or repeat
     the N-th trace record: for tests that the checker catches a lost write.
@@ -112,7 +136,7 @@ def simulate(path: str | Path, *, inputs: int | None = None, stall: float = 0.0,
         raise HwgenError(f"the build holds {available} test vectors; ask for 1..{available} (or rebuild with --vectors N)")
     layers = traced_layers(hw)
     fmt = trace_format(hw)
-    design = compile_build(build, Path(cache) if cache else None)
+    design = compile_build(build, Path(cache) if cache else None, dsp)
 
     run_dir = Path(work_dir).resolve() if work_dir else (build.path / "sim_run").resolve()
     run_dir.mkdir(parents=True, exist_ok=True)
@@ -176,7 +200,7 @@ def simulate(path: str | Path, *, inputs: int | None = None, stall: float = 0.0,
         layers=tuple(layer_rows), log=str(log), mode="stall" if stall > 0 else "fast",
         compile_seconds=design.compile_seconds, compile_cached=design.cached,
         sim_seconds=sim_seconds, simulated_cycles=sim_cycles,
-        cycles_per_second=sim_cycles / sim_wall if sim_wall > 0 else 0.0, trace_writes=rep["records"])
+        cycles_per_second=sim_cycles / sim_wall if sim_wall > 0 else 0.0, trace_writes=rep["records"], dsp=dsp)
     # read by `hwgen synth` for the latency
     (build.path / "sim.json").write_text(json.dumps(result.to_json(), indent=1) + "\n")
     return result

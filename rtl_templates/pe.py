@@ -5,13 +5,10 @@ from amaranth import Module, Mux, Shape, Signal, signed
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
+from .multiplier import LATENCY as MULTIPLIER_LATENCY
+from .multiplier import PipelinedMultiplier, product_shape
 
-def product_shape(w_shape: Shape, a_shape: Shape) -> Shape:
-    """Exact product width: |w * a| < 2**(w + a - 1) for a signed weight and either activation."""
-    return signed(w_shape.width + a_shape.width)
-
-
-PRODUCT_LATENCY = 1  # the registered product: a PE accumulates its operand pair one enabled cycle after it arrives
+PRODUCT_LATENCY = MULTIPLIER_LATENCY  # a PE accumulates its operand pair this many enabled cycles after it arrives
 
 
 class PE(wiring.Component):
@@ -19,11 +16,12 @@ class PE(wiring.Component):
 
     Operands arrive from the left (activation, with the valid/first/last flags)
     and from above (weight); both leave registered to the right/below one cycle
-    later, so the cell talks only to its neighbours. The product is registered
-    (the DSP's pipeline register) and summed one cycle later, so the multiply
-    and the accumulate never share a cycle. `first` restarts the accumulation,
-    `last` copies the finished sum to `result`. Everything holds while `en` is
-    low. Latency: `result` is valid, and `done` high, 1 + PRODUCT_LATENCY
+    later, so the cell talks only to its neighbours. The product comes from a
+    `PipelinedMultiplier` (registered operands and product, the DSP's own
+    registers on ECP5) PRODUCT_LATENCY cycles later, with the flags delayed to
+    match, so the multiply and the accumulate never share a cycle. `first`
+    restarts the accumulation, `last` copies the finished sum to `result`.
+    Everything holds while `en` is low. Latency: `result` is valid, and `done` high, 1 + PRODUCT_LATENCY
     enabled cycles after `last`.
     """
 
@@ -46,17 +44,22 @@ class PE(wiring.Component):
 
     def elaborate(self, platform):
         m = Module()
+        m.submodules.multiplier = mul = PipelinedMultiplier(self.w_shape, self.a_shape)
+        m.d.comb += [mul.en.eq(self.en), mul.w.eq(self.w_in), mul.a.eq(self.a_in)]
         acc = Signal(signed(self.acc_bits))
-        product = Signal(self.product_shape)
-        p_valid, p_first, p_last = Signal(), Signal(), Signal()  # the flags of the registered product
+        # the flags travel beside the multiplier's pipeline: stage 0 is the operands' own output registers
+        p_valid, p_first, p_last = self.valid_out, self.first_out, self.last_out
+        for stage in range(1, PRODUCT_LATENCY):
+            nv, nf, nl = Signal(name=f"p{stage}_valid"), Signal(name=f"p{stage}_first"), Signal(name=f"p{stage}_last")
+            with m.If(self.en):
+                m.d.sync += [nv.eq(p_valid), nf.eq(p_first), nl.eq(p_last)]
+            p_valid, p_first, p_last = nv, nf, nl
         total = Signal(signed(self.acc_bits))
-        m.d.comb += total.eq(Mux(p_first, 0, acc) + product)
+        m.d.comb += total.eq(Mux(p_first, 0, acc) + mul.product)
         with m.If(self.en):
             m.d.sync += [
                 self.a_out.eq(self.a_in), self.w_out.eq(self.w_in),
                 self.valid_out.eq(self.valid_in), self.first_out.eq(self.first_in), self.last_out.eq(self.last_in),
-                product.eq(self.w_in * self.a_in),
-                p_valid.eq(self.valid_in), p_first.eq(self.first_in), p_last.eq(self.last_in),
                 self.done.eq(p_valid & p_last),
             ]
             with m.If(p_valid):

@@ -21,6 +21,7 @@ from hwgen.errors import HwgenError
 from hwgen.toolchain import setup_verilator
 
 SIM_DIR = Path(__file__).resolve().parent
+ECP5_DSP_MODEL = SIM_DIR / "models" / "MULT18X18D.v"  # behavioural model of the ECP5 DSP cell the PE instantiates
 VERILATOR_ARGS = ["-Wno-fatal", "-Wno-WIDTHEXPAND", "-Wno-WIDTHTRUNC", "-Wno-UNUSEDSIGNAL",
                   "--x-assign", "fast", "--x-initial", "fast", "-O3"]
 # C++ optimisation of the generated model: the per-cycle code at -O2, the run-once (constructor,
@@ -180,11 +181,11 @@ def run(design: CompiledDesign | Path, toplevel: str, test_module: str, job: dic
     results.unlink(missing_ok=True)
     env = {"HWGEN_JOB": str(job_file), "HWGEN_REPORT": str(report_file),
            "PYTHONPATH": os.pathsep.join([str(SIM_DIR.parent), os.environ.get("PYTHONPATH", "")]), **(extra_env or {})}
-    try:  # cocotb's runner exits non-zero on a failing test; the results file still says which
+    try:  # cocotb's runner exits (or raises) on a failing test or an HDL $fatal; the results file says which
         runner.test(test_module=test_module, hdl_toplevel=toplevel, hdl_toplevel_lang="verilog", build_dir=build_dir,
                     test_dir=SIM_DIR, extra_env=env, results_xml=str(results), log_file=run_dir / f"{name}.log",
                     plusargs=list(plusargs or []))
-    except SystemExit:
+    except (SystemExit, RuntimeError):
         pass
     if not results.exists():
         raise HwgenError(f"the simulation of {toplevel} ended abnormally (no results file); see {run_dir / f'{name}.log'}")

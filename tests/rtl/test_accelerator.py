@@ -317,3 +317,21 @@ def test_mnist1d_conv1d_model_bit_exact_on_real_signals(tmp_path, root):
     b = build(MODEL_PATH, tmp_path / "b", array=ArrayShape(4, 4), calib=mnist1d_npz(tmp_path / "test.npz"), inputs=50)
     r = simulate(b.path, work_dir=tmp_path / "sim")
     assert r.mismatches == [] and r.bit_exact and r.inputs == 50 and r.rtl_accuracy >= 0.9
+
+
+@pytest.mark.filterwarnings("ignore::hwgen.api.CalibrationWarning")
+def test_ecp5_dsp_form_bit_exact_under_stalls(tmp_path):
+    """The PEs as `hwgen synth` builds them for ECP5 (registered MULT18X18D, sim/models/MULT18X18D.v) match the
+    golden model with random stalls on both streams, at widths that need sign and zero extension (5-bit unsigned
+    or signed activations, 3..8-bit weights)."""
+    from hwgen.build import Build
+    from hwgen.simulate import accelerator_sources
+
+    _, shape = save_random_model(DEFAULT_SEEDS[0], tmp_path / "m.pt2")
+    b = build(tmp_path / "m.pt2", tmp_path / "b", array=ArrayShape(2, 3), inputs=3, input_shape=shape, act_bits=5)
+    text = accelerator_sources(Build.open(b.path), "ecp5")[b.manifest["verilog"]]
+    instances = text.split("MULT18X18D #(")[1:]
+    assert len(instances) == 2 * 3
+    assert all('.REG_INPUTA_CLK("CLK0")' in i and '.REG_OUTPUT_CLK("CLK0")' in i for i in instances)
+    r = simulate(b.path, stall=0.15, seed=3, work_dir=tmp_path / "sim", dsp="ecp5")
+    assert r.mismatches == [] and r.bit_exact and r.inputs == 3 and r.dsp == "ecp5"

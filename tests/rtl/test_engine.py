@@ -5,6 +5,7 @@ import re
 
 import numpy as np
 import pytest
+from amaranth import signed, unsigned
 
 from hwgen.verilog import emit_verilog
 from sim import runner
@@ -86,13 +87,27 @@ def test_multiplier_and_accumulator_widths_follow_the_plan(w_bits, a_bits, a_sig
     v = emit_verilog(cfg.build(), "tile_engine")
     pe_name = re.search(r"^module (\S*pe_0_0) ?\(", v, re.M).group(1)
     pe = _module(v, pe_name)
-    assert re.search(rf"input \[{w_bits - 1}:0\] w_in;", pe)
-    assert re.search(rf"input \[{a_bits - 1}:0\] a_in;", pe)
+    assert re.search(rf"output \[{w_bits - 1}:0\] w_out;", pe)
+    assert re.search(rf"output \[{a_bits - 1}:0\] a_out;", pe)
     assert re.search(rf"output \[{acc_bits - 1}:0\] result;", pe)
-    mult = re.search(r"assign (\S+) += \$signed\(w_in\) \* \$signed\((\{ 1'h0, a_in \}|a_in)\);", pe)
-    assert mult, "the PE multiplies its two operand ports directly"
-    assert (mult.group(2) == "a_in") == a_signed  # unsigned activations get one zero bit, no more
-    width = re.search(rf"wire \[(\d+):0\] {re.escape(mult.group(1))} ?;", pe)
+    mul = _module(v, f"{pe_name}.multiplier")
+    assert re.search(rf"input \[{w_bits - 1}:0\] w;", mul) and re.search(rf"input \[{a_bits - 1}:0\] a;", mul)
+    mult = re.search(r"assign (\S+) += \$signed\(w_reg\) \* \$signed\((\{ 1'h0, a_reg \}|a_reg)\);", mul)
+    assert mult, "the multiplier multiplies its two operand registers directly"
+    assert (mult.group(2) == "a_reg") == a_signed  # unsigned activations get one zero bit, no more
+    width = re.search(rf"wire \[(\d+):0\] {re.escape(mult.group(1))} ?;", mul)
     assert int(width.group(1)) + 1 == w_bits + a_bits  # |w * a| < 2**(w + a - 1): exact, no spare bit
-    assert re.search(rf"reg \[{w_bits + a_bits - 1}:0\] product", pe)  # the product register, just as wide
+    assert re.search(rf"reg \[{w_bits + a_bits - 1}:0\] product", mul)  # the product register, just as wide
     assert re.search(rf"reg \[{acc_bits - 1}:0\] acc", pe)
+
+
+@pytest.mark.parametrize("w_shape, a_shape, dsp", [
+    (signed(8), unsigned(8), True), (signed(18), signed(18), True), (signed(8), unsigned(17), True),
+    (signed(8), unsigned(18), False), (signed(19), signed(8), False),
+])
+def test_ecp5_multiplier_uses_the_dsp_only_where_the_operands_fit(w_shape, a_shape, dsp):
+    from rtl_templates.multiplier import ECP5DspTarget, PipelinedMultiplier
+
+    v = emit_verilog(PipelinedMultiplier(w_shape, a_shape), "mul", platform=ECP5DspTarget())
+    assert ("MULT18X18D #(" in v) == dsp
+    assert ("$signed(w_reg) * " in v) != dsp  # the portable form otherwise, with the same two stages

@@ -1,0 +1,77 @@
+"""The PE's pipelined multiplier: registered operands, registered product, on the DSP's own registers where it has them.
+
+yosys maps an inferred ECP5 multiply onto MULT18X18D with every internal
+register bypassed, so the path from the operand flip-flops through the fabric
+into the DSP and back out to the product flip-flop is one clock period (13 ns
+on the ULX3S-85F). Instantiating MULT18X18D with its input and output
+registers splits that path in two: fabric -> DSP input register, DSP input
+register -> DSP output register. Other targets get the same two stages in
+plain registers (yosys packs them into the iCE40's SB_MAC16 where it can).
+
+The two forms are cycle-identical, so the cycle model, the golden model and
+the regressions hold for both; `hwgen sim --dsp ecp5` simulates the ECP5 form
+with `sim/models/MULT18X18D.v`, our behavioural model of the subset used here.
+"""
+from __future__ import annotations
+
+from amaranth import ClockSignal, Instance, Module, Shape, Signal, signed
+from amaranth.lib import wiring
+from amaranth.lib.wiring import In, Out
+
+LATENCY = 2  # enabled cycles from the operands at the inputs to their product at `product`
+ECP5_OPERAND_BITS = 18
+
+
+def product_shape(w_shape: Shape, a_shape: Shape) -> Shape:
+    """Exact product width: |w * a| < 2**(w + a - 1) for a signed weight and either activation."""
+    return signed(w_shape.width + a_shape.width)
+
+
+def fits_mult18x18d(w_shape: Shape, a_shape: Shape) -> bool:
+    """Both operands fit an 18-bit signed DSP port (an unsigned one needs a spare sign bit)."""
+    def bits(shape: Shape) -> int:
+        return shape.width + (0 if shape.signed else 1)
+    return bits(w_shape) <= ECP5_OPERAND_BITS and bits(a_shape) <= ECP5_OPERAND_BITS
+
+
+class ECP5DspTarget:
+    """A stand-in platform for simulation: elaborates the ECP5 form without an ECP5 toolchain."""
+
+    family = "ecp5"
+
+
+class PipelinedMultiplier(wiring.Component):
+    """product = w * a, LATENCY enabled cycles after w and a are presented; holds while `en` is low."""
+
+    def __init__(self, w_shape, a_shape):
+        self.w_shape, self.a_shape = Shape.cast(w_shape), Shape.cast(a_shape)
+        super().__init__({
+            "en": In(1), "w": In(self.w_shape), "a": In(self.a_shape),
+            "product": Out(product_shape(self.w_shape, self.a_shape)),
+        })
+
+    def elaborate(self, platform):
+        if getattr(platform, "family", None) == "ecp5" and fits_mult18x18d(self.w_shape, self.a_shape):
+            return self._mult18x18d()
+        m = Module()
+        w_reg, a_reg = Signal(self.w_shape, name="w_reg"), Signal(self.a_shape, name="a_reg")
+        with m.If(self.en):
+            m.d.sync += [w_reg.eq(self.w), a_reg.eq(self.a), self.product.eq(w_reg * a_reg)]
+        return m
+
+    def _mult18x18d(self) -> Module:
+        """MULT18X18D with its A/B input registers and its output register on CLK0/CE0; both ports signed."""
+        m = Module()
+        a18, b18, p36 = Signal(signed(ECP5_OPERAND_BITS)), Signal(signed(ECP5_OPERAND_BITS)), Signal(36)
+        m.d.comb += [a18.eq(self.a), b18.eq(self.w), self.product.eq(p36[:len(self.product)])]
+        ports = {f"i_A{i}": a18[i] for i in range(ECP5_OPERAND_BITS)}
+        ports |= {f"i_B{i}": b18[i] for i in range(ECP5_OPERAND_BITS)}
+        ports |= {f"i_C{i}": 0 for i in range(ECP5_OPERAND_BITS)}
+        ports |= {f"o_P{i}": p36[i] for i in range(36)}
+        ports |= {"i_SIGNEDA": 1, "i_SIGNEDB": 1, "i_SOURCEA": 0, "i_SOURCEB": 0,
+                  "i_CLK0": ClockSignal("sync"), "i_CE0": self.en, "i_RST0": 0}
+        ports |= {f"i_{name}{n}": 0 for name in ("CLK", "CE", "RST") for n in (1, 2, 3)}
+        registers = {"p_REG_INPUTA_CLK": "CLK0", "p_REG_INPUTB_CLK": "CLK0", "p_REG_OUTPUT_CLK": "CLK0",
+                     "p_REG_PIPELINE_CLK": "NONE", "p_REG_INPUTC_CLK": "NONE"}
+        m.submodules.mult18x18d = Instance("MULT18X18D", **registers, **ports)
+        return m

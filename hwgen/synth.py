@@ -16,6 +16,10 @@ from .progress import run_watched
 from .toolchain import setup_synthesis
 
 TOP = "hwgen_top"
+# Amaranth names an array port's elements `out_row[3]`; yosys's abc9 re-integration can take such a wire name for
+# bit 3 of the wire `out_row` and tie two flip-flops together (a multiply driven net that nextpnr refuses). Hiding
+# those names before synthesis costs only their readability in the reports.
+SCRIPT_AFTER_READ = "rename -hide w:*]"
 
 # nextpnr's utilization keys per family: (LUTs, FFs, DSPs, BRAMs)
 CELLS = {
@@ -146,7 +150,7 @@ def synth(build_path: str | Path, board_name: str, *, clock_mhz: float | None = 
     shutil.rmtree(out, ignore_errors=True)
     out.mkdir(parents=True)
     plan = brd.platform().build(BoardTop(b.hw, baud=baud, pll=pll), name=TOP, build_dir=str(out), do_build=False,
-                                synth_opts=brd.synth_opts,
+                                synth_opts=brd.synth_opts, script_after_read=SCRIPT_AFTER_READ,
                                 nextpnr_opts=f"--timing-allow-fail --report {TOP}.report.json")
     store = ResultCache(cache)
     key = digest(plan.digest().hex(), brd.name, tool_versions(*SYNTH_PACKAGES))

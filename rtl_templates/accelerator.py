@@ -79,18 +79,8 @@ class WindowWalker(wiring.Component):
     pad value outside the image) and the column tile's weights, unpacked at
     the layer's own width. Memories have one cycle of read latency and their
     data is registered once more (stage 2, so no block RAM output drives
-    logic).
-
-    No stall reaches the stages or the memories' enables: the beats leave
-    through the walker's own FIFO (`BEAT_BUFFER` entries), and a k-step is
-    issued only when a registered credit check, made the cycle before, says
-    that FIFO has room for it and for every beat already in flight. The
-    consumer's ready stops at that FIFO.
+    logic); every stage holds while `beats` is not ready.
     """
-
-    # beats in stages 1 and 2, the one issued while the check is registered, the one being taken, and the new
-    # one: at this depth the walker issues a k-step every cycle while the consumer takes one every cycle
-    BEAT_BUFFER = 5
 
     def __init__(self, hw: HardwarePlan):
         self.hw = hw
@@ -109,23 +99,21 @@ class WindowWalker(wiring.Component):
     def elaborate(self, platform):
         m = Module()
         r = _WalkRegisters(self.hw, self.wd, self.e)
-        m.submodules.beat_buffer = out = StreamFIFO(beat_layout(self.hw), depth=self.BEAT_BUFFER)
-        wiring.connect(m, out.o, wiring.flipped(self.beats))
-        issue, may_issue = Signal(), Signal()
-        in_flight = out.level + r.s1_valid + r.s2_valid + issue  # what the buffer holds next cycle, at most
-        m.d.sync += may_issue.eq(in_flight + 1 <= self.BEAT_BUFFER)
+        advance, issue = Signal(), Signal()
         m.d.comb += [
-            issue.eq(r.active & ~r.setup & may_issue),
-            self.rd_en.eq(1),
-            self.busy.eq(r.active | r.s1_valid | r.s2_valid | out.o.valid),
+            advance.eq(~r.s2_valid | self.beats.ready),
+            issue.eq(r.active & ~r.setup & advance),
+            self.rd_en.eq(advance),
+            self.busy.eq(r.active | r.s1_valid | r.s2_valid),
             self.w_addr.eq(r.wtile + r.kword),
         ]
         inside = self._addresses(m, r)
         last_k = r.k.last
-        m.d.sync += [r.s1_valid.eq(issue), r.s1_last.eq(last_k), r.s1_pad.eq(~inside), r.s1_sub.eq(r.sub),
-                     r.s2_valid.eq(r.s1_valid), r.s2_last.eq(r.s1_last), r.s2_pad.eq(r.s1_pad),
-                     r.s2_sub.eq(r.s1_sub), r.s2_w.eq(self.w_data)]
-        m.d.sync += [r.s2_a[i].eq(self.a_data[i]) for i in range(self.hw.rows)]
+        with m.If(advance):
+            m.d.sync += [r.s1_valid.eq(issue), r.s1_last.eq(last_k), r.s1_pad.eq(~inside), r.s1_sub.eq(r.sub),
+                         r.s2_valid.eq(r.s1_valid), r.s2_last.eq(r.s1_last), r.s2_pad.eq(r.s1_pad),
+                         r.s2_sub.eq(r.s1_sub), r.s2_w.eq(self.w_data)]
+            m.d.sync += [r.s2_a[i].eq(self.a_data[i]) for i in range(self.hw.rows)]
         with m.If(self.start):
             self._start(m, r)
         with m.Elif(r.active & r.setup):
@@ -135,7 +123,7 @@ class WindowWalker(wiring.Component):
                 self._next_k_step(m, r)
             with m.Else():
                 self._next_tile(m, r)
-        self._beat(m, r, out.i)
+        self._beat(m, r)
         return m
 
     def _addresses(self, m: Module, r: "_WalkRegisters") -> Signal:
@@ -215,19 +203,18 @@ class WindowWalker(wiring.Component):
         with m.Else():
             m.d.sync += r.ntc.step() + channel_start(r.gchan) + [r.wtile.eq(r.wtile + d.w_words)]
 
-    def _beat(self, m: Module, r: "_WalkRegisters", beat) -> None:
-        """Stage 2: registered memory data -> beat, pad values substituted, weights unpacked at the layer's width;
-        the buffer always has room (the credit check)."""
+    def _beat(self, m: Module, r: "_WalkRegisters") -> None:
+        """Stage 2: registered memory data -> beat, pad values substituted, weights unpacked at the layer's width."""
         hw, d = self.hw, self.d
-        m.d.comb += [beat.valid.eq(r.s2_valid), beat.payload.last.eq(r.s2_last)]
+        m.d.comb += [self.beats.valid.eq(r.s2_valid), self.beats.payload.last.eq(r.s2_last)]
         for i in range(hw.rows):
-            m.d.comb += beat.payload.a[i].eq(Mux(r.s2_pad[i], d.pad_value, r.s2_a[i]))
+            m.d.comb += self.beats.payload.a[i].eq(Mux(r.s2_pad[i], d.pad_value, r.s2_a[i]))
         for j in range(hw.cols):
             lane = r.s2_w[j * hw.w_bits:(j + 1) * hw.w_bits]
             with m.Switch(d.w_code):
                 for code, width in enumerate(hw.weight_widths):
                     with m.Case(code):
-                        m.d.comb += beat.payload.w[j].eq(lane.word_select(r.s2_sub, width).as_signed())
+                        m.d.comb += self.beats.payload.w[j].eq(lane.word_select(r.s2_sub, width).as_signed())
 
 
 class _WalkRegisters:
@@ -705,18 +692,20 @@ class Accelerator(wiring.Component):
         """Weights and parameters into the walker and reader; beats to the engine (mac) or the max unit (max)."""
         d, walker, engine, preader, maxu = seq.d, u.walker, u.engine, u.preader, u.maxu
         is_mac = d.kind == MAC
-        beats = walker.beats  # the walker's own buffer: the engine's stall (drain, tile cooldown) stops there
+        # the engine's stall (its drain and tile cooldown) stops at this FIFO instead of reaching the walker
+        m.submodules.beats_fifo = beats = StreamFIFO(beat_layout(self.hw))
+        wiring.connect(m, walker.beats, beats.i)
         m.d.comb += [
             mem.w_rd.addr.eq(walker.w_addr), mem.w_rd.en.eq(walker.rd_en), walker.w_data.eq(mem.w_rd.data),
             mem.p_rd.addr.eq(preader.addr), mem.p_rd.en.eq(preader.rd_en), preader.rd_data.eq(mem.p_rd.data),
             engine.params.valid.eq(preader.params.valid), engine.params.payload.eq(preader.params.payload),
             preader.params.ready.eq(engine.params.ready),
-            engine.operands.valid.eq(beats.valid & is_mac),
-            engine.operands.payload.w.eq(beats.payload.w),
-            engine.operands.payload.last.eq(beats.payload.last),
-            maxu.beats.valid.eq(beats.valid & ~is_mac),
-            maxu.beats.payload.eq(beats.payload),
-            beats.ready.eq(Mux(is_mac, engine.operands.ready, maxu.beats.ready)),
+            engine.operands.valid.eq(beats.o.valid & is_mac),
+            engine.operands.payload.w.eq(beats.o.payload.w),
+            engine.operands.payload.last.eq(beats.o.payload.last),
+            maxu.beats.valid.eq(beats.o.valid & ~is_mac),
+            maxu.beats.payload.eq(beats.o.payload),
+            beats.o.ready.eq(Mux(is_mac, engine.operands.ready, maxu.beats.ready)),
             engine.neg_shift.eq(d.neg_shift), engine.clamp_lo.eq(d.clamp_lo), engine.clamp_hi.eq(d.clamp_hi),
             engine.lo.eq(d.lo), engine.hi.eq(d.hi),
         ]
@@ -726,7 +715,7 @@ class Accelerator(wiring.Component):
         wiring.connect(m, engine.results, results.i)
         wiring.connect(m, results.o, seq.macw.results)
         for i in range(self.hw.rows):
-            m.d.comb += engine.operands.payload.a[i].eq(beats.payload.a[i])
+            m.d.comb += engine.operands.payload.a[i].eq(beats.o.payload.a[i])
 
     def _arena_reads(self, m: Module, seq: _Sequencer, mem: _Memories, u: _Units) -> None:
         """The walker owns every replica's read port (one per array row); the eltwise unit replicas 0 and 1."""

@@ -20,8 +20,7 @@ class StreamFIFO(wiring.Component):
         if depth < 2:
             raise ValueError(f"a StreamFIFO needs depth >= 2 for full throughput, got {depth!r}")
         self.shape, self.depth = shape, depth
-        super().__init__({"i": In(stream.Signature(shape)), "o": Out(stream.Signature(shape)),
-                          "level": Out(range(depth + 1))})
+        super().__init__({"i": In(stream.Signature(shape)), "o": Out(stream.Signature(shape))})
 
     def elaborate(self, platform):
         m = Module()
@@ -30,6 +29,5 @@ class StreamFIFO(wiring.Component):
             fifo.w_data.eq(Value.cast(self.i.payload)),
             fifo.w_en.eq(self.i.valid), self.i.ready.eq(fifo.w_rdy),
             self.o.valid.eq(fifo.r_rdy), self.o.payload.eq(fifo.r_data), fifo.r_en.eq(self.o.ready),
-            self.level.eq(fifo.level),
         ]
         return m

@@ -20,7 +20,7 @@ class SystolicArray(wiring.Component):
     the edge, so PE(i, j) sees operand pair k at cycle k + i + j.
 
     `tile_done` rises when PE(rows-1, cols-1) has captured the tile's last
-    sum; then `snapshot` copies all results into the drain chain, which
+    sum (`tile_done_next`: its value after the coming clock edge); then `snapshot` copies all results into the drain chain, which
     `shift` moves up one row per call, row 0 leaving at `out_row`.
     Latency from the last k-step to `tile_done`: rows + cols - 1 + PRODUCT_LATENCY enabled cycles.
     """
@@ -35,7 +35,7 @@ class SystolicArray(wiring.Component):
             "a": In(data.ArrayLayout(self.a_shape, rows)),
             "w": In(data.ArrayLayout(self.w_shape, cols)),
             "valid": In(1), "first": In(1), "last": In(1),
-            "tile_done": Out(1),
+            "tile_done": Out(1), "tile_done_next": Out(1),
             "snapshot": In(1), "shift": In(1),
             "out_row": Out(data.ArrayLayout(signed(acc_bits), cols)),
         })
@@ -85,7 +85,7 @@ class SystolicArray(wiring.Component):
                     m.d.comb += pes[i + 1][j].w_in.eq(pe.w_out)
 
         corner = pes[-1][-1]
-        m.d.comb += self.tile_done.eq(corner.done)
+        m.d.comb += [self.tile_done.eq(corner.done), self.tile_done_next.eq(corner.done_next)]
 
         # Drain chain: one register per PE, loaded all at once, moved up a row per shift.
         chain = [[Signal(signed(self.acc_bits), name=f"drain_{i}_{j}") for j in range(self.cols)] for i in range(self.rows)]

@@ -20,7 +20,8 @@ class TileEngine(wiring.Component):
     - `operands`: one beat per k-step: `a` (rows activations), `w` (cols
       weights), `last` on the tile's final k-step. The next beat starts a new tile.
     - `params`: one beat per tile, in tile order: per-column `bias` (already on
-      the accumulator grid) and `shift`; taken when the tile's last row leaves.
+      the accumulator grid) and `shift`; read while the tile drains, taken the
+      cycle after its last row leaves.
     - `results`: `rows` beats per tile, row 0 first: `cols` requantized values
       and their saturation flags.
     The output format and activation (`neg_shift`, `clamp_lo`, `clamp_hi`, `lo`, `hi`) are
@@ -74,11 +75,14 @@ class TileEngine(wiring.Component):
         cooldown = Signal(range(self.min_tile_period))
         first = Signal(init=1)                     # the next k-step starts a tile
 
-        # The array stalls only when a finished tile waits for the drain chain to empty.
-        m.d.comb += array.en.eq(~(array.tile_done & (pending != 0)))
-        m.d.comb += array.snapshot.eq(array.tile_done & (pending == 0))
+        # The array stalls only when a finished tile waits for the drain chain to empty. That enable reaches every
+        # PE, so it comes straight from a register, worked out a cycle ahead from the next `tile_done` and
+        # `pending`: en == ~(tile_done & (pending != 0)) on every cycle.
+        en, pending_next = Signal(init=1, name="array_en"), Signal.like(pending)
+        m.d.comb += [array.en.eq(en), array.snapshot.eq(array.tile_done & (pending == 0)), pending_next.eq(pending)]
+        m.d.sync += [pending.eq(pending_next), en.eq(~(array.tile_done_next & (pending_next != 0)))]
         with m.If(array.snapshot):
-            m.d.sync += pending.eq(self.rows)
+            m.d.comb += pending_next.eq(self.rows)
 
         blocked = self.operands.payload.last & (cooldown != 0)
         m.d.comb += self.operands.ready.eq(array.en & ~blocked)
@@ -99,8 +103,8 @@ class TileEngine(wiring.Component):
         stage_valid = [Signal(name=f"requant_valid{i}") for i in range(REQUANT_LATENCY)]
         advance = Signal()
         m.d.comb += advance.eq(~stage_valid[-1] | self.results.ready)
-        drained = Signal()
-        m.d.comb += drained.eq((pending != 0) & self.params.valid)
+        drained, owed = Signal(), Signal()
+        m.d.comb += drained.eq((pending != 0) & self.params.valid & ~owed)
         for j in range(self.cols):
             rq = Requantizer(self.acc_bits, self.out_bits, self.max_right, self.max_left, self.support, pipelined=True)
             m.submodules[f"requant_{j}"] = rq
@@ -115,9 +119,15 @@ class TileEngine(wiring.Component):
             m.d.sync += [stage_valid[0].eq(drained)] + [stage_valid[i].eq(stage_valid[i - 1])
                                                          for i in range(1, REQUANT_LATENCY)]
         m.d.comb += self.results.valid.eq(stage_valid[-1])
+        # The tile's parameters are taken from the cycle after its last row leaves: `owed` is a register, so the
+        # parameter reader's advance does not hang off the requantizer's. Nothing drains in that cycle (pending
+        # is 0 until the next snapshot, a cycle later at the earliest), so no cycle is lost; a drain waits while
+        # the old parameters are still owed (a producer that drops `valid`).
+        m.d.comb += self.params.ready.eq(owed)
+        with m.If(drained & advance & (pending == 1)):
+            m.d.sync += owed.eq(1)
+        with m.Elif(self.params.valid):
+            m.d.sync += owed.eq(0)
         with m.If(drained & advance):
-            m.d.comb += array.shift.eq(1)
-            m.d.sync += pending.eq(pending - 1)
-            with m.If(pending == 1):
-                m.d.comb += self.params.ready.eq(1)
+            m.d.comb += [array.shift.eq(1), pending_next.eq(pending - 1)]
         return m

@@ -40,6 +40,7 @@ class PE(wiring.Component):
             "a_out": Out(self.a_shape), "w_out": Out(self.w_shape),
             "valid_out": Out(1), "first_out": Out(1), "last_out": Out(1),
             "result": Out(signed(acc_bits)), "done": Out(1),
+            "done_next": Out(1),  # what `done` holds after this clock edge: the array's stall works a cycle ahead
         })
 
     def elaborate(self, platform):
@@ -55,12 +56,13 @@ class PE(wiring.Component):
                 m.d.sync += [nv.eq(p_valid), nf.eq(p_first), nl.eq(p_last)]
             p_valid, p_first, p_last = nv, nf, nl
         total = Signal(signed(self.acc_bits))
-        m.d.comb += total.eq(Mux(p_first, 0, acc) + mul.product)
+        m.d.comb += [total.eq(Mux(p_first, 0, acc) + mul.product),
+                     self.done_next.eq(Mux(self.en, p_valid & p_last, self.done))]
         with m.If(self.en):
             m.d.sync += [
                 self.a_out.eq(self.a_in), self.w_out.eq(self.w_in),
                 self.valid_out.eq(self.valid_in), self.first_out.eq(self.first_in), self.last_out.eq(self.last_in),
-                self.done.eq(p_valid & p_last),
+                self.done.eq(self.done_next),
             ]
             with m.If(p_valid):
                 m.d.sync += acc.eq(total)

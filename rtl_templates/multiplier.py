@@ -54,9 +54,14 @@ class PipelinedMultiplier(wiring.Component):
         if getattr(platform, "family", None) == "ecp5" and fits_mult18x18d(self.w_shape, self.a_shape):
             return self._mult18x18d()
         m = Module()
-        w_reg, a_reg = Signal(self.w_shape, name="w_reg"), Signal(self.a_shape, name="a_reg")
+        # no reset: validity travels in the PE's flags, and reset-less registers are what yosys packs into the
+        # iCE40's SB_MAC16 (its input and output registers) instead of logic cells
+        w_reg = Signal(self.w_shape, name="w_reg", reset_less=True)
+        a_reg = Signal(self.a_shape, name="a_reg", reset_less=True)
+        product = Signal.like(self.product, name="product_reg", reset_less=True)
+        m.d.comb += self.product.eq(product)
         with m.If(self.en):
-            m.d.sync += [w_reg.eq(self.w), a_reg.eq(self.a), self.product.eq(w_reg * a_reg)]
+            m.d.sync += [w_reg.eq(self.w), a_reg.eq(self.a), product.eq(w_reg * a_reg)]
         return m
 
     def _mult18x18d(self) -> Module:

@@ -4,11 +4,11 @@ See docs/dataflow.md for the diagram and a cycle-by-cycle example.
 """
 from __future__ import annotations
 
-from amaranth import Module, Shape, Signal, signed
+from amaranth import Module, Mux, Shape, Signal, signed
 from amaranth.lib import data, wiring
 from amaranth.lib.wiring import In, Out
 
-from .pe import PE, PRODUCT_LATENCY
+from .pe import PE, RESULT_LATENCY
 
 
 class SystolicArray(wiring.Component):
@@ -22,7 +22,7 @@ class SystolicArray(wiring.Component):
     `tile_done` rises when PE(rows-1, cols-1) has captured the tile's last
     sum (`tile_done_next`: its value after the coming clock edge); then `snapshot` copies all results into the drain chain, which
     `shift` moves up one row per call, row 0 leaving at `out_row`.
-    Latency from the last k-step to `tile_done`: rows + cols - 1 + PRODUCT_LATENCY enabled cycles.
+    Latency from the last k-step to `tile_done`: rows + cols - 2 + RESULT_LATENCY enabled cycles.
     """
 
     def __init__(self, rows: int, cols: int, w_shape, a_shape, acc_bits: int):
@@ -43,7 +43,7 @@ class SystolicArray(wiring.Component):
     @property
     def latency(self) -> int:
         """Enabled cycles from the last k-step entering to `tile_done`."""
-        return self.rows + self.cols - 1 + PRODUCT_LATENCY
+        return self.rows + self.cols - 2 + RESULT_LATENCY
 
     def elaborate(self, platform):
         m = Module()
@@ -53,17 +53,21 @@ class SystolicArray(wiring.Component):
                 m.submodules[f"pe_{i}_{j}"] = pe
                 m.d.comb += pe.en.eq(self.en)
 
-        # Edge skew: row i's operand and flags pass through i registers, column j's weight through j.
+        # Edge: a bubble (valid low) enters as a zero activation with no flags, so every PE may accumulate on
+        # every enabled cycle. Then the skew: row i's operand and flags pass through i registers, column j's
+        # weight through j.
         for i in range(self.rows):
-            a, valid, first, last = self.a[i], self.valid, self.first, self.last
+            a, first, last = Signal(self.a_shape, name=f"edge_a{i}"), Signal(name=f"edge_f{i}"), Signal(name=f"edge_l{i}")
+            m.d.comb += [a.eq(Mux(self.valid, self.a[i], 0)), first.eq(self.valid & self.first),
+                         last.eq(self.valid & self.last)]
             for d in range(i):
-                na, nv, nf, nl = (Signal(self.a_shape, name=f"skew_a{i}_{d}"), Signal(name=f"skew_v{i}_{d}"),
-                                  Signal(name=f"skew_f{i}_{d}"), Signal(name=f"skew_l{i}_{d}"))
+                na, nf, nl = (Signal(self.a_shape, name=f"skew_a{i}_{d}"), Signal(name=f"skew_f{i}_{d}"),
+                              Signal(name=f"skew_l{i}_{d}"))
                 with m.If(self.en):
-                    m.d.sync += [na.eq(a), nv.eq(valid), nf.eq(first), nl.eq(last)]
-                a, valid, first, last = na, nv, nf, nl
+                    m.d.sync += [na.eq(a), nf.eq(first), nl.eq(last)]
+                a, first, last = na, nf, nl
             pe = pes[i][0]
-            m.d.comb += [pe.a_in.eq(a), pe.valid_in.eq(valid), pe.first_in.eq(first), pe.last_in.eq(last)]
+            m.d.comb += [pe.a_in.eq(a), pe.first_in.eq(first), pe.last_in.eq(last)]
         for j in range(self.cols):
             w = self.w[j]
             for d in range(j):
@@ -79,8 +83,7 @@ class SystolicArray(wiring.Component):
                 pe = pes[i][j]
                 if j + 1 < self.cols:
                     nxt = pes[i][j + 1]
-                    m.d.comb += [nxt.a_in.eq(pe.a_out), nxt.valid_in.eq(pe.valid_out),
-                                 nxt.first_in.eq(pe.first_out), nxt.last_in.eq(pe.last_out)]
+                    m.d.comb += [nxt.a_in.eq(pe.a_out), nxt.first_in.eq(pe.first_out), nxt.last_in.eq(pe.last_out)]
                 if i + 1 < self.rows:
                     m.d.comb += pes[i + 1][j].w_in.eq(pe.w_out)
 

@@ -30,12 +30,12 @@ class TileEngine(wiring.Component):
     Cycle model (no backpressure): a tile of depth K holds the operand stream
     for max(K, rows + cols - 1) cycles (the next tile's last k-step must not
     reach PE(0, 0) before this tile's results are copied to the drain chain),
-    its first row leaves rows + cols + PRODUCT_LATENCY + REQUANT_LATENCY
-    cycles after its last k-step (the PEs' product register, the
-    requantizer's registered stages), then one row per cycle. Whole
-    problem: (tiles - 1) * max(K, rows + cols - 1) + K + 2 * rows + cols - 1
-    + PRODUCT_LATENCY + REQUANT_LATENCY cycles from the first k-step to the
-    last row.
+    its first row leaves rows + cols - 1 + RESULT_LATENCY + REQUANT_LATENCY
+    cycles after its last k-step (the PEs' operand, product, accumulator and
+    result registers, the requantizer's registered stages), then one row per
+    cycle. Whole problem: (tiles - 1) * max(K, rows + cols - 1) + K + 2 * rows
+    + cols - 2 + RESULT_LATENCY + REQUANT_LATENCY cycles from the first
+    k-step to the last row.
     """
 
     def __init__(self, rows: int, cols: int, w_shape, a_shape, acc_bits: int, out_bits: int,

@@ -70,6 +70,7 @@ class _Queues:
     def __init__(self, m: Module):
         self.in_full = Array(Signal(name=f"in_full{i}") for i in range(BANKS))
         self.in_status = Array(Signal(8, name=f"in_status{i}") for i in range(BANKS))
+        self.in_ok = Array(Signal(name=f"in_ok{i}") for i in range(BANKS))  # in_status == OK, one bit to decide on
         self.out_full = Array(Signal(name=f"out_full{i}") for i in range(BANKS))
         self.out_status = Array(Signal(8, name=f"out_status{i}") for i in range(BANKS))
         self.out_label = Array(Signal(8, name=f"out_label{i}") for i in range(BANKS))
@@ -98,6 +99,7 @@ class _Receiver:
         """Queue the bank with `status` (counted if it is an error)."""
         m, q = self.m, self.q
         m.d.sync += [q.in_full[self.bank].eq(1), q.in_status[self.bank].eq(status),
+                     q.in_ok[self.bank].eq(status == protocol.STATUS_OK),
                      self.bank.eq(next_bank(self.bank))]
         if status != protocol.STATUS_OK:
             m.d.sync += q.errors.eq(q.errors + 1)
@@ -177,6 +179,7 @@ class _Compute:
         self.out_bank = Signal(range(BANKS))
         self.best = Signal(signed(link.hw.store_bits))
         self.label = Signal(8)
+        self.beat = _OutputBeat(link.hw.store_bits, link.n_out)
 
     def elaborate(self):
         m, link, q, acc = self.m, self.link, self.q, self.acc
@@ -184,10 +187,15 @@ class _Compute:
         value = self.bits[:fmt.bits].as_signed() if fmt.signed else self.bits[:fmt.bits]
         next_in = next_bank(self.in_bank)
         next_out = next_bank(self.out_bank)
-        with m.FSM(name="compute"):
+        beat = self.beat
+        first_max = (beat.index == 0) | (beat.data > self.best)  # the first maximum, like argmax
+        # WAIT decides on a registered condition (the bank flags go through Array muxes), worked out only while
+        # waiting and cleared when it is acted on, so it never reads banks that are about to move
+        startable = Signal()
+        with m.FSM(name="compute") as fsm:
             with m.State("WAIT"):
-                with m.If(q.in_full[self.in_bank] & ~q.out_full[self.out_bank]):
-                    with m.If(q.in_status[self.in_bank] == protocol.STATUS_OK):
+                with m.If(startable):
+                    with m.If(q.in_ok[self.in_bank]):
                         m.d.sync += [self.count.eq(0), self.nbits.eq(0), self.n_values.eq(0)]
                         m.next = "FETCH"
                     with m.Else():  # a broken frame: its status goes out in order, nothing runs
@@ -218,20 +226,34 @@ class _Compute:
                     m.next = "FETCH"
             with m.State("COLLECT"):
                 out = acc.outputs
-                data = out.payload.data
-                first_max = (self.n_values == 0) | (data > self.best)  # the first maximum, like argmax
                 m.d.comb += [link.busy.eq(1), out.ready.eq(1),
                              self.wr.addr.eq(self.out_bank * link.n_out + self.n_values),
-                             self.wr.data.eq(data), self.wr.en.eq(out.valid)]
+                             self.wr.data.eq(out.payload.data), self.wr.en.eq(out.valid)]
+                m.d.sync += [beat.valid.eq(out.valid), beat.data.eq(out.payload.data), beat.last.eq(out.payload.last),
+                             beat.index.eq(self.n_values)]
                 with m.If(out.valid):
                     m.d.sync += self.n_values.eq(self.n_values + 1)
-                    with m.If(first_max):
-                        m.d.sync += [self.best.eq(data), self.label.eq(self.n_values)]
                     with m.If(out.payload.last):
-                        m.d.sync += [q.out_full[self.out_bank].eq(1), q.out_status[self.out_bank].eq(protocol.STATUS_OK),
-                                     q.out_label[self.out_bank].eq(Mux(first_max, self.n_values, self.label)),
-                                     self.out_bank.eq(next_out)]
-                        m.next = "WAIT"
+                        m.next = "SETTLE"
+            with m.State("SETTLE"):  # the last logit, a registered beat behind, settles the label
+                m.d.sync += [beat.valid.eq(0), q.out_full[self.out_bank].eq(1),
+                             q.out_status[self.out_bank].eq(protocol.STATUS_OK),
+                             q.out_label[self.out_bank].eq(Mux(first_max, beat.index, self.label)),
+                             self.out_bank.eq(next_out)]
+                m.next = "WAIT"
+        m.d.sync += startable.eq(fsm.ongoing("WAIT") & ~startable & q.in_full[self.in_bank] & ~q.out_full[self.out_bank])
+        # the running argmax follows the logits a registered beat behind, so the compare starts from registers
+        with m.If(beat.valid & first_max):
+            m.d.sync += [self.best.eq(beat.data), self.label.eq(beat.index)]
+
+
+class _OutputBeat:
+    """An output beat registered on its way to the argmax."""
+
+    def __init__(self, store_bits: int, n_out: int):
+        self.valid, self.last = Signal(name="beat_valid"), Signal(name="beat_last")
+        self.data = Signal(signed(store_bits), name="beat_data")
+        self.index = Signal(range(max(n_out, 2)), name="beat_index")
 
 
 class _Transmitter:

@@ -41,7 +41,7 @@ def test_cli_build_and_sim_digits_cnn_8bit(tmp_path, cnn_path):
     assert r["rtl_accuracy"] == pytest.approx(float((vec["out_fc"].argmax(1) == vec["labels"]).mean()))
     assert r["rtl_accuracy"] >= 0.95
     assert r["ideal_cycles"] == 80896 / 16
-    assert r["pe_utilization"] >= 0.74  # measured 76.0% on the 4x4 array
+    assert r["pe_utilization"] >= 0.74  # measured 75.8% on the 4x4 array
     assert r["mode"] == "fast" and r["simulated_cycles"] >= 100 * r["cycles_per_inference"]
 
 

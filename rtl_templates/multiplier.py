@@ -43,15 +43,26 @@ class ECP5DspTarget:
 class PipelinedMultiplier(wiring.Component):
     """product = w * a, LATENCY enabled cycles after w and a are presented; holds while `en` is low."""
 
-    def __init__(self, w_shape, a_shape):
+    FORMS = ("generic", "ecp5")
+
+    def __init__(self, w_shape, a_shape, form: str | None = None):
+        """`form`: None picks from the platform (ECP5 DSP where the operands fit); "generic" or "ecp5" force one,
+        so a test can put both side by side."""
         self.w_shape, self.a_shape = Shape.cast(w_shape), Shape.cast(a_shape)
+        if form not in (None, *self.FORMS):
+            raise ValueError(f"form must be one of {self.FORMS} or None, got {form!r}")
+        if form == "ecp5" and not fits_mult18x18d(self.w_shape, self.a_shape):
+            raise ValueError(f"{self.w_shape!r} x {self.a_shape!r} does not fit MULT18X18D's 18-bit signed ports")
+        self.form = form
         super().__init__({
             "en": In(1), "w": In(self.w_shape), "a": In(self.a_shape),
             "product": Out(product_shape(self.w_shape, self.a_shape)),
         })
 
     def elaborate(self, platform):
-        if getattr(platform, "family", None) == "ecp5" and fits_mult18x18d(self.w_shape, self.a_shape):
+        form = self.form or ("ecp5" if getattr(platform, "family", None) == "ecp5"
+                             and fits_mult18x18d(self.w_shape, self.a_shape) else "generic")
+        if form == "ecp5":
             return self._mult18x18d()
         m = Module()
         # no reset: validity travels in the PE's flags, and reset-less registers are what yosys packs into the

@@ -65,8 +65,8 @@ class PipelinedMultiplier(wiring.Component):
         if form == "ecp5":
             return self._mult18x18d()
         m = Module()
-        # no reset: validity travels in the PE's flags, and reset-less registers are what yosys packs into the
-        # iCE40's SB_MAC16 (its input and output registers) instead of logic cells
+        # no reset: the PE's flags say which products count, and reset-less registers are what yosys packs into
+        # the iCE40's SB_MAC16 (its input and output registers) instead of logic cells
         w_reg = Signal(self.w_shape, name="w_reg", reset_less=True)
         a_reg = Signal(self.a_shape, name="a_reg", reset_less=True)
         product = Signal.like(self.product, name="product_reg", reset_less=True)

@@ -178,6 +178,7 @@ def build_(model, output, array, board, vectors, as_json, **kw):
               help="Random gaps on the input stream and backpressure on the output, probability per cycle "
                    "(driven from cocotb every cycle: much slower than the default fast mode).")
 @click.option("--seed", type=int, default=0, show_default=True, help="Seed of the random stalls.")
+# the forms of rtl_templates.multiplier.PipelinedMultiplier.FORMS, spelled out: the CLI imports no Amaranth
 @click.option("--dsp", type=click.Choice(["generic", "ecp5"]), default="generic", show_default=True,
               help="Multiplier form of the PEs: 'ecp5' simulates the registered MULT18X18D instances that "
                    "`hwgen synth` builds for an ECP5 board, with hwgen's behavioural model of that cell.")

@@ -50,7 +50,7 @@ class SimulationResult:
     simulated_cycles: int
     cycles_per_second: float
     trace_writes: int
-    dsp: str = "generic"             # the multiplier form simulated (DSP_FORMS)
+    dsp: str = "generic"             # the multiplier form simulated (PipelinedMultiplier.FORMS)
 
     def to_json(self) -> dict:
         return asdict(self)
@@ -80,24 +80,22 @@ def trace_format(hw: HardwarePlan):
     return TraceFormat(trace["layer"].shape.width, trace["index"].shape.width, hw.store_bits)
 
 
-DSP_FORMS = ("generic", "ecp5")
-
-
 def accelerator_sources(build: Build, dsp: str = "generic") -> dict[str, str]:
     """The accelerator's Verilog by file name: the build's own, or re-emitted with the PEs' ECP5 MULT18X18D
     instances (as `hwgen synth` builds them for an ECP5 board) plus our behavioural model of that cell."""
+    from rtl_templates.multiplier import ECP5DspTarget, PipelinedMultiplier
+
+    if dsp not in PipelinedMultiplier.FORMS:
+        raise HwgenError(f"unknown DSP form {dsp!r}; choose one of {', '.join(PipelinedMultiplier.FORMS)}")
     if dsp == "generic":
         return {build.manifest["verilog"]: build.verilog.read_text()}
-    if dsp != "ecp5":
-        raise HwgenError(f"unknown DSP form {dsp!r}; choose one of {', '.join(DSP_FORMS)}")
     from rtl_templates.accelerator import Accelerator
-    from rtl_templates.multiplier import ECP5DspTarget
-    from sim.runner import ECP5_DSP_MODEL
+    from sim.runner import ecp5_dsp_model
 
     from .verilog import emit_verilog
 
     text = emit_verilog(Accelerator(build.hw), build.manifest["top"], platform=ECP5DspTarget())
-    return {build.manifest["verilog"]: text, ECP5_DSP_MODEL.name: ECP5_DSP_MODEL.read_text()}
+    return {build.manifest["verilog"]: text, **ecp5_dsp_model()}
 
 
 def compile_build(build: Build, cache: Path | None = None, dsp: str = "generic"):

@@ -20,8 +20,9 @@ class SystolicArray(wiring.Component):
     the edge, so PE(i, j) sees operand pair k at cycle k + i + j.
 
     `tile_done` rises when PE(rows-1, cols-1) has captured the tile's last
-    sum (`tile_done_next`: its value after the coming clock edge); then `snapshot` copies all results into the drain chain, which
-    `shift` moves up one row per call, row 0 leaving at `out_row`.
+    sum (`tile_done_next`: its value after the coming clock edge); then
+    `snapshot` copies all results into the drain chain, which `shift` moves
+    up one row per call, row 0 leaving at `out_row`.
     Latency from the last k-step to `tile_done`: rows + cols - 2 + RESULT_LATENCY enabled cycles.
     """
 

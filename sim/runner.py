@@ -21,7 +21,6 @@ from hwgen.errors import HwgenError
 from hwgen.toolchain import setup_verilator
 
 SIM_DIR = Path(__file__).resolve().parent
-ECP5_DSP_MODEL = SIM_DIR / "models" / "MULT18X18D.v"  # behavioural model of the ECP5 DSP cell the PE instantiates
 VERILATOR_ARGS = ["-Wno-fatal", "-Wno-WIDTHEXPAND", "-Wno-WIDTHTRUNC", "-Wno-UNUSEDSIGNAL",
                   "--x-assign", "fast", "--x-initial", "fast", "-O3"]
 # C++ optimisation of the generated model: the per-cycle code at -O2, the run-once (constructor,
@@ -51,6 +50,12 @@ def cache_root() -> Path:
     from hwgen.cache import default_root
 
     return default_root() / "verilator"
+
+
+def ecp5_dsp_model() -> dict[str, str]:
+    """Our behavioural model of the ECP5 DSP cell the PE instantiates, as a source to compile beside a design."""
+    path = SIM_DIR / "models" / "MULT18X18D.v"
+    return {path.name: path.read_text()}
 
 
 _INIT_BLOCK = re.compile(r"(  reg (\[\d+:0\] )?(\\?\S+) +\[(\d+):0\];\n)  initial begin\n((?:    \3 ?\[\d+\] = [^\n]*\n)+)  end\n")

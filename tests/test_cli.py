@@ -71,3 +71,12 @@ def test_cli_help_loads_neither_torch_nor_amaranth():
     for command in ["", "build", "sim", "synth", "sweep", "eval"]:
         r = hwgen(*([command] if command else []), "--help")
         assert r.returncode == 0 and "Usage:" in r.stdout, (command, r.stderr)
+
+
+def test_sim_dsp_choices_are_the_multipliers_forms():
+    """`hwgen sim --dsp` spells the forms out (the CLI imports no Amaranth); they must stay the RTL's."""
+    from hwgen.cli import main
+    from rtl_templates.multiplier import PipelinedMultiplier
+
+    option = next(p for p in main.commands["sim"].params if p.name == "dsp")
+    assert tuple(option.type.choices) == PipelinedMultiplier.FORMS

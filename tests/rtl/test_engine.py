@@ -139,7 +139,7 @@ def test_multiplier_forms_agree_with_the_model_under_random_enables(sim_root, w_
                              getattr(self, f"product_{form}").eq(mul.product)]
             return m
 
-    sources = {"mul.v": emit_verilog(SideBySide(), "mul"), runner.ECP5_DSP_MODEL.name: runner.ECP5_DSP_MODEL.read_text()}
+    sources = {"mul.v": emit_verilog(SideBySide(), "mul"), **runner.ecp5_dsp_model()}
     design = runner.build(sources, "mul", sim_root)
     job = {"seed": w_bits * a_bits, "w_bits": w_bits, "a_bits": a_bits, "a_signed": a_signed, "cycles": 400}
     res = runner.run(design, "mul", "sim.tb_multiplier", job, name="multiplier")

@@ -96,9 +96,14 @@ def _literal(text: str) -> int:
 
 
 def _digest(sources: dict[str, str], toplevel: str, extra_args: list[str]) -> str:
+    """The compiled model's key. It includes where cocotb's libraries are: the binary loads them from that path,
+    so a model compiled by another (since deleted) environment must not be taken from the cache."""
+    from cocotb_tools.config import libs_dir
+
     from hwgen.cache import digest, tool_versions
 
-    return digest(sources, toplevel, VERILATOR_ARGS, extra_args, MAKE_OPT, tool_versions("verilator", "cocotb"))[:20]
+    return digest(sources, toplevel, VERILATOR_ARGS, extra_args, MAKE_OPT, tool_versions("verilator", "cocotb"),
+                  str(libs_dir))[:20]
 
 
 def build(verilog_text: str | dict[str, str], toplevel: str, cache: Path | None = None,

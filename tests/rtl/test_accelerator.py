@@ -160,6 +160,19 @@ def test_second_simulation_reuses_the_compiled_model(tmp_path, mlp_path):
     assert len([p for p in cache.rglob("compiled.json")]) == 1
 
 
+def test_a_model_compiled_against_another_cocotb_install_is_not_reused(monkeypatch):
+    """The compiled simulator loads cocotb's libraries from the path it was built with: a new venv (the old one
+    deleted) must get its own model, not a cached binary that cannot start."""
+    import cocotb_tools.config
+
+    from sim import runner
+
+    sources = {"top.v": "module top; endmodule\n"}
+    here = runner._digest(sources, "top", [])
+    monkeypatch.setattr(cocotb_tools.config, "libs_dir", cocotb_tools.config.libs_dir.parent / "elsewhere" / "libs")
+    assert runner._digest(sources, "top", []) != here
+
+
 @pytest.mark.filterwarnings("ignore::hwgen.api.CalibrationWarning")
 def test_standalone_relu_depthwise_and_odd_avgpool_bit_exact(tmp_path):
     """Layers the random zoo rarely makes: a ReLU6 the importer cannot fuse, depthwise 3x3, a 3x3 average."""

@@ -17,7 +17,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from amaranth import Cat, Const, Module, Mux, Signal, signed, unsigned
+from amaranth import Cat, Const, Module, Mux, Signal, Value, signed, unsigned
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
@@ -25,6 +25,7 @@ from amaranth.lib.wiring import In, Out
 from hwgen.hwplan import ELTWISE, INPUT, MAC, MAX, OUTPUT, HardwarePlan, descriptor_fields, descriptor_words
 
 from .engine import TileEngine
+from .memories import READ_LATENCY, BankedMemory
 from .requant import PIPELINED_LATENCY, ActivationSupport, Requantizer
 from .streams import StreamFIFO
 
@@ -77,8 +78,9 @@ class WindowWalker(wiring.Component):
     each row's window origin), for each group and column tile, for each
     k-step (channel, ky, kx): one beat with every row's activation (or the
     pad value outside the image) and the column tile's weights, unpacked at
-    the layer's own width. Memories have one cycle of read latency and their
-    data is registered once more (stage 2, so no block RAM output drives
+    the layer's own width. The arena and weight memories answer READ_LATENCY
+    cycles after the address (banked, rtl_templates/memories.py) and their
+    data is registered once more (stage 2, so no bank multiplexer drives
     logic); every stage holds while `beats` is not ready.
     """
 
@@ -104,15 +106,17 @@ class WindowWalker(wiring.Component):
             advance.eq(~r.s2_valid | self.beats.ready),
             issue.eq(r.active & ~r.setup & advance),
             self.rd_en.eq(advance),
-            self.busy.eq(r.active | r.s1_valid | r.s2_valid),
+            self.busy.eq(r.active | Cat(*(stage.valid for stage in r.flight)).any() | r.s2_valid),
             self.w_addr.eq(r.wtile + r.kword),
         ]
         inside = self._addresses(m, r)
         last_k = r.k.last
         with m.If(advance):
-            m.d.sync += [r.s1_valid.eq(issue), r.s1_last.eq(last_k), r.s1_pad.eq(~inside), r.s1_sub.eq(r.sub),
-                         r.s2_valid.eq(r.s1_valid), r.s2_last.eq(r.s1_last), r.s2_pad.eq(r.s1_pad),
-                         r.s2_sub.eq(r.s1_sub), r.s2_w.eq(self.w_data)]
+            head, *rest = r.flight
+            m.d.sync += [head.valid.eq(issue), head.last.eq(last_k), head.pad.eq(~inside), head.sub.eq(r.sub)]
+            m.d.sync += [nxt.eq(prev) for prev, nxt in zip(r.flight, rest)]
+            m.d.sync += [r.s2_valid.eq(r.flight[-1].valid), r.s2_last.eq(r.flight[-1].last),
+                         r.s2_pad.eq(r.flight[-1].pad), r.s2_sub.eq(r.flight[-1].sub), r.s2_w.eq(self.w_data)]
             m.d.sync += [r.s2_a[i].eq(self.a_data[i]) for i in range(self.hw.rows)]
         with m.If(self.start):
             self._start(m, r)
@@ -238,10 +242,11 @@ class _WalkRegisters:
             setattr(self, name, counter(name))
         for name, field in (("ox", "ow"), ("g", "groups"), ("ntc", "nt"), ("k", "k"), ("ky", "kh"), ("kx", "kw")):
             setattr(self, name, LoopCounter(wd.loop(field), e[field], name))
-        self.s1_valid, self.s1_last = Signal(name="s1_valid"), Signal(name="s1_last")
-        self.s1_pad = Signal(rows, name="s1_pad")
-        self.s1_sub = Signal(range(max(hw.w_bits, 2)), name="s1_sub")
-        # stage 2: the memories' outputs registered, so no block RAM output drives the pad muxes or the unpacking
+        # reads in flight: the memories' READ_LATENCY stages, each with the beat's flags
+        self.flight = [Signal(data.StructLayout({"valid": 1, "last": 1, "pad": rows,
+                                                 "sub": range(max(hw.w_bits, 2))}), name=f"flight{i}")
+                       for i in range(READ_LATENCY)]
+        # stage 2: the memories' outputs registered, so no bank multiplexer drives the pad muxes or the unpacking
         self.s2_valid, self.s2_last = Signal(name="s2_valid"), Signal(name="s2_last")
         self.s2_pad = Signal(rows, name="s2_pad")
         self.s2_sub = Signal(range(max(hw.w_bits, 2)), name="s2_sub")
@@ -296,11 +301,25 @@ class TileCounter:
         return ([s.eq(0) for s in (self.m0, self.g, self.nt, self.g_off, self.ch_off)]
                 + [self.left.eq(d.m), self._rows_left(d.m)] + self._last_col(self._e.nt == 0))
 
+    def _last_nt(self):
+        return (self.nt == self._e.nt) if self._cols else Const(1)
+
+    def upcoming(self) -> tuple[Value, Value]:
+        """The next tile's (rows_left, last_col), from registers only: what `step` loads, for a writer that
+        registers its own per-value flags alongside."""
+        e, rows = self._e, self._rows
+        new_row_tile = self._last_nt() & (self.g == e.groups)
+        left = self.left - rows
+        rows_left = Mux(new_row_tile, Mux(left >= rows, rows, Mux(left < 0, 0, left)), self.rows_left)
+        last_nt = self._last_nt()
+        last_col = Mux(Mux(last_nt, e.nt == 0, self.nt + 1 == e.nt), e.cols_last, self._cols - 1)
+        return rows_left, last_col
+
     def step(self):
         """Statements for moving to the next tile."""
         m, d, e, rows = self._m, self._d, self._e, self._rows
         group_step = d.group_out_step if self._cols else d.ohw
-        last_nt = (self.nt == e.nt) if self._cols else Const(1)
+        last_nt = self._last_nt()
         m.d.sync += self._last_col(Mux(last_nt, e.nt == 0, self.nt + 1 == e.nt))  # of the next tile
         with m.If(last_nt):
             m.d.sync += self.nt.eq(0)
@@ -351,28 +370,31 @@ class MacWriter(wiring.Component):
         busy = Signal()
         m.d.comb += self.busy.eq(busy)
         m.d.sync += self.write.en.eq(0)
+        # per-value decisions from two registered flags, so `results.ready` (the FIFO's read enable) is one gate:
+        # row_skip == (i >= rows_left), a row past the layer's last output pixel; col_last == (j == last_col)
+        row_skip, col_last = Signal(), Signal()
         with m.If(self.start):
-            m.d.sync += tc.reset() + [i.eq(0), j.eq(0), lane_off.eq(0), busy.eq(1)]
+            m.d.sync += tc.reset() + [i.eq(0), j.eq(0), lane_off.eq(0), busy.eq(1), row_skip.eq(0),
+                                      col_last.eq(Mux(e.nt == 0, e.cols_last, hw.cols - 1) == 0)]
         consume = Signal()
+        m.d.comb += consume.eq(self.results.valid & (row_skip | col_last))
         with m.If(self.results.valid):
-            with m.If(i >= tc.rows_left):  # a row past the layer's last output pixel
-                m.d.comb += consume.eq(1)
-            with m.Else():
+            with m.If(~row_skip):
                 m.d.sync += [  # registered: the address adders end here, not in the arena's write path
                     self.write.en.eq(1),
                     self.write.addr.eq(d.out_base + tc.ch_off + lane_off + pixel),
                     self.write.data.eq(self.results.payload.data[j]),
                     self.write.saturated.eq(self.results.payload.saturated.bit_select(j, 1)),
                 ]
-                with m.If(j == tc.last_col):
-                    m.d.comb += consume.eq(1)
-                with m.Else():
-                    m.d.sync += [j.eq(j + 1), lane_off.eq(lane_off + d.ohw)]
+                with m.If(~col_last):
+                    m.d.sync += [j.eq(j + 1), lane_off.eq(lane_off + d.ohw), col_last.eq(j + 1 == tc.last_col)]
         m.d.comb += self.results.ready.eq(consume)
+        next_rows_left, next_last_col = tc.upcoming()
         with m.If(consume):
-            m.d.sync += [j.eq(0), lane_off.eq(0), i.eq(i + 1)]
+            m.d.sync += [j.eq(0), lane_off.eq(0), i.eq(i + 1), row_skip.eq(i + 1 >= tc.rows_left),
+                         col_last.eq(tc.last_col == 0)]
             with m.If(i == hw.rows - 1):
-                m.d.sync += i.eq(0)
+                m.d.sync += [i.eq(0), row_skip.eq(next_rows_left == 0), col_last.eq(next_last_col == 0)]
                 tc.step()
                 with m.If((tc.nt == e.nt) & (tc.g == e.groups) & (tc.left <= hw.rows)):
                     m.d.sync += busy.eq(0)
@@ -463,14 +485,16 @@ class EltwiseUnit(wiring.Component):
     A registered pipeline, so no stage holds more than one adder or compare
     chain: stage 0 reads the arena (a repeating walk: each value `up` times
     along x, each row `up` times along y; `up` = 1, `w` = 1 read one value
-    after the other), stage 1 has the memories' data, stage 2 registers it
-    and addresses the table memory, stage 3 sums (a << sa) + (b << sb),
-    the next PIPELINED_LATENCY stages requantize (`Requantizer(pipelined=
-    True)`), the last writes the requantized value or the table's entry at
-    out_base + out_off + index. The output stream takes stage 2's values.
+    after the other), stage READ_LATENCY has the arena's data, the next
+    (DATA) registers it and addresses the table memory, the next sums
+    (a << sa) + (b << sb), the next PIPELINED_LATENCY stages requantize
+    (`Requantizer(pipelined=True)`), the last writes the requantized value
+    or the table's entry at out_base + out_off + index. The output stream
+    takes stage DATA's values.
     """
 
-    LATENCY = 4 + PIPELINED_LATENCY  # stages from the read to the write
+    DATA = READ_LATENCY + 1                         # the stage holding the registered arena data
+    LATENCY = DATA + 2 + PIPELINED_LATENCY          # stages from the read to the write
 
     def __init__(self, hw: HardwarePlan):
         self.hw, self.wd = hw, Widths(hw)
@@ -515,11 +539,12 @@ class EltwiseUnit(wiring.Component):
                                                 activation_support(hw), pipelined=True)
         streaming = d.kind == OUTPUT
         advance = Signal()
+        data_stage = self.DATA
         valid = [Signal(name=f"ew_valid{i}") for i in range(self.LATENCY + 1)]  # valid[i]: stage i holds a value
-        active, idx, last = valid[0], Signal(signed(iw)), Signal(3)              # last: stages 0-2's final value
+        active, idx, last = valid[0], Signal(signed(iw)), Signal(data_stage + 1)  # last: stages 0-DATA's final one
         rd = self._read_walk(m, active & advance, idx)
         # the pipeline stalls only while the output stream (fed by stage 2) waits; arena writes never stall
-        m.d.comb += [advance.eq(~(valid[2] & streaming) | self.outputs.ready), self.rd_en.eq(advance),
+        m.d.comb += [advance.eq(~(valid[data_stage] & streaming) | self.outputs.ready), self.rd_en.eq(advance),
                      self.a_addr.eq(d.in_base + rd), self.b_addr.eq(d.in2_base + rd), last[0].eq(idx == e.n_out)]
         with m.If(self.start):
             m.d.sync += [active.eq(1), idx.eq(0)]
@@ -528,21 +553,22 @@ class EltwiseUnit(wiring.Component):
             with m.If(last[0]):
                 m.d.sync += active.eq(0)
 
-        a2, b2 = Signal(self.wd.store), Signal(self.wd.store)  # stage 2: the arena's outputs, registered
-        acc3 = Signal(signed(hw.acc_bits))                      # stage 3: the sum, then the requantizer's stages
+        a2, b2 = Signal(self.wd.store), Signal(self.wd.store)  # stage DATA: the arena's outputs, registered
+        acc3 = Signal(signed(hw.acc_bits))                      # stage DATA + 1: the sum, then the requantizer's
         y, sat = Signal(self.wd.store), Signal()                # the last stage: the value to write
         with m.If(advance):
-            m.d.sync += [valid[i].eq(valid[i - 1] if i <= 2 else valid[i - 1] & ~streaming)  # streamed: not written
-                         for i in range(1, self.LATENCY + 1)]
-            m.d.sync += [last[1].eq(last[0]), last[2].eq(last[1]), a2.eq(self.a_data), b2.eq(self.b_data),
+            m.d.sync += [valid[i].eq(valid[i - 1] if i <= data_stage else valid[i - 1] & ~streaming)  # streamed:
+                         for i in range(1, self.LATENCY + 1)]                                        # not written
+            m.d.sync += [last[i].eq(last[i - 1]) for i in range(1, data_stage + 1)]
+            m.d.sync += [a2.eq(self.a_data), b2.eq(self.b_data),
                          acc3.eq((a2 << d.sa.as_unsigned()) + Mux(d.has_b, b2 << d.sb.as_unsigned(), 0)),
                          y.eq(rq.y), sat.eq(rq.saturated)]
         m.d.comb += [
             rq.en.eq(advance), rq.acc.eq(acc3), rq.bias.eq(0), rq.shift.eq(d.shift), rq.neg_shift.eq(d.neg_shift),
             rq.clamp_lo.eq(d.clamp_lo), rq.clamp_hi.eq(d.clamp_hi), rq.lo.eq(d.lo), rq.hi.eq(d.hi),
             self.lut_addr.eq(d.lut_base + (a2 >> d.lut_shift.as_unsigned())),
-            self.outputs.valid.eq(valid[2] & streaming), self.outputs.payload.data.eq(a2),
-            self.outputs.payload.last.eq(last[2]),
+            self.outputs.valid.eq(valid[data_stage] & streaming), self.outputs.payload.data.eq(a2),
+            self.outputs.payload.last.eq(last[data_stage]),
         ]
         if self.hw.lut_words:  # the table's entry for stage 3's value, carried along beside the requantizer
             carried = [Signal(self.wd.store, name=f"lut_carry{i}") for i in range(rq.latency)]
@@ -571,11 +597,10 @@ def trace_layout(hw: HardwarePlan) -> data.StructLayout:
 @dataclass(frozen=True)
 class _Memories:
     prog_rd: Any
-    w_rd: Any
+    weights: BankedMemory
     p_rd: Any
     lut_rd: Any        # None when the plan has no lookup tables
-    a_rd: list
-    a_wr: list
+    arena: list        # BankedMemory replicas, one read port each, one shared write
 
 
 @dataclass(frozen=True)
@@ -621,8 +646,8 @@ class Accelerator(wiring.Component):
         hw, wd = self.hw, self.wd
         m.submodules.program = program = Memory(shape=unsigned(descriptor_layout(hw).size), depth=len(hw.program),
                                                 init=descriptor_words(hw))
-        m.submodules.weights = weights = Memory(shape=unsigned(hw.weight_word_width), depth=len(hw.weight_words),
-                                                init=list(hw.weight_words))
+        m.submodules.weights = weights = BankedMemory(unsigned(hw.weight_word_width), len(hw.weight_words),
+                                                      init=hw.weight_words, writable=False)
         m.submodules.params = params = Memory(shape=unsigned(hw.param_width), depth=len(hw.param_words),
                                               init=list(hw.param_words))
         lut_rd = None
@@ -631,15 +656,10 @@ class Accelerator(wiring.Component):
             lut_rd = tables.read_port()
         arena = []
         for r in range(hw.replicas):
-            replica = Memory(shape=wd.store, depth=hw.arena_depth, init=[])
+            replica = BankedMemory(wd.store, hw.arena_depth)
             m.submodules[f"arena{r}"] = replica
             arena.append(replica)
-        prog_rd = program.read_port()
-        w_rd = weights.read_port()
-        p_rd = params.read_port()
-        a_rd = [replica.read_port() for replica in arena]
-        a_wr = [replica.write_port() for replica in arena]
-        return _Memories(prog_rd, w_rd, p_rd, lut_rd, a_rd, a_wr)
+        return _Memories(program.read_port(), weights, params.read_port(), lut_rd, arena)
 
     def _sequencer(self, m: Module, mem: _Memories) -> _Sequencer:
         """Fetch a descriptor, start its unit, wait for n_out completions (and no trailing MAC results)."""
@@ -696,7 +716,8 @@ class Accelerator(wiring.Component):
         m.submodules.beats_fifo = beats = StreamFIFO(beat_layout(self.hw))
         wiring.connect(m, walker.beats, beats.i)
         m.d.comb += [
-            mem.w_rd.addr.eq(walker.w_addr), mem.w_rd.en.eq(walker.rd_en), walker.w_data.eq(mem.w_rd.data),
+            mem.weights.rd_addr.eq(walker.w_addr), mem.weights.rd_en.eq(walker.rd_en),
+            walker.w_data.eq(mem.weights.rd_data),
             mem.p_rd.addr.eq(preader.addr), mem.p_rd.en.eq(preader.rd_en), preader.rd_data.eq(mem.p_rd.data),
             engine.params.valid.eq(preader.params.valid), engine.params.payload.eq(preader.params.payload),
             preader.params.ready.eq(engine.params.ready),
@@ -721,13 +742,13 @@ class Accelerator(wiring.Component):
         """The walker owns every replica's read port (one per array row); the eltwise unit replicas 0 and 1."""
         kind, walker, ew = seq.d.kind, u.walker, u.ew
         walking = (kind == MAC) | (kind == MAX)
-        for r, port in enumerate(mem.a_rd):
+        for r, replica in enumerate(mem.arena):
             if r < self.hw.rows:
-                m.d.comb += walker.a_data[r].eq(port.data)
+                m.d.comb += walker.a_data[r].eq(replica.rd_data)
             ew_addr = ew.a_addr if r == 0 else ew.b_addr
-            m.d.comb += [port.addr.eq(Mux(walking, walker.a_addr[r] if r < self.hw.rows else 0, ew_addr)),
-                         port.en.eq(Mux(walking, walker.rd_en, ew.rd_en))]
-        m.d.comb += [ew.a_data.eq(mem.a_rd[0].data), ew.b_data.eq(mem.a_rd[1].data)]
+            m.d.comb += [replica.rd_addr.eq(Mux(walking, walker.a_addr[r] if r < self.hw.rows else 0, ew_addr)),
+                         replica.rd_en.eq(Mux(walking, walker.rd_en, ew.rd_en))]
+        m.d.comb += [ew.a_data.eq(mem.arena[0].rd_data), ew.b_data.eq(mem.arena[1].rd_data)]
         if mem.lut_rd is not None:
             m.d.comb += [mem.lut_rd.addr.eq(ew.lut_addr), mem.lut_rd.en.eq(ew.rd_en), ew.lut_data.eq(mem.lut_rd.data)]
 
@@ -767,8 +788,9 @@ class Accelerator(wiring.Component):
         landing = Signal(write_layout(self.hw))
         index = Signal.like(self.trace_out.index)
         m.d.sync += [landing.eq(write), index.eq(write.addr - d.out_base)]
-        for port in mem.a_wr:
-            m.d.comb += [port.addr.eq(landing.addr), port.data.eq(landing.data), port.en.eq(landing.en)]
+        for replica in mem.arena:
+            m.d.comb += [replica.wr_addr.eq(landing.addr), replica.wr_data.eq(landing.data),
+                         replica.wr_en.eq(landing.en)]
         m.submodules.outputs_fifo = outputs = StreamFIFO(u.ew.outputs.payload.shape())
         wiring.connect(m, u.ew.outputs, outputs.i)
         wiring.connect(m, wiring.flipped(self.outputs), outputs.o)

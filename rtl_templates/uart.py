@@ -101,14 +101,20 @@ class UARTTx(wiring.Component):
 
     def elaborate(self, platform):
         m = Module()
-        timer = Signal(range(self.divisor))
+        timer, timer_next = Signal(range(self.divisor)), Signal(range(self.divisor))
         bits = Signal(10)
-        left = Signal(range(11))
-        m.d.comb += self.bytes.ready.eq((left == 0) & (timer == 0))
-        with m.If(self.bytes.valid & self.bytes.ready):
-            m.d.sync += [bits.eq((1 << 9) | (self.bytes.payload << 1)), left.eq(10)]
+        left, left_next = Signal(range(11)), Signal(range(11))
+        # `ready` is a register, worked out from the next timer and bit count: the sender's byte logic (a frame
+        # packer's counters) hangs off a flip-flop, not off two compares
+        idle = Signal(init=1)
+        m.d.comb += [self.bytes.ready.eq(idle), timer_next.eq(timer), left_next.eq(left)]
+        m.d.sync += [timer.eq(timer_next), left.eq(left_next), idle.eq((left_next == 0) & (timer_next == 0))]
+        with m.If(self.bytes.valid & idle):
+            m.d.sync += bits.eq((1 << 9) | (self.bytes.payload << 1))
+            m.d.comb += left_next.eq(10)
         with m.Elif(timer != 0):
-            m.d.sync += timer.eq(timer - 1)
+            m.d.comb += timer_next.eq(timer - 1)
         with m.Elif(left != 0):
-            m.d.sync += [self.tx.eq(bits[0]), bits.eq(bits >> 1), timer.eq(self.divisor - 1), left.eq(left - 1)]
+            m.d.sync += [self.tx.eq(bits[0]), bits.eq(bits >> 1)]
+            m.d.comb += [timer_next.eq(self.divisor - 1), left_next.eq(left - 1)]
         return m

@@ -16,6 +16,7 @@ import random
 import numpy as np
 import pytest
 import torch
+from amaranth import unsigned
 from amaranth.sim import Simulator
 from torch import nn
 
@@ -28,6 +29,7 @@ from hwgen.hwplan.packing import weight_matrix
 from hwgen.ops.lookup import index_shift
 from hwgen.quant.config import LayerBits
 from rtl_templates.accelerator import EltwiseUnit, MacWriter, MaxUnit, WindowWalker
+from rtl_templates.memories import READ_LATENCY, BankedMemory
 from rtl_templates.requant import Requantizer
 
 
@@ -103,11 +105,25 @@ def _expected_beats(op: LayerOp, hw: HardwarePlan, wmat: np.ndarray | None) -> l
     return out
 
 
+class _ReadPipe:
+    """A read port as BankedMemory has it: READ_LATENCY stages that all move on an enabled cycle only."""
+
+    def __init__(self):
+        self.stages: list = [None] * READ_LATENCY
+
+    def tick(self, enabled: bool, value):
+        """The clock edge: `value` is what the address presented this cycle reads; returns the port's output."""
+        if enabled:
+            self.stages = [value] + self.stages[:-1]
+        return self.stages[-1]
+
+
 def _walk(hw: HardwarePlan, op: LayerOp, seed: int) -> list[tuple]:
     dut = WindowWalker(hw)
     rng = random.Random(seed)
     beats: list[tuple] = []
     expected_count = op.mtiles * op.groups * op.nt * op.k
+    memories = _ReadPipe()
 
     async def testbench(ctx):
         _set_descriptor(ctx, dut, op)
@@ -125,10 +141,12 @@ def _walk(hw: HardwarePlan, op: LayerOp, seed: int) -> list[tuple]:
             a_addr = [ctx.get(dut.a_addr[i]) for i in range(hw.rows)]
             w_addr = ctx.get(dut.w_addr)
             await ctx.tick()
-            if rd:  # memories: one cycle of read latency, output held while not enabled
+            out = memories.tick(rd, ([_arena_value(a, hw) for a in a_addr], hw.weight_words[w_addr]))
+            if out is not None:
+                acts, word = out
                 for i in range(hw.rows):
-                    ctx.set(dut.a_data[i], _arena_value(a_addr[i], hw))
-                ctx.set(dut.w_data, hw.weight_words[w_addr])
+                    ctx.set(dut.a_data[i], acts[i])
+                ctx.set(dut.w_data, word)
         for _ in range(3):
             ctx.set(dut.beats.ready, 1)
             assert not ctx.get(dut.beats.valid), "the walker produced more beats than the loop nest has"
@@ -321,6 +339,7 @@ def _eltwise_writes(hw: HardwarePlan, op: LayerOp, lut: list[int], value) -> tup
     (read addresses, (address, value) writes)."""
     dut = EltwiseUnit(hw)
     reads, writes = [], []
+    arena = _ReadPipe()
 
     async def testbench(ctx):
         _set_descriptor(ctx, dut, op)
@@ -335,8 +354,10 @@ def _eltwise_writes(hw: HardwarePlan, op: LayerOp, lut: list[int], value) -> tup
             ctx.set(dut.lut_data, lut[la % len(lut)])  # the table memory: one cycle of read latency
             if rd:
                 reads.append(a)
-                ctx.set(dut.a_data, value(a))
-                ctx.set(dut.b_data, value(b))
+            out = arena.tick(rd, (value(a), value(b)))
+            if out is not None:
+                ctx.set(dut.a_data, out[0])
+                ctx.set(dut.b_data, out[1])
 
     _run(dut, testbench, deadline_cycles=op.n_out + 60)
     return reads, writes
@@ -397,3 +418,31 @@ def test_eltwise_unit_looks_up_tables_and_writes_copies_at_their_offset(zoo_plan
     copy = next(op for op in hw.program if op.kind == ELTWISE and op.out_off)
     _, writes = _eltwise_writes(hw, copy, lut, _in_format(qm, hw, copy))
     assert [a for a, _ in writes] == [copy.out_base + copy.out_off + i for i in range(copy.n_out)]
+
+
+@pytest.mark.parametrize("depth,bank_depth", [(13, 4), (8, 8), (5, None)])
+def test_banked_memory_reads_what_was_written_two_enabled_cycles_later(depth, bank_depth):
+    """Random reads, writes and enables against a list; the read pipeline holds while `rd_en` is low."""
+    init = [(7 * i + 3) % 256 for i in range(depth)]
+    dut = BankedMemory(unsigned(8), depth, init=init, bank_depth=bank_depth)
+    rng = random.Random(depth)
+    model, reads = list(init), _ReadPipe()
+
+    async def testbench(ctx):
+        for _ in range(300):
+            rd_en, rd_addr = rng.random() < 0.6, rng.randrange(depth)
+            wr_en, wr_addr, wr_data = rng.random() < 0.4, rng.randrange(depth), rng.randrange(256)
+            ctx.set(dut.rd_en, rd_en)
+            ctx.set(dut.rd_addr, rd_addr)
+            ctx.set(dut.wr_en, wr_en)
+            ctx.set(dut.wr_addr, wr_addr)
+            ctx.set(dut.wr_data, wr_data)
+            await ctx.tick()
+            want = reads.tick(rd_en, model[rd_addr])  # read before the same cycle's write lands
+            if wr_en:
+                model[wr_addr] = wr_data
+            if want is not None:
+                assert ctx.get(dut.rd_data) == want
+
+    _run(dut, testbench, deadline_cycles=400)
+    assert dut.banks() == -(-depth // (bank_depth or depth))

@@ -1,0 +1,90 @@
+"""Memories split into block-RAM-deep banks, each bank's output registered before the bank multiplexer.
+
+Why: a memory deeper than one block RAM becomes several blocks whose outputs
+yosys joins with a multiplexer, so the block RAM's clock-to-output delay (4.3
+ns on ECP5, whose DP16KD yosys maps without its output register) and that
+multiplexer share one clock period. ResNet-8's activation arena, 26 blocks
+deep, closed at 60.8 MHz on the ULX3S-85F with exactly that path. Here each
+bank is one block deep, its output lands in a register, and the multiplexer
+runs from those registers (its select delayed alongside).
+
+Read latency is READ_LATENCY (2) enabled cycles on every target and for every
+bank count, so the cycle model and the units' pipelines do not depend on the
+board; `en` holds both stages.
+"""
+from __future__ import annotations
+
+from amaranth import Module, Shape, Signal
+from amaranth.lib import wiring
+from amaranth.lib.memory import Memory
+from amaranth.lib.wiring import In, Out
+
+READ_LATENCY = 2  # enabled cycles from `rd_addr` to `rd_data`
+
+# One block RAM's depth at each word width (widest first that fits; None: any wider word, split over blocks).
+BLOCK_DEPTHS = {
+    "ecp5": ((1, 16384), (2, 8192), (4, 4096), (9, 2048), (18, 1024), (None, 512)),  # DP16KD
+    "ice40": ((2, 2048), (4, 1024), (8, 512), (None, 256)),                          # SB_RAM40_4K
+}
+GENERIC_FAMILY = "ice40"  # simulation without a board: the smallest blocks, so more banks are exercised
+
+
+def block_depth(family: str | None, width: int) -> int:
+    """Depth of one block RAM of `family` holding `width`-bit words."""
+    table = BLOCK_DEPTHS.get(family or GENERIC_FAMILY, BLOCK_DEPTHS[GENERIC_FAMILY])
+    return next(depth for max_width, depth in table if max_width is None or width <= max_width)
+
+
+class BankedMemory(wiring.Component):
+    """One read port (latency READ_LATENCY) and, unless `init` makes it a ROM, one write port (address, data, en).
+
+    `bank_depth` None takes one block RAM's depth for the platform's family;
+    a test passes a small one to exercise the bank multiplexer.
+    """
+
+    def __init__(self, shape, depth: int, init=(), writable: bool = True, bank_depth: int | None = None):
+        self.shape, self.depth, self.init = Shape.cast(shape), depth, list(init)
+        if bank_depth is not None and (bank_depth < 1 or bank_depth & (bank_depth - 1)):
+            raise ValueError(f"bank_depth must be a power of 2, got {bank_depth!r}")
+        self.writable, self.bank_depth = writable, bank_depth
+        addr = range(max(depth, 2))
+        ports = {"rd_addr": In(addr), "rd_en": In(1), "rd_data": Out(self.shape)}
+        if writable:
+            ports |= {"wr_addr": In(addr), "wr_data": In(self.shape), "wr_en": In(1)}
+        super().__init__(ports)
+
+    def banks(self, platform=None) -> int:
+        return -(-self.depth // self._bank_depth(platform))
+
+    def _bank_depth(self, platform) -> int:
+        if self.bank_depth is not None:
+            return self.bank_depth
+        return block_depth(getattr(platform, "family", None), self.shape.width)
+
+    def elaborate(self, platform):
+        m = Module()
+        bank_depth = self._bank_depth(platform)
+        banks = self.banks(platform)
+        low = max(bank_depth - 1, 1).bit_length() if banks > 1 else len(self.rd_addr)
+        sel1 = Signal(range(max(banks, 2)), reset_less=True)  # the bank read: at the blocks' outputs
+        sel2 = Signal.like(sel1, reset_less=True)              # ... and at the bank registers
+        held = [Signal(self.shape, name=f"bank{b}_q", reset_less=True) for b in range(banks)]
+        with m.If(self.rd_en):
+            m.d.sync += [sel1.eq(self.rd_addr >> low), sel2.eq(sel1)]
+        with m.Switch(sel2):
+            for b in range(banks):
+                with m.Case(b):
+                    m.d.comb += self.rd_data.eq(held[b])
+        for b in range(banks):
+            size = min(bank_depth, self.depth - b * bank_depth)
+            bank = Memory(shape=self.shape, depth=size, init=self.init[b * bank_depth:b * bank_depth + size])
+            m.submodules[f"bank{b}"] = bank
+            rd = bank.read_port()
+            m.d.comb += [rd.addr.eq(self.rd_addr[:low]), rd.en.eq(self.rd_en)]
+            with m.If(self.rd_en):
+                m.d.sync += held[b].eq(rd.data)
+            if self.writable:
+                wr = bank.write_port()
+                m.d.comb += [wr.addr.eq(self.wr_addr[:low]), wr.data.eq(self.wr_data),
+                             wr.en.eq(self.wr_en & ((self.wr_addr >> low) == b))]
+        return m

@@ -14,12 +14,14 @@ from .errors import HwgenError
 from . import protocol
 from .progress import run_watched
 from .toolchain import setup_synthesis
+from rtl_templates.memories import COLLISION_X_SCRIPT
 
 TOP = "hwgen_top"
 # Amaranth names an array port's elements `out_row[3]`; yosys's abc9 re-integration can take such a wire name for
 # bit 3 of the wire `out_row` and tie two flip-flops together (a multiply driven net that nextpnr refuses). Hiding
-# those names before synthesis costs only their readability in the reports.
-SCRIPT_AFTER_READ = "rename -hide w:*]"
+# those names before synthesis costs only their readability in the reports. Then the activation memory's
+# read-during-write collisions are marked undefined (rtl_templates/memories.py says why that is safe).
+SCRIPT_AFTER_READ = "\n".join(["rename -hide w:*]", COLLISION_X_SCRIPT])
 
 # nextpnr's utilization keys per family: (LUTs, FFs, DSPs, BRAMs)
 CELLS = {

@@ -20,6 +20,10 @@ from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
 READ_LATENCY = 2  # enabled cycles from `rd_addr` to `rd_data`
+# A writable bank's memory name starts with this: synthesis marks those memories' read-during-write collisions as
+# undefined (`COLLISION_X_MASK`), so yosys builds no address compare and bypass register around each block RAM
+RAM_BANK = "ram_bank"
+COLLISION_X_SCRIPT = f"setparam -set COLLISION_X_MASK 1'1 */t:$memrd_v2 */r:MEMID=\\{RAM_BANK}* %i"
 
 # One block RAM's depth at each word width (widest first that fits; None: any wider word, split over blocks).
 BLOCK_DEPTHS = {
@@ -36,7 +40,13 @@ def block_depth(family: str | None, width: int) -> int:
 
 
 class BankedMemory(wiring.Component):
-    """One read port (latency READ_LATENCY) and, unless `init` makes it a ROM, one write port (address, data, en).
+    """One read port (latency READ_LATENCY) and, if `writable`, one write port (address, data, en).
+
+    A read of the address being written in the same cycle returns an undefined
+    value in synthesis (old data in simulation): the user must never use such a
+    read. The accelerator never does: a layer's output slot never overlaps its
+    inputs, and the next layer starts after the last write has landed; reads it
+    discards (pad positions, the idle element-wise unit) may collide.
 
     `bank_depth` None takes one block RAM's depth for the platform's family;
     a test passes a small one to exercise the bank multiplexer.
@@ -78,7 +88,7 @@ class BankedMemory(wiring.Component):
         for b in range(banks):
             size = min(bank_depth, self.depth - b * bank_depth)
             bank = Memory(shape=self.shape, depth=size, init=self.init[b * bank_depth:b * bank_depth + size])
-            m.submodules[f"bank{b}"] = bank
+            m.submodules[f"{RAM_BANK}{b}" if self.writable else f"rom_bank{b}"] = bank
             rd = bank.read_port()
             m.d.comb += [rd.addr.eq(self.rd_addr[:low]), rd.en.eq(self.rd_en)]
             with m.If(self.rd_en):

@@ -116,12 +116,12 @@ def test_ecp5_multiplier_uses_the_dsp_only_where_the_operands_fit(w_shape, a_sha
 @pytest.mark.parametrize("w_bits, a_bits, a_signed", [(8, 8, False), (4, 17, False), (18, 18, True), (3, 5, True)])
 def test_multiplier_forms_agree_with_the_model_under_random_enables(sim_root, w_bits, a_bits, a_signed):
     """The ECP5 form (MULT18X18D with sim/models/MULT18X18D.v) and the portable form, side by side on Verilator:
-    both equal two enabled register stages every cycle, with operands that change while the enable is low."""
+    both equal LATENCY enabled register stages every cycle, with operands that change while the enable is low."""
     from amaranth import Module
     from amaranth.lib import wiring
     from amaranth.lib.wiring import In, Out
 
-    from rtl_templates.multiplier import PipelinedMultiplier, product_shape
+    from rtl_templates.multiplier import LATENCY, PipelinedMultiplier, product_shape
 
     w_shape, a_shape = signed(w_bits), signed(a_bits) if a_signed else unsigned(a_bits)
 
@@ -141,7 +141,8 @@ def test_multiplier_forms_agree_with_the_model_under_random_enables(sim_root, w_
 
     sources = {"mul.v": emit_verilog(SideBySide(), "mul"), **runner.ecp5_dsp_model()}
     design = runner.build(sources, "mul", sim_root)
-    job = {"seed": w_bits * a_bits, "w_bits": w_bits, "a_bits": a_bits, "a_signed": a_signed, "cycles": 400}
+    job = {"seed": w_bits * a_bits, "w_bits": w_bits, "a_bits": a_bits, "a_signed": a_signed, "cycles": 400,
+           "latency": LATENCY}
     res = runner.run(design, "mul", "sim.tb_multiplier", job, name="multiplier")
     assert res.failures == 0
-    assert res.report["checked"] >= 390 and res.report["mismatches"] == [], res.report["mismatches"]
+    assert res.report["checked"] >= 380 and res.report["mismatches"] == [], res.report["mismatches"]

@@ -156,3 +156,37 @@ def test_uart_rate_is_the_fastest_the_clock_makes_and_a_wrong_one_is_refused():
     assert best_baud(48e6) == 3_000_000                                                # OrangeCrab
     with pytest.raises(HwgenError, match="25 MHz clock cannot make 3000000 baud within 3%.*use --baud 1500000"):
         uart_divisor(25e6, 3_000_000)
+
+
+def test_synthesis_marks_only_the_writable_banks_collisions_undefined(tmp_path):
+    """The synthesis script's selection (by memory name) must find every activation bank and no ROM bank: a
+    renamed bank would silently bring back yosys's address compare and bypass register per block RAM."""
+    from amaranth import Module, unsigned
+    from amaranth.back import rtlil
+    from amaranth.lib import wiring
+    from amaranth.lib.wiring import In, Out
+
+    from hwgen.synth import SCRIPT_AFTER_READ
+    from hwgen.toolchain import setup_synthesis
+    from rtl_templates.memories import BankedMemory
+
+    class Both(wiring.Component):
+        def __init__(self):
+            super().__init__({"addr": In(6), "en": In(1), "ram": Out(8), "rom": Out(8)})
+
+        def elaborate(self, platform):
+            m = Module()
+            m.submodules.ram = ram = BankedMemory(unsigned(8), 40, bank_depth=16)  # 3 banks
+            m.submodules.rom = rom = BankedMemory(unsigned(8), 20, init=range(20), writable=False, bank_depth=16)
+            m.d.comb += [ram.rd_addr.eq(self.addr), ram.rd_en.eq(self.en), ram.wr_addr.eq(self.addr),
+                         ram.wr_data.eq(self.addr), ram.wr_en.eq(self.en), self.ram.eq(ram.rd_data),
+                         rom.rd_addr.eq(self.addr), rom.rd_en.eq(self.en), self.rom.eq(rom.rd_data)]
+            return m
+
+    (tmp_path / "both.il").write_text(rtlil.convert(Both(), name="both"))
+    script = "; ".join(["read_rtlil both.il", *SCRIPT_AFTER_READ.splitlines(),
+                        "select -assert-count 3 */t:$memrd_v2 */r:COLLISION_X_MASK=1'1 %i",
+                        "select -assert-count 5 */t:$memrd_v2"])
+    proc = subprocess.run([setup_synthesis()["YOSYS"], "-q", "-p", script], cwd=tmp_path, capture_output=True,
+                          text=True)
+    assert proc.returncode == 0, proc.stdout + proc.stderr

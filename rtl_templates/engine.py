@@ -78,11 +78,17 @@ class TileEngine(wiring.Component):
         # The array stalls only when a finished tile waits for the drain chain to empty. That enable reaches every
         # PE, so it comes straight from a register, worked out a cycle ahead from the next `tile_done` and
         # `pending`: en == ~(tile_done & (pending != 0)) on every cycle.
+        # `pending != 0` and `pending == 1` are kept as flags beside the count, so the enable's next value is a few
+        # gates from registers rather than a decrement and a compare
         en, pending_next = Signal(init=1, name="array_en"), Signal.like(pending)
-        m.d.comb += [array.en.eq(en), array.snapshot.eq(array.tile_done & (pending == 0)), pending_next.eq(pending)]
-        m.d.sync += [pending.eq(pending_next), en.eq(~(array.tile_done_next & (pending_next != 0)))]
+        pending_nz, pending_one = Signal(name="pending_nz"), Signal(name="pending_one")
+        nz_next, one_next = Signal(), Signal()
+        m.d.comb += [array.en.eq(en), array.snapshot.eq(array.tile_done & ~pending_nz), pending_next.eq(pending),
+                     nz_next.eq(pending_nz), one_next.eq(pending_one)]
+        m.d.sync += [pending.eq(pending_next), pending_nz.eq(nz_next), pending_one.eq(one_next),
+                     en.eq(~(array.tile_done_next & nz_next))]
         with m.If(array.snapshot):
-            m.d.comb += pending_next.eq(self.rows)
+            m.d.comb += [pending_next.eq(self.rows), nz_next.eq(1), one_next.eq(self.rows == 1)]
 
         blocked = self.operands.payload.last & (cooldown != 0)
         m.d.comb += self.operands.ready.eq(array.en & ~blocked)
@@ -104,7 +110,7 @@ class TileEngine(wiring.Component):
         advance = Signal()
         m.d.comb += advance.eq(~stage_valid[-1] | self.results.ready)
         drained, owed = Signal(), Signal()
-        m.d.comb += drained.eq((pending != 0) & self.params.valid & ~owed)
+        m.d.comb += drained.eq(pending_nz & self.params.valid & ~owed)
         for j in range(self.cols):
             rq = Requantizer(self.acc_bits, self.out_bits, self.max_right, self.max_left, self.support, pipelined=True)
             m.submodules[f"requant_{j}"] = rq
@@ -124,10 +130,11 @@ class TileEngine(wiring.Component):
         # is 0 until the next snapshot, a cycle later at the earliest), so no cycle is lost; a drain waits while
         # the old parameters are still owed (a producer that drops `valid`).
         m.d.comb += self.params.ready.eq(owed)
-        with m.If(drained & advance & (pending == 1)):
+        with m.If(drained & advance & pending_one):
             m.d.sync += owed.eq(1)
         with m.Elif(self.params.valid):
             m.d.sync += owed.eq(0)
         with m.If(drained & advance):
-            m.d.comb += [array.shift.eq(1), pending_next.eq(pending - 1)]
+            m.d.comb += [array.shift.eq(1), pending_next.eq(pending - 1), nz_next.eq(~pending_one),
+                         one_next.eq(pending == 2)]
         return m

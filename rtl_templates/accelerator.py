@@ -285,6 +285,7 @@ class TileCounter:
         self.left = Signal(signed(iw), name="tc_left")      # m - m0: output pixels from the row tile's first on
         self.rows_left = Signal(range(rows + 1), name="tc_rows_left")    # min(left, rows)
         self.last_col = Signal(range(max(cols or 1, 2)), name="tc_last_col")  # valid columns - 1
+        self.final = Signal(name="tc_final")                # left <= rows: the layer's last row tile
         self._m, self._d, self._e, self._rows, self._cols = m, d, e, rows, cols
 
     def _rows_left(self, left):
@@ -299,21 +300,21 @@ class TileCounter:
     def reset(self):
         d = self._d
         return ([s.eq(0) for s in (self.m0, self.g, self.nt, self.g_off, self.ch_off)]
-                + [self.left.eq(d.m), self._rows_left(d.m)] + self._last_col(self._e.nt == 0))
+                + [self.left.eq(d.m), self._rows_left(d.m), self.final.eq(d.m <= self._rows)]
+                + self._last_col(self._e.nt == 0))
 
     def _last_nt(self):
         return (self.nt == self._e.nt) if self._cols else Const(1)
 
     def upcoming(self) -> tuple[Value, Value]:
-        """The next tile's (rows_left, last_col), from registers only: what `step` loads, for a writer that
-        registers its own per-value flags alongside."""
-        e, rows = self._e, self._rows
+        """Whether the next tile has no rows left (past the layer's end), and its last_col: what `step` loads,
+        from flags and small registers only, for a writer that registers its own per-value flags alongside."""
+        e = self._e
         new_row_tile = self._last_nt() & (self.g == e.groups)
-        left = self.left - rows
-        rows_left = Mux(new_row_tile, Mux(left >= rows, rows, Mux(left < 0, 0, left)), self.rows_left)
+        past_end = Mux(new_row_tile, self.final, self.rows_left == 0)
         last_nt = self._last_nt()
         last_col = Mux(Mux(last_nt, e.nt == 0, self.nt + 1 == e.nt), e.cols_last, self._cols - 1)
-        return rows_left, last_col
+        return past_end, last_col
 
     def step(self):
         """Statements for moving to the next tile."""
@@ -326,7 +327,7 @@ class TileCounter:
             with m.If(self.g == e.groups):
                 left = self.left - rows
                 m.d.sync += [self.g.eq(0), self.g_off.eq(0), self.ch_off.eq(0), self.m0.eq(self.m0 + rows),
-                             self.left.eq(left), self._rows_left(left)]
+                             self.left.eq(left), self._rows_left(left), self.final.eq(self.left <= 2 * rows)]
             with m.Else():
                 m.d.sync += [self.g.eq(self.g + 1), self.g_off.eq(self.g_off + group_step),
                              self.ch_off.eq(self.g_off + group_step)]
@@ -389,14 +390,14 @@ class MacWriter(wiring.Component):
                 with m.If(~col_last):
                     m.d.sync += [j.eq(j + 1), lane_off.eq(lane_off + d.ohw), col_last.eq(j + 1 == tc.last_col)]
         m.d.comb += self.results.ready.eq(consume)
-        next_rows_left, next_last_col = tc.upcoming()
+        next_past_end, next_last_col = tc.upcoming()
         with m.If(consume):
             m.d.sync += [j.eq(0), lane_off.eq(0), i.eq(i + 1), row_skip.eq(i + 1 >= tc.rows_left),
                          col_last.eq(tc.last_col == 0)]
             with m.If(i == hw.rows - 1):
-                m.d.sync += [i.eq(0), row_skip.eq(next_rows_left == 0), col_last.eq(next_last_col == 0)]
+                m.d.sync += [i.eq(0), row_skip.eq(next_past_end), col_last.eq(next_last_col == 0)]
                 tc.step()
-                with m.If((tc.nt == e.nt) & (tc.g == e.groups) & (tc.left <= hw.rows)):
+                with m.If((tc.nt == e.nt) & (tc.g == e.groups) & tc.final):
                     m.d.sync += busy.eq(0)
         return m
 

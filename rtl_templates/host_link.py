@@ -263,6 +263,9 @@ class _Transmitter:
         self.link, self.m, self.tx, self.rd, self.q = link, m, tx, rd, q
         self.total = Signal(8)
         self.send = Signal(8)
+        # the checksum adds each sent byte the cycle after the UART takes it, from a register: the byte mux and
+        # the adder are not one path (the UART is busy for ten bit times after a take, so none is missed)
+        self.sent, self.count_sent = Signal(8), Signal()
         self.bank = Signal(range(BANKS))
         self.status = Signal(8)
         self.n_values = Signal(range(link.n_out + 1))
@@ -271,24 +274,28 @@ class _Transmitter:
         self.nbits = Signal(range(bits + 9))
         m.d.comb += tx.bytes.payload.eq(self.send)
 
-    def transmit(self, value):
-        """Offer `value` on the UART; the returned condition is true when it is taken."""
+    def transmit(self, value, counted: bool = True):
+        """Offer `value` on the UART; the returned condition is true when it is taken. A `counted` byte joins
+        the checksum."""
         m = self.m
         m.d.comb += [self.send.eq(value), self.tx.bytes.valid.eq(1)]
         with m.If(self.tx.bytes.ready):
-            m.d.sync += self.total.eq(self.total + self.send)
+            m.d.sync += [self.sent.eq(self.send), self.count_sent.eq(counted)]
         return self.tx.bytes.ready
 
     def elaborate(self):
         m, link, q, status = self.m, self.link, self.q, self.status
         fmt = link.out_fmt
+        m.d.sync += self.count_sent.eq(0)
+        with m.If(self.count_sent):
+            m.d.sync += self.total.eq(self.total + self.sent)
         with m.FSM(name="transmit"):
             with m.State("IDLE"):
                 with m.If(q.out_full[self.bank]):
                     m.d.sync += [status.eq(q.out_status[self.bank]), link.label.eq(q.out_label[self.bank])]
                     m.next = "SYNC"
             with m.State("SYNC"):
-                with m.If(self.transmit(protocol.SYNC_RESPONSE)):
+                with m.If(self.transmit(protocol.SYNC_RESPONSE, counted=False)):
                     m.d.sync += self.total.eq(0)  # the checksum starts after the sync byte
                     m.next = "STATUS"
             with m.State("STATUS"):

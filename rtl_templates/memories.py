@@ -5,8 +5,9 @@ yosys joins with a multiplexer, so the block RAM's clock-to-output delay (4.3
 ns on ECP5, whose DP16KD yosys maps without its output register) and that
 multiplexer share one clock period. ResNet-8's activation arena, 26 blocks
 deep, closed at 60.8 MHz on the ULX3S-85F with exactly that path. Here each
-bank is one block deep, its output lands in a register, and the multiplexer
-runs from those registers (its select delayed alongside).
+bank is one block deep on ECP5 (on iCE40, 2048 words: see BLOCK_DEPTHS), its
+output lands in a register, and the multiplexer runs from those registers
+(its select delayed alongside).
 
 Read latency is READ_LATENCY (2) enabled cycles on every target and for every
 bank count, so the cycle model and the units' pipelines do not depend on the
@@ -25,16 +26,19 @@ READ_LATENCY = 2  # enabled cycles from `rd_addr` to `rd_data`
 RAM_BANK = "ram_bank"
 COLLISION_X_SCRIPT = f"setparam -set COLLISION_X_MASK 1'1 */t:$memrd_v2 */r:MEMID=\\{RAM_BANK}* %i"
 
-# One block RAM's depth at each word width (widest first that fits; None: any wider word, split over blocks).
+# A bank's depth at each word width (the first row whose width fits; None: any wider word, split over blocks).
+# ECP5: one DP16KD deep, so no block RAM output meets a multiplexer. iCE40: the SB_RAM40_4K's deepest mode
+# (2048 x 2), blocks side by side: the UP5K is bound by logic cells, not by its block RAM's output delay,
+# and every bank costs a register per bit and a multiplexer input.
 BLOCK_DEPTHS = {
     "ecp5": ((1, 16384), (2, 8192), (4, 4096), (9, 2048), (18, 1024), (None, 512)),  # DP16KD
-    "ice40": ((2, 2048), (4, 1024), (8, 512), (None, 256)),                          # SB_RAM40_4K
+    "ice40": ((None, 2048),),                                                        # SB_RAM40_4K
 }
-GENERIC_FAMILY = "ice40"  # simulation without a board: the smallest blocks, so more banks are exercised
+GENERIC_FAMILY = "ecp5"  # simulation without a board: the smaller banks, so more of the multiplexer is exercised
 
 
 def block_depth(family: str | None, width: int) -> int:
-    """Depth of one block RAM of `family` holding `width`-bit words."""
+    """A bank's depth for `width`-bit words on `family` (BLOCK_DEPTHS)."""
     table = BLOCK_DEPTHS.get(family or GENERIC_FAMILY, BLOCK_DEPTHS[GENERIC_FAMILY])
     return next(depth for max_width, depth in table if max_width is None or width <= max_width)
 
@@ -67,6 +71,7 @@ class BankedMemory(wiring.Component):
         return -(-self.depth // self._bank_depth(platform))
 
     def _bank_depth(self, platform) -> int:
+        """A bank's depth: `bank_depth`, or the family's (BLOCK_DEPTHS)."""
         if self.bank_depth is not None:
             return self.bank_depth
         return block_depth(getattr(platform, "family", None), self.shape.width)

@@ -5,11 +5,12 @@ register bypassed, so the path from the operand flip-flops through the fabric
 into the DSP and back out to the product flip-flop is one clock period (13 ns
 on the ULX3S-85F). Instantiating MULT18X18D with its input and output
 registers splits that path in two: fabric -> DSP input register, DSP input
-register -> DSP output register. A third register in the fabric follows, so
-the route from the DSP block to the accumulator's adder is a path of its own
-(6.5 ns of routing on the ULX3S-85F at 8x16 before it). Other targets get the
-same three stages in plain registers (yosys packs the first two into the
-iCE40's SB_MAC16 where it can).
+register -> DSP output register. Other targets get the same two stages in
+plain registers (yosys packs them into the iCE40's SB_MAC16 where it can).
+LATENCY above 2 adds fabric registers after the product (`_carry`): at 3 the
+route from the DSP block to the accumulator (6.5 ns of routing on the
+ULX3S-85F at 8x16) became a path of its own, but those 16 flip-flops per PE
+pushed digits_cnn's 2x4 design off the iCE40 UP5K, so it stays at 2.
 
 The two forms are cycle-identical, so the cycle model, the golden model and
 the regressions hold for both; `hwgen sim --dsp ecp5` simulates the ECP5 form
@@ -21,7 +22,7 @@ from amaranth import ClockSignal, Instance, Module, Shape, Signal, signed
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
-LATENCY = 3  # enabled cycles from the operands at the inputs to their product at `product`
+LATENCY = 2  # enabled cycles from the operands at the inputs to their product at `product`
 ECP5_OPERAND_BITS = 18
 
 

@@ -103,10 +103,10 @@ class WindowWalker(wiring.Component):
         r = _WalkRegisters(self.hw, self.wd, self.e)
         advance, issue = Signal(), Signal()
         m.d.comb += [
-            advance.eq(~r.s2_valid | self.beats.ready),
+            advance.eq(~r.s2.valid | self.beats.ready),
             issue.eq(r.active & ~r.setup & advance),
             self.rd_en.eq(advance),
-            self.busy.eq(r.active | Cat(*(stage.valid for stage in r.flight)).any() | r.s2_valid),
+            self.busy.eq(r.active | Cat(*(stage.valid for stage in (*r.flight, r.s2))).any()),
             self.w_addr.eq(r.wtile + r.kword),
         ]
         inside = self._addresses(m, r)
@@ -114,9 +114,8 @@ class WindowWalker(wiring.Component):
         with m.If(advance):
             head, *rest = r.flight
             m.d.sync += [head.valid.eq(issue), head.last.eq(last_k), head.pad.eq(~inside), head.sub.eq(r.sub)]
-            m.d.sync += [nxt.eq(prev) for prev, nxt in zip(r.flight, rest)]
-            m.d.sync += [r.s2_valid.eq(r.flight[-1].valid), r.s2_last.eq(r.flight[-1].last),
-                         r.s2_pad.eq(r.flight[-1].pad), r.s2_sub.eq(r.flight[-1].sub), r.s2_w.eq(self.w_data)]
+            m.d.sync += [nxt.eq(prev) for prev, nxt in zip(r.flight, [*rest, r.s2])]
+            m.d.sync += r.s2_w.eq(self.w_data)
             m.d.sync += [r.s2_a[i].eq(self.a_data[i]) for i in range(self.hw.rows)]
         with m.If(self.start):
             self._start(m, r)
@@ -210,15 +209,15 @@ class WindowWalker(wiring.Component):
     def _beat(self, m: Module, r: "_WalkRegisters") -> None:
         """Stage 2: registered memory data -> beat, pad values substituted, weights unpacked at the layer's width."""
         hw, d = self.hw, self.d
-        m.d.comb += [self.beats.valid.eq(r.s2_valid), self.beats.payload.last.eq(r.s2_last)]
+        m.d.comb += [self.beats.valid.eq(r.s2.valid), self.beats.payload.last.eq(r.s2.last)]
         for i in range(hw.rows):
-            m.d.comb += self.beats.payload.a[i].eq(Mux(r.s2_pad[i], d.pad_value, r.s2_a[i]))
+            m.d.comb += self.beats.payload.a[i].eq(Mux(r.s2.pad[i], d.pad_value, r.s2_a[i]))
         for j in range(hw.cols):
             lane = r.s2_w[j * hw.w_bits:(j + 1) * hw.w_bits]
             with m.Switch(d.w_code):
                 for code, width in enumerate(hw.weight_widths):
                     with m.Case(code):
-                        m.d.comb += self.beats.payload.w[j].eq(lane.word_select(r.s2_sub, width).as_signed())
+                        m.d.comb += self.beats.payload.w[j].eq(lane.word_select(r.s2.sub, width).as_signed())
 
 
 class _WalkRegisters:
@@ -242,14 +241,11 @@ class _WalkRegisters:
             setattr(self, name, counter(name))
         for name, field in (("ox", "ow"), ("g", "groups"), ("ntc", "nt"), ("k", "k"), ("ky", "kh"), ("kx", "kw")):
             setattr(self, name, LoopCounter(wd.loop(field), e[field], name))
-        # reads in flight: the memories' READ_LATENCY stages, each with the beat's flags
-        self.flight = [Signal(data.StructLayout({"valid": 1, "last": 1, "pad": rows,
-                                                 "sub": range(max(hw.w_bits, 2))}), name=f"flight{i}")
-                       for i in range(READ_LATENCY)]
+        # a beat's flags, through the memories' READ_LATENCY stages (reads in flight), then stage 2
+        flags = data.StructLayout({"valid": 1, "last": 1, "pad": rows, "sub": range(max(hw.w_bits, 2))})
+        self.flight = [Signal(flags, name=f"flight{i}") for i in range(READ_LATENCY)]
         # stage 2: the memories' outputs registered, so no bank multiplexer drives the pad muxes or the unpacking
-        self.s2_valid, self.s2_last = Signal(name="s2_valid"), Signal(name="s2_last")
-        self.s2_pad = Signal(rows, name="s2_pad")
-        self.s2_sub = Signal(range(max(hw.w_bits, 2)), name="s2_sub")
+        self.s2 = Signal(flags, name="s2")
         self.s2_a = [Signal(wd.store, name=f"s2_a{i}") for i in range(rows)]
         self.s2_w = Signal(hw.weight_word_width, name="s2_w")
 
@@ -306,22 +302,24 @@ class TileCounter:
     def _last_nt(self):
         return (self.nt == self._e.nt) if self._cols else Const(1)
 
+    def _next_is_last_nt(self):
+        """Whether the next tile is its group's last column tile."""
+        e = self._e
+        return Mux(self._last_nt(), e.nt == 0, self.nt + 1 == e.nt)
+
     def upcoming(self) -> tuple[Value, Value]:
         """Whether the next tile has no rows left (past the layer's end), and its last_col: what `step` loads,
         from flags and small registers only, for a writer that registers its own per-value flags alongside."""
-        e = self._e
-        new_row_tile = self._last_nt() & (self.g == e.groups)
+        new_row_tile = self._last_nt() & (self.g == self._e.groups)
         past_end = Mux(new_row_tile, self.final, self.rows_left == 0)
-        last_nt = self._last_nt()
-        last_col = Mux(Mux(last_nt, e.nt == 0, self.nt + 1 == e.nt), e.cols_last, self._cols - 1)
-        return past_end, last_col
+        return past_end, Mux(self._next_is_last_nt(), self._e.cols_last, self._cols - 1)
 
     def step(self):
         """Statements for moving to the next tile."""
         m, d, e, rows = self._m, self._d, self._e, self._rows
         group_step = d.group_out_step if self._cols else d.ohw
         last_nt = self._last_nt()
-        m.d.sync += self._last_col(Mux(last_nt, e.nt == 0, self.nt + 1 == e.nt))  # of the next tile
+        m.d.sync += self._last_col(self._next_is_last_nt())  # of the next tile
         with m.If(last_nt):
             m.d.sync += self.nt.eq(0)
             with m.If(self.g == e.groups):
@@ -544,7 +542,7 @@ class EltwiseUnit(wiring.Component):
         valid = [Signal(name=f"ew_valid{i}") for i in range(self.LATENCY + 1)]  # valid[i]: stage i holds a value
         active, idx, last = valid[0], Signal(signed(iw)), Signal(data_stage + 1)  # last: stages 0-DATA's final one
         rd = self._read_walk(m, active & advance, idx)
-        # the pipeline stalls only while the output stream (fed by stage 2) waits; arena writes never stall
+        # the pipeline stalls only while the output stream (fed by stage DATA) waits; arena writes never stall
         m.d.comb += [advance.eq(~(valid[data_stage] & streaming) | self.outputs.ready), self.rd_en.eq(advance),
                      self.a_addr.eq(d.in_base + rd), self.b_addr.eq(d.in2_base + rd), last[0].eq(idx == e.n_out)]
         with m.If(self.start):
@@ -571,7 +569,7 @@ class EltwiseUnit(wiring.Component):
             self.outputs.valid.eq(valid[data_stage] & streaming), self.outputs.payload.data.eq(a2),
             self.outputs.payload.last.eq(last[data_stage]),
         ]
-        if self.hw.lut_words:  # the table's entry for stage 3's value, carried along beside the requantizer
+        if self.hw.lut_words:  # the table's entry for stage DATA + 1's value, carried along beside the requantizer
             carried = [Signal(self.wd.store, name=f"lut_carry{i}") for i in range(rq.latency)]
             with m.If(advance):
                 m.d.sync += [carried[0].eq(self.lut_data)] + [carried[i].eq(carried[i - 1])

@@ -7,10 +7,10 @@ on the ULX3S-85F). Instantiating MULT18X18D with its input and output
 registers splits that path in two: fabric -> DSP input register, DSP input
 register -> DSP output register. Other targets get the same two stages in
 plain registers (yosys packs them into the iCE40's SB_MAC16 where it can).
-LATENCY above 2 adds fabric registers after the product (`_carry`): at 3 the
-route from the DSP block to the accumulator (6.5 ns of routing on the
-ULX3S-85F at 8x16) became a path of its own, but those 16 flip-flops per PE
-pushed digits_cnn's 2x4 design off the iCE40 UP5K, so it stays at 2.
+A third register in the fabric after the product was tried (the route from
+the DSP block to the accumulator is 6.5 ns of routing on the ULX3S-85F at
+8x16), but its 16 flip-flops per PE pushed digits_cnn's 2x4 design off the
+iCE40 UP5K.
 
 The two forms are cycle-identical, so the cycle model, the golden model and
 the regressions hold for both; `hwgen sim --dsp ecp5` simulates the ECP5 form
@@ -74,26 +74,16 @@ class PipelinedMultiplier(wiring.Component):
         w_reg = Signal(self.w_shape, name="w_reg", reset_less=True)
         a_reg = Signal(self.a_shape, name="a_reg", reset_less=True)
         product = Signal.like(self.product, name="product_reg", reset_less=True)
+        m.d.comb += self.product.eq(product)
         with m.If(self.en):
             m.d.sync += [w_reg.eq(self.w), a_reg.eq(self.a), product.eq(w_reg * a_reg)]
-        self._carry(m, product)
         return m
-
-    def _carry(self, m: Module, product) -> None:
-        """The stages after the product register, in the fabric: the product's route to the accumulator."""
-        for stage in range(LATENCY - 2):
-            carried = Signal.like(self.product, name=f"product_carry{stage}", reset_less=True)
-            with m.If(self.en):
-                m.d.sync += carried.eq(product)
-            product = carried
-        m.d.comb += self.product.eq(product)
 
     def _mult18x18d(self) -> Module:
         """MULT18X18D with its A/B input registers and its output register on CLK0/CE0; both ports signed."""
         m = Module()
         a18, b18, p36 = Signal(signed(ECP5_OPERAND_BITS)), Signal(signed(ECP5_OPERAND_BITS)), Signal(36)
-        m.d.comb += [a18.eq(self.a), b18.eq(self.w)]
-        self._carry(m, p36[:len(self.product)])
+        m.d.comb += [a18.eq(self.a), b18.eq(self.w), self.product.eq(p36[:len(self.product)])]
         ports = {f"i_A{i}": a18[i] for i in range(ECP5_OPERAND_BITS)}
         ports |= {f"i_B{i}": b18[i] for i in range(ECP5_OPERAND_BITS)}
         ports |= {f"i_C{i}": 0 for i in range(ECP5_OPERAND_BITS)}

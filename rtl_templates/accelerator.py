@@ -25,7 +25,7 @@ from amaranth.lib.wiring import In, Out
 from hwgen.hwplan import ELTWISE, INPUT, MAC, MAX, OUTPUT, HardwarePlan, descriptor_fields, descriptor_words
 
 from .engine import TileEngine
-from .memories import READ_LATENCY, BankedMemory
+from .memories import READ_LATENCY, BankedMemory, InterleavedMemory, pair_read, pair_write, single_read
 from .requant import PIPELINED_LATENCY, ActivationSupport, Requantizer
 from .streams import StreamFIFO
 
@@ -282,6 +282,7 @@ class TileCounter:
         self.rows_left = Signal(range(rows + 1), name="tc_rows_left")    # min(left, rows)
         self.last_col = Signal(range(max(cols or 1, 2)), name="tc_last_col")  # valid columns - 1
         self.final = Signal(name="tc_final")                # left <= rows: the layer's last row tile
+        self.pair_ahead = Signal(name="tc_pair_ahead")      # left >= rows + 2: the next row tile has two rows
         self._m, self._d, self._e, self._rows, self._cols = m, d, e, rows, cols
 
     def _rows_left(self, left):
@@ -296,7 +297,8 @@ class TileCounter:
     def reset(self):
         d = self._d
         return ([s.eq(0) for s in (self.m0, self.g, self.nt, self.g_off, self.ch_off)]
-                + [self.left.eq(d.m), self._rows_left(d.m), self.final.eq(d.m <= self._rows)]
+                + [self.left.eq(d.m), self._rows_left(d.m), self.final.eq(d.m <= self._rows),
+                   self.pair_ahead.eq(d.m >= self._rows + 2)]
                 + self._last_col(self._e.nt == 0))
 
     def _last_nt(self):
@@ -307,12 +309,14 @@ class TileCounter:
         e = self._e
         return Mux(self._last_nt(), e.nt == 0, self.nt + 1 == e.nt)
 
-    def upcoming(self) -> tuple[Value, Value]:
-        """Whether the next tile has no rows left (past the layer's end), and its last_col: what `step` loads,
-        from flags and small registers only, for a writer that registers its own per-value flags alongside."""
+    def upcoming(self) -> tuple[Value, Value, Value]:
+        """Whether the next tile has no rows left (past the layer's end), whether it has two or more, and its
+        last_col: what `step` loads, from flags and small registers only, for a writer that registers its own
+        per-value flags alongside."""
         new_row_tile = self._last_nt() & (self.g == self._e.groups)
         past_end = Mux(new_row_tile, self.final, self.rows_left == 0)
-        return past_end, Mux(self._next_is_last_nt(), self._e.cols_last, self._cols - 1)
+        pair = Mux(new_row_tile, self.pair_ahead, self.rows_left >= 2)
+        return past_end, pair, Mux(self._next_is_last_nt(), self._e.cols_last, self._cols - 1)
 
     def step(self):
         """Statements for moving to the next tile."""
@@ -325,7 +329,8 @@ class TileCounter:
             with m.If(self.g == e.groups):
                 left = self.left - rows
                 m.d.sync += [self.g.eq(0), self.g_off.eq(0), self.ch_off.eq(0), self.m0.eq(self.m0 + rows),
-                             self.left.eq(left), self._rows_left(left), self.final.eq(self.left <= 2 * rows)]
+                             self.left.eq(left), self._rows_left(left), self.final.eq(self.left <= 2 * rows),
+                             self.pair_ahead.eq(self.left >= 2 * rows + 2)]
             with m.Else():
                 m.d.sync += [self.g.eq(self.g + 1), self.g_off.eq(self.g_off + group_step),
                              self.ch_off.eq(self.g_off + group_step)]
@@ -339,13 +344,27 @@ def beat_layout(hw: HardwarePlan) -> data.StructLayout:
                               "w": data.ArrayLayout(signed(hw.w_bits), hw.cols), "last": 1})
 
 
+def lane_layout(hw: HardwarePlan) -> data.StructLayout:
+    return data.StructLayout({"en": 1, "data": Widths(hw).store, "saturated": 1})
+
+
 def write_layout(hw: HardwarePlan) -> data.StructLayout:
+    """A unit's write: a value at `addr` and, if `next.en`, a second at addr + 1 (the interleaved arena takes both
+    in one cycle)."""
     wd = Widths(hw)
-    return data.StructLayout({"en": 1, "addr": unsigned(wd.addr), "data": wd.store, "saturated": 1})
+    return data.StructLayout({"en": 1, "addr": unsigned(wd.addr), "data": wd.store, "saturated": 1,
+                              "next": lane_layout(hw)})
 
 
 class MacWriter(wiring.Component):
-    """Engine results (one output pixel's `cols` channels per beat) -> one activation write per cycle."""
+    """Engine results (one output pixel's `cols` channels per beat) -> activation writes, two pixels at a time.
+
+    Neighbouring output pixels of one channel sit at neighbouring addresses
+    (CHW), so the writer holds an even row's beat (one cycle, no write) and
+    then writes the pair (row i, row i + 1) channel by channel: a tile of
+    `rows` x `cols` values takes rows / 2 x (cols + 1) cycles instead of
+    rows x cols. A row without a partner (odd row count) is written alone.
+    """
 
     def __init__(self, hw: HardwarePlan):
         self.hw, self.wd = hw, Widths(hw)
@@ -361,39 +380,52 @@ class MacWriter(wiring.Component):
         m = Module()
         d, e, iw, hw = self.d, self.e, self.wd.index, self.hw
         tc = TileCounter(m, d, e, iw, hw.rows, hw.cols)
-        i = Signal(range(hw.rows))
+        i = Signal(range(hw.rows + 1))  # the tile's row being written (the even one of a pair)
         j = Signal(range(hw.cols))
         lane_off = Signal(signed(iw))
         pixel = Signal(signed(iw))
         m.d.comb += pixel.eq(tc.m0 + i)
         busy = Signal()
         m.d.comb += self.busy.eq(busy)
-        m.d.sync += self.write.en.eq(0)
-        # per-value decisions from two registered flags, so `results.ready` (the FIFO's read enable) is one gate:
-        # row_skip == (i >= rows_left), a row past the layer's last output pixel; col_last == (j == last_col)
-        row_skip, col_last = Signal(), Signal()
+        m.d.sync += [self.write.en.eq(0), self.write.next.en.eq(0)]
+        held = Signal(self.engine_results)  # the even row of a pair, taken a cycle before its partner arrives
+        # per-beat decisions from registered flags, so `results.ready` (the FIFO's read enable) is a few gates:
+        # row_skip == (i >= rows_left), a row past the layer's last output pixel; pair == (i + 1 < rows_left);
+        # have: `held` holds row i; col_last == (j == last_col)
+        row_skip, pair, have, col_last = Signal(), Signal(), Signal(), Signal()
+        take = Signal()  # this beat is the even row of a pair: hold it
+        m.d.comb += take.eq(pair & ~have)
         with m.If(self.start):
-            m.d.sync += tc.reset() + [i.eq(0), j.eq(0), lane_off.eq(0), busy.eq(1), row_skip.eq(0),
+            m.d.sync += tc.reset() + [i.eq(0), j.eq(0), lane_off.eq(0), busy.eq(1), row_skip.eq(0), have.eq(0),
+                                      pair.eq(d.m >= 2) if hw.rows >= 2 else pair.eq(0),
                                       col_last.eq(Mux(e.nt == 0, e.cols_last, hw.cols - 1) == 0)]
         consume = Signal()
-        m.d.comb += consume.eq(self.results.valid & (row_skip | col_last))
-        with m.If(self.results.valid):
-            with m.If(~row_skip):
-                m.d.sync += [  # registered: the address adders end here, not in the arena's write path
-                    self.write.en.eq(1),
-                    self.write.addr.eq(d.out_base + tc.ch_off + lane_off + pixel),
-                    self.write.data.eq(self.results.payload.data[j]),
-                    self.write.saturated.eq(self.results.payload.saturated.bit_select(j, 1)),
-                ]
-                with m.If(~col_last):
-                    m.d.sync += [j.eq(j + 1), lane_off.eq(lane_off + d.ohw), col_last.eq(j + 1 == tc.last_col)]
+        m.d.comb += consume.eq(self.results.valid & (row_skip | take | col_last))
+        beat = self.results.payload
+        with m.If(self.results.valid & take):
+            m.d.sync += [held.eq(beat), have.eq(1)]
+        with m.If(self.results.valid & ~row_skip & ~take):
+            m.d.sync += [  # registered: the address adders end here, not in the arena's write path
+                self.write.en.eq(1),
+                self.write.addr.eq(d.out_base + tc.ch_off + lane_off + pixel),
+                self.write.data.eq(Mux(have, held.data[j], beat.data[j])),
+                self.write.saturated.eq(Mux(have, held.saturated.bit_select(j, 1), beat.saturated.bit_select(j, 1))),
+                self.write.next.en.eq(have),
+                self.write.next.data.eq(beat.data[j]),
+                self.write.next.saturated.eq(beat.saturated.bit_select(j, 1)),
+            ]
+            with m.If(~col_last):
+                m.d.sync += [j.eq(j + 1), lane_off.eq(lane_off + d.ohw), col_last.eq(j + 1 == tc.last_col)]
         m.d.comb += self.results.ready.eq(consume)
-        next_past_end, next_last_col = tc.upcoming()
-        with m.If(consume):
-            m.d.sync += [j.eq(0), lane_off.eq(0), i.eq(i + 1), row_skip.eq(i + 1 >= tc.rows_left),
-                         col_last.eq(tc.last_col == 0)]
-            with m.If(i == hw.rows - 1):
-                m.d.sync += [i.eq(0), row_skip.eq(next_past_end), col_last.eq(next_last_col == 0)]
+        next_past_end, next_pair, next_last_col = tc.upcoming()
+        after = Signal.like(i)  # the row after this beat's (or its pair's)
+        m.d.comb += after.eq(i + 1 + have)
+        with m.If(consume & ~take):
+            m.d.sync += [j.eq(0), lane_off.eq(0), i.eq(after), have.eq(0), row_skip.eq(after >= tc.rows_left),
+                         pair.eq(after + 1 < tc.rows_left), col_last.eq(tc.last_col == 0)]
+            with m.If(after == hw.rows):
+                m.d.sync += [i.eq(0), row_skip.eq(next_past_end), pair.eq(next_pair if hw.rows >= 2 else 0),
+                             col_last.eq(next_last_col == 0)]
                 tc.step()
                 with m.If((tc.nt == e.nt) & (tc.g == e.groups) & tc.final):
                     m.d.sync += busy.eq(0)
@@ -401,7 +433,7 @@ class MacWriter(wiring.Component):
 
 
 class MaxUnit(wiring.Component):
-    """Row-wise running max over a window's k-steps, then one write per valid output pixel."""
+    """Row-wise running max over a window's k-steps, then the valid output pixels written two per cycle."""
 
     def __init__(self, hw: HardwarePlan):
         self.hw, self.wd = hw, Widths(hw)
@@ -429,19 +461,23 @@ class MaxUnit(wiring.Component):
         lane = Signal(range(hw.rows))
         pixel = Signal(signed(iw))
         m.d.comb += pixel.eq(tc.m0 + lane)
-        m.d.sync += self.write.en.eq(0)
+        m.d.sync += [self.write.en.eq(0), self.write.next.en.eq(0)]
         with m.If(self.start):
             m.d.sync += tc.reset() + [lane.eq(0), first.eq(1), full.eq(0)]
-        with m.Elif(full):
+        with m.Elif(full):  # two neighbouring output pixels per cycle (one channel: neighbouring addresses)
+            maxima = Cat(*best, best[-1])  # padded: word lane + 1 exists for every lane
             with m.If(lane < tc.rows_left):  # registered, like the MAC writer's
                 m.d.sync += [self.write.en.eq(1), self.write.addr.eq(d.out_base + tc.g_off + pixel),
-                             self.write.data.eq(Cat(*best).word_select(lane, hw.store_bits)),
-                             self.write.saturated.eq(0)]  # a max never saturates
-            with m.If((lane == hw.rows - 1) | (lane + 1 >= tc.rows_left)):
+                             self.write.data.eq(maxima.word_select(lane, hw.store_bits)),
+                             self.write.saturated.eq(0),  # a max never saturates
+                             self.write.next.en.eq(lane + 1 < tc.rows_left),
+                             self.write.next.data.eq(maxima.word_select(lane + 1, hw.store_bits)),
+                             self.write.next.saturated.eq(0)]
+            with m.If((lane + 2 >= hw.rows) | (lane + 2 >= tc.rows_left)):
                 m.d.sync += [lane.eq(0), full.eq(0)]
                 tc.step()
             with m.Else():
-                m.d.sync += lane.eq(lane + 1)
+                m.d.sync += lane.eq(lane + 2)
         return m
 
 
@@ -490,6 +526,12 @@ class EltwiseUnit(wiring.Component):
     (`Requantizer(pipelined=True)`), the last writes the requantized value
     or the table's entry at out_base + out_off + index. The output stream
     takes stage DATA's values.
+
+    An entry with `pairs` set (a plain walk, no table, not streamed) takes two
+    values per cycle: the arena reads as pairs (`a_next`, `b_next`), a second
+    lane sums and requantizes beside the first, and the write carries both
+    (`write.next` at the address after). Built only for a plan with such an
+    entry.
     """
 
     DATA = READ_LATENCY + 1                         # the stage holding the registered arena data
@@ -501,6 +543,7 @@ class EltwiseUnit(wiring.Component):
             "start": In(1), "d": In(descriptor_layout(hw)), "e": In(ends_layout(hw)),
             "rd_en": Out(1), "a_addr": Out(unsigned(self.wd.addr)), "b_addr": Out(unsigned(self.wd.addr)),
             "a_data": In(self.wd.store), "b_data": In(self.wd.store),
+            "a_next": In(self.wd.store), "b_next": In(self.wd.store),  # the values after a_addr, b_addr
             "lut_addr": Out(unsigned(max(_bits(len(hw.lut_words)), 1))), "lut_data": In(self.wd.store),
             "write": Out(write_layout(hw)),
             "outputs": Out(stream.Signature(data.StructLayout({"data": self.wd.store, "last": 1}))),
@@ -534,39 +577,60 @@ class EltwiseUnit(wiring.Component):
     def elaborate(self, platform):
         m = Module()
         hw, d, e, iw = self.hw, self.d, self.e, self.wd.index
-        m.submodules.requant = rq = Requantizer(hw.acc_bits, hw.store_bits - 1, hw.max_right, hw.max_left,
-                                                activation_support(hw), pipelined=True)
+        lanes = 2 if any(op.pairs for op in hw.program) else 1
+        rqs = []
+        for lane in range(lanes):
+            rqs.append(Requantizer(hw.acc_bits, hw.store_bits - 1, hw.max_right, hw.max_left,
+                                   activation_support(hw), pipelined=True))
+            m.submodules[f"requant{lane}"] = rqs[-1]
+        rq = rqs[0]
         streaming = d.kind == OUTPUT
+        pairs = d.pairs[0] if lanes == 2 else Const(0)
         advance = Signal()
         data_stage = self.DATA
         valid = [Signal(name=f"ew_valid{i}") for i in range(self.LATENCY + 1)]  # valid[i]: stage i holds a value
+        valid2 = [Signal(name=f"ew_valid2_{i}") for i in range(self.LATENCY + 1)]  # ... and its second lane one
         active, idx, last = valid[0], Signal(signed(iw)), Signal(data_stage + 1)  # last: stages 0-DATA's final one
         rd = self._read_walk(m, active & advance, idx)
+        if lanes == 2:
+            rd = Mux(pairs, idx, rd)
+        # pairs: the last cycle takes the final one or two values (a second lane only while idx + 1 < n_out)
+        m.d.comb += valid2[0].eq(active & pairs & (idx != e.n_out))
         # the pipeline stalls only while the output stream (fed by stage DATA) waits; arena writes never stall
         m.d.comb += [advance.eq(~(valid[data_stage] & streaming) | self.outputs.ready), self.rd_en.eq(advance),
-                     self.a_addr.eq(d.in_base + rd), self.b_addr.eq(d.in2_base + rd), last[0].eq(idx == e.n_out)]
+                     self.a_addr.eq(d.in_base + rd), self.b_addr.eq(d.in2_base + rd),
+                     last[0].eq(Mux(pairs, idx + 1 >= e.n_out, idx == e.n_out))]
         with m.If(self.start):
             m.d.sync += [active.eq(1), idx.eq(0)]
         with m.Elif(active & advance):
-            m.d.sync += idx.eq(idx + 1)
+            m.d.sync += idx.eq(idx + Mux(pairs, 2, 1))
             with m.If(last[0]):
                 m.d.sync += active.eq(0)
 
-        a2, b2 = Signal(self.wd.store), Signal(self.wd.store)  # stage DATA: the arena's outputs, registered
-        acc3 = Signal(signed(hw.acc_bits))                      # stage DATA + 1: the sum, then the requantizer's
-        y, sat = Signal(self.wd.store), Signal()                # the last stage: the value to write
+        # per lane: stage DATA, the arena's outputs registered; DATA + 1, the sum, then the requantizer's stages
+        def per_lane(shape, name):
+            return [Signal(shape, name=f"{name}{i}") for i in range(lanes)]
+
+        a2, b2, y = per_lane(self.wd.store, "a2_"), per_lane(self.wd.store, "b2_"), per_lane(self.wd.store, "y")
+        acc3, sat = per_lane(signed(hw.acc_bits), "acc3_"), per_lane(1, "sat")
         with m.If(advance):
             m.d.sync += [valid[i].eq(valid[i - 1] if i <= data_stage else valid[i - 1] & ~streaming)  # streamed:
                          for i in range(1, self.LATENCY + 1)]                                        # not written
+            m.d.sync += [valid2[i].eq(valid2[i - 1]) for i in range(1, self.LATENCY + 1)]
             m.d.sync += [last[i].eq(last[i - 1]) for i in range(1, data_stage + 1)]
-            m.d.sync += [a2.eq(self.a_data), b2.eq(self.b_data),
-                         acc3.eq((a2 << d.sa.as_unsigned()) + Mux(d.has_b, b2 << d.sb.as_unsigned(), 0)),
-                         y.eq(rq.y), sat.eq(rq.saturated)]
+            for lane, (a_in, b_in) in enumerate(((self.a_data, self.b_data), (self.a_next, self.b_next))[:lanes]):
+                m.d.sync += [a2[lane].eq(a_in), b2[lane].eq(b_in),
+                             acc3[lane].eq((a2[lane] << d.sa.as_unsigned())
+                                           + Mux(d.has_b, b2[lane] << d.sb.as_unsigned(), 0)),
+                             y[lane].eq(rqs[lane].y), sat[lane].eq(rqs[lane].saturated)]
+        for lane in range(lanes):
+            r = rqs[lane]
+            m.d.comb += [r.en.eq(advance), r.acc.eq(acc3[lane]), r.bias.eq(0), r.shift.eq(d.shift),
+                         r.neg_shift.eq(d.neg_shift), r.clamp_lo.eq(d.clamp_lo), r.clamp_hi.eq(d.clamp_hi),
+                         r.lo.eq(d.lo), r.hi.eq(d.hi)]
         m.d.comb += [
-            rq.en.eq(advance), rq.acc.eq(acc3), rq.bias.eq(0), rq.shift.eq(d.shift), rq.neg_shift.eq(d.neg_shift),
-            rq.clamp_lo.eq(d.clamp_lo), rq.clamp_hi.eq(d.clamp_hi), rq.lo.eq(d.lo), rq.hi.eq(d.hi),
-            self.lut_addr.eq(d.lut_base + (a2 >> d.lut_shift.as_unsigned())),
-            self.outputs.valid.eq(valid[data_stage] & streaming), self.outputs.payload.data.eq(a2),
+            self.lut_addr.eq(d.lut_base + (a2[0] >> d.lut_shift.as_unsigned())),
+            self.outputs.valid.eq(valid[data_stage] & streaming), self.outputs.payload.data.eq(a2[0]),
             self.outputs.payload.last.eq(last[data_stage]),
         ]
         if self.hw.lut_words:  # the table's entry for stage DATA + 1's value, carried along beside the requantizer
@@ -575,22 +639,29 @@ class EltwiseUnit(wiring.Component):
                 m.d.sync += [carried[0].eq(self.lut_data)] + [carried[i].eq(carried[i - 1])
                                                               for i in range(1, rq.latency)]
                 with m.If(d.lut[0]):
-                    m.d.sync += [y.eq(carried[-1]), sat.eq(0)]
+                    m.d.sync += [y[0].eq(carried[-1]), sat[0].eq(0)]
 
         out_addr = Signal(unsigned(self.wd.addr))  # incremental: writes land in index order
         with m.If(self.start):
             m.d.sync += out_addr.eq(d.out_base + d.out_off)
         with m.Elif(valid[-1]):
-            m.d.sync += out_addr.eq(out_addr + 1)
+            m.d.sync += out_addr.eq(out_addr + Mux(pairs, 2, 1))
         with m.If(valid[-1]):
-            m.d.comb += [self.write.en.eq(1), self.write.addr.eq(out_addr), self.write.data.eq(y),
-                         self.write.saturated.eq(sat)]
+            m.d.comb += [self.write.en.eq(1), self.write.addr.eq(out_addr), self.write.data.eq(y[0]),
+                         self.write.saturated.eq(sat[0])]
+            if lanes == 2:
+                m.d.comb += [self.write.next.en.eq(valid2[-1]), self.write.next.data.eq(y[1]),
+                             self.write.next.saturated.eq(sat[1])]
+            else:
+                m.d.comb += self.write.next.eq(0)
         return m
 
 
 def trace_layout(hw: HardwarePlan) -> data.StructLayout:
+    """A landed write: `data` at flat index `index` of layer `layer`, and `next` at index + 1 when its `en` is set."""
     return data.StructLayout({"valid": 1, "layer": unsigned(_bits(len(hw.layer_names))),
-                              "index": unsigned(Widths(hw).addr), "data": Widths(hw).store, "saturated": 1})
+                              "index": unsigned(Widths(hw).addr), "data": Widths(hw).store, "saturated": 1,
+                              "next": lane_layout(hw)})
 
 
 @dataclass(frozen=True)
@@ -599,7 +670,7 @@ class _Memories:
     weights: BankedMemory
     p_rd: Any
     lut_rd: Any        # None when the plan has no lookup tables
-    arena: list        # BankedMemory replicas, one read port each, one shared write
+    arena: list        # InterleavedMemory replicas, one (pair) read port each, one shared (pair) write
 
 
 @dataclass(frozen=True)
@@ -607,7 +678,7 @@ class _Sequencer:
     d: Any             # the running layer's descriptor (a View of descriptor_layout)
     e: Any             # its loop ends minus 1 (a View of ends_layout), valid with `start`
     start: Signal      # one cycle: start the unit of d.kind
-    completion: Signal  # one output value written or streamed
+    completion: Signal  # output values written or streamed this cycle (0-2)
     macw: "MacWriter"
 
 
@@ -655,7 +726,7 @@ class Accelerator(wiring.Component):
             lut_rd = tables.read_port()
         arena = []
         for r in range(hw.replicas):
-            replica = BankedMemory(wd.store, hw.arena_depth)
+            replica = InterleavedMemory(wd.store, hw.arena_depth)
             m.submodules[f"arena{r}"] = replica
             arena.append(replica)
         return _Memories(program.read_port(), weights, params.read_port(), lut_rd, arena)
@@ -669,7 +740,7 @@ class Accelerator(wiring.Component):
         pc = Signal(range(len(hw.program)))
         start = Signal()
         done = Signal(range(max(op.n_out for op in hw.program) + 1))
-        completion = Signal()
+        completion = Signal(range(3))
         m.d.comb += mem.prog_rd.addr.eq(pc)
         with m.FSM():
             with m.State("FETCH"):
@@ -683,8 +754,7 @@ class Accelerator(wiring.Component):
                 m.d.comb += start.eq(1)
                 m.next = "RUN"
             with m.State("RUN"):
-                with m.If(completion):
-                    m.d.sync += done.eq(done + 1)
+                m.d.sync += done.eq(done + completion)
                 with m.If((done == d.n_out) & ~macw.busy):
                     m.d.sync += pc.eq(Mux(pc == len(hw.program) - 1, 0, pc + 1))
                     m.next = "FETCH"
@@ -738,16 +808,21 @@ class Accelerator(wiring.Component):
             m.d.comb += engine.operands.payload.a[i].eq(beats.o.payload.a[i])
 
     def _arena_reads(self, m: Module, seq: _Sequencer, mem: _Memories, u: _Units) -> None:
-        """The walker owns every replica's read port (one per array row); the eltwise unit replicas 0 and 1."""
+        """The walker owns every replica's read port (one per array row); the eltwise unit replicas 0 and 1, each
+        read as a pair (the address and the one after it)."""
         kind, walker, ew = seq.d.kind, u.walker, u.ew
         walking = (kind == MAC) | (kind == MAX)
         for r, replica in enumerate(mem.arena):
+            ew_read = pair_read(ew.a_addr if r == 0 else ew.b_addr)
             if r < self.hw.rows:
                 m.d.comb += walker.a_data[r].eq(replica.rd_data)
-            ew_addr = ew.a_addr if r == 0 else ew.b_addr
-            m.d.comb += [replica.rd_addr.eq(Mux(walking, walker.a_addr[r] if r < self.hw.rows else 0, ew_addr)),
-                         replica.rd_en.eq(Mux(walking, walker.rd_en, ew.rd_en))]
-        m.d.comb += [ew.a_data.eq(mem.arena[0].rd_data), ew.b_data.eq(mem.arena[1].rd_data)]
+                walk_read = single_read(walker.a_addr[r])
+                m.d.comb += [replica.rd[f].eq(Mux(walking, walk_read[f], ew_read[f])) for f in ew_read]
+            else:
+                m.d.comb += [replica.rd[f].eq(ew_read[f]) for f in ew_read]
+            m.d.comb += replica.rd_en.eq(Mux(walking, walker.rd_en, ew.rd_en))
+        m.d.comb += [ew.a_data.eq(mem.arena[0].rd_data), ew.b_data.eq(mem.arena[1].rd_data),
+                     ew.a_next.eq(mem.arena[0].rd_next), ew.b_next.eq(mem.arena[1].rd_next)]
         if mem.lut_rd is not None:
             m.d.comb += [mem.lut_rd.addr.eq(ew.lut_addr), mem.lut_rd.en.eq(ew.rd_en), ew.lut_data.eq(mem.lut_rd.data)]
 
@@ -762,7 +837,8 @@ class Accelerator(wiring.Component):
         in_write = Signal(write_layout(hw))
         with m.If(self.inputs.valid & loading):
             m.d.comb += [in_write.en.eq(1), in_write.addr.eq(d.out_base + in_idx), in_write.data.eq(self.inputs.payload),
-                         in_write.saturated.eq(0)]  # inputs are already in format (driven here: no constant-only process)
+                         in_write.saturated.eq(0),  # inputs are already in format
+                         in_write.next.eq(0)]  # driven here, not as constants: no constant-only process
             m.d.sync += in_idx.eq(in_idx + 1)
             with m.If(in_idx == e.n_out):
                 m.d.sync += loading.eq(0)
@@ -782,20 +858,23 @@ class Accelerator(wiring.Component):
                 m.d.comb += write.eq(u.maxu.write)
             with m.Case(ELTWISE):
                 m.d.comb += write.eq(u.ew.write)
-        # one register stage before the arena: the units' address adders, requantizers and muxes end here, not in
-        # every replica's write port; the sequencer counts a write when it lands, so the next layer reads it
+        # one register stage before the arena: the units' address adders, requantizers and muxes (and the routing of
+        # a pair to the arena's halves) end here, not in every replica's write port; the sequencer counts a write
+        # when it lands, so the next layer reads it
         landing = Signal(write_layout(self.hw))
+        halves, routed = (Signal(mem.arena[0].wr.shape(), name=name) for name in ("halves", "routed"))
         index = Signal.like(self.trace_out.index)
-        m.d.sync += [landing.eq(write), index.eq(write.addr - d.out_base)]
+        m.d.comb += pair_write(routed, write.addr, (write.data, write.en), (write.next.data, write.next.en))
+        m.d.sync += [landing.eq(write), halves.eq(routed), index.eq(write.addr - d.out_base)]
         for replica in mem.arena:
-            m.d.comb += [replica.wr_addr.eq(landing.addr), replica.wr_data.eq(landing.data),
-                         replica.wr_en.eq(landing.en)]
+            m.d.comb += replica.wr.eq(halves)
         m.submodules.outputs_fifo = outputs = StreamFIFO(u.ew.outputs.payload.shape())
         wiring.connect(m, u.ew.outputs, outputs.i)
         wiring.connect(m, wiring.flipped(self.outputs), outputs.o)
         m.d.comb += [
-            seq.completion.eq(landing.en | (self.outputs.valid & self.outputs.ready)),
+            seq.completion.eq(landing.en + landing.next.en + (self.outputs.valid & self.outputs.ready)),
             self.trace_out.valid.eq(landing.en), self.trace_out.layer.eq(d.trace_id),
             self.trace_out.index.eq(index),
             self.trace_out.data.eq(landing.data), self.trace_out.saturated.eq(landing.saturated),
+            self.trace_out.next.eq(landing.next),
         ]

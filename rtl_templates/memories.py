@@ -15,8 +15,8 @@ board; `en` holds both stages.
 """
 from __future__ import annotations
 
-from amaranth import Module, Shape, Signal
-from amaranth.lib import wiring
+from amaranth import Module, Mux, Shape, Signal, unsigned
+from amaranth.lib import data, wiring
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
@@ -103,3 +103,67 @@ class BankedMemory(wiring.Component):
                 m.d.comb += [wr.addr.eq(self.wr_addr[:low]), wr.data.eq(self.wr_data),
                              wr.en.eq(self.wr_en & ((self.wr_addr >> low) == b))]
         return m
+
+
+def half_layout(depth: int) -> data.StructLayout:
+    """The word addresses of an InterleavedMemory's two halves (even addresses, odd addresses) and which one holds
+    the first value read."""
+    word = unsigned(max(depth - 1, 1).bit_length())
+    return data.StructLayout({"even": word, "odd": word, "lane": 1})
+
+
+def single_read(addr) -> dict:
+    """Half addresses that read `addr` alone: both halves at addr >> 1 (no adder in front of the memory)."""
+    return {"even": addr >> 1, "odd": addr >> 1, "lane": addr[0]}
+
+
+def pair_read(addr) -> dict:
+    """Half addresses that read `addr` and `addr + 1`: the even one of the two is word (addr + 1) >> 1."""
+    return {"even": (addr + 1) >> 1, "odd": addr >> 1, "lane": addr[0]}
+
+
+class InterleavedMemory(wiring.Component):
+    """A writable memory kept as two BankedMemory halves, even addresses in one and odd in the other.
+
+    Why: the arena had one write port, so every unit that writes one value
+    per cycle was bound by it (residual Adds, short-K convolutions). Two values
+    at neighbouring addresses always land in different halves, so a unit can
+    write a pair per cycle, and one read gives a pair (`rd_data` at the
+    address, `rd_next` after it) at the cost of one more two-way multiplexer
+    behind the banks. Callers address each half (`single_read`, `pair_read`):
+    the walker's addresses meet no extra adder.
+
+    `wr[0]` writes the even half, `wr[1]` the odd half, each at a word address.
+    """
+
+    def __init__(self, shape, depth: int, bank_depth: int | None = None):
+        self.shape, self.depth = Shape.cast(shape), depth
+        self.halves = [BankedMemory(shape, (depth + 1) // 2, bank_depth=bank_depth),
+                       BankedMemory(shape, max(depth // 2, 1), bank_depth=bank_depth)]
+        rd, word = half_layout(depth), unsigned(max(depth - 1, 1).bit_length())
+        wr = data.StructLayout({"addr": word, "data": self.shape, "en": 1})
+        super().__init__({"rd": In(rd), "rd_en": In(1), "rd_data": Out(self.shape), "rd_next": Out(self.shape),
+                          "wr": In(data.ArrayLayout(wr, 2))})
+
+    def elaborate(self, platform):
+        m = Module()
+        even, odd = self.halves
+        m.submodules.even, m.submodules.odd = even, odd
+        lane = [Signal(name=f"lane{i}", reset_less=True) for i in range(READ_LATENCY)]  # beside the reads in flight
+        with m.If(self.rd_en):
+            m.d.sync += [lane[0].eq(self.rd.lane)] + [lane[i].eq(lane[i - 1]) for i in range(1, READ_LATENCY)]
+        for half, addr, wr in ((even, self.rd.even, self.wr[0]), (odd, self.rd.odd, self.wr[1])):
+            m.d.comb += [half.rd_addr.eq(addr), half.rd_en.eq(self.rd_en),
+                         half.wr_addr.eq(wr.addr), half.wr_data.eq(wr.data), half.wr_en.eq(wr.en)]
+        m.d.comb += [self.rd_data.eq(Mux(lane[-1], odd.rd_data, even.rd_data)),
+                     self.rd_next.eq(Mux(lane[-1], even.rd_data, odd.rd_data))]
+        return m
+
+
+def pair_write(wr, addr, first: tuple, second: tuple) -> list:
+    """Statements that route a write of `first` at `addr` and `second` at `addr + 1` ((data, en) each) to an
+    InterleavedMemory's half ports `wr`."""
+    odd_first = addr[0]
+    (d0, e0), (d1, e1) = first, second
+    return [wr[0].addr.eq((addr + 1) >> 1), wr[0].data.eq(Mux(odd_first, d1, d0)), wr[0].en.eq(Mux(odd_first, e1, e0)),
+            wr[1].addr.eq(addr >> 1), wr[1].data.eq(Mux(odd_first, d0, d1)), wr[1].en.eq(Mux(odd_first, e0, e1))]

@@ -1,11 +1,12 @@
 """Cycle model: per program entry, MACs, the ideal cycles (MACs / PEs) and a first-order estimate.
 
 mac: each row tile loads `rows` window origins, then every tile holds the array
-for max(K, rows + cols - 1, writes) cycles (writes: one activation write per
-cycle for its rows x valid columns). max: one window beat per k-step, then one
-cycle per output pixel of the tile to write it. eltwise/input/output: one
-value per cycle. 3 cycles per layer fetch its descriptor. `hwgen sim`
-measures the real numbers.
+for max(K, rows + cols - 1, writes) cycles (writes: two output pixels per
+cycle, channel by channel, plus a cycle per pair to hold its first row). max:
+one window beat per k-step, then a cycle per two output pixels of the tile.
+eltwise: two values per cycle where the entry pairs them, else one;
+input/output: one value per cycle. 3 cycles per layer fetch its descriptor.
+`hwgen sim` measures the real numbers.
 """
 from __future__ import annotations
 
@@ -29,13 +30,20 @@ class LayerCycles:
         return asdict(self)
 
 
+def _write_cycles(rows: int, cols: int) -> int:
+    """The MAC writer: a pair of rows takes a cycle to hold the first, then one per column; a lone row one per
+    column."""
+    return rows // 2 * (cols + 1) + rows % 2 * cols
+
+
 def _mac_cycles(op: LayerOp, rows: int, cols: int) -> int:
-    per_row_tile = sum(max(op.k, rows + cols - 1, min(rows, op.m) * c.cols) for c in column_tiles(op, cols))
+    per_row_tile = sum(max(op.k, rows + cols - 1, _write_cycles(min(rows, op.m), c.cols))
+                       for c in column_tiles(op, cols))
     return sum(rows + per_row_tile for _ in row_tiles(op, rows)) + rows + cols + 4
 
 
 def _max_cycles(op: LayerOp, rows: int) -> int:
-    return sum(rows + op.groups * (op.k + min(rows, op.m)) for _ in row_tiles(op, rows)) + 4
+    return sum(rows + op.groups * (op.k + -(-min(rows, op.m) // 2)) for _ in row_tiles(op, rows)) + 4
 
 
 def estimate_cycles(hw: HardwarePlan) -> list[LayerCycles]:
@@ -48,6 +56,6 @@ def estimate_cycles(hw: HardwarePlan) -> list[LayerCycles]:
         elif op.kind == MAX:
             cycles = _max_cycles(op, hw.rows)
         else:
-            cycles = op.n_out + 2
+            cycles = (-(-op.n_out // 2) if op.pairs else op.n_out) + 2
         out.append(LayerCycles(name, KINDS[op.kind], macs, macs / hw.pes, cycles + DESCRIPTOR_FETCH))
     return out

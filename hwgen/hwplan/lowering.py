@@ -128,7 +128,7 @@ def _lower_add(qm: QuantizedModel, node: ir.Add, layout: ArenaLayout, common: di
     rq = requant_fields(lp.out, node.activation)
     prog.requant([f - lp.out.frac], rq)
     prog.ops.append(LayerOp(kind=ELTWISE, in2_base=layout.base(node.inputs[1]), sa=f - fa.frac, sb=f - fb.frac,
-                            has_b=1, shift=f - lp.out.frac, **rq, **common))
+                            has_b=1, shift=f - lp.out.frac, pairs=1, **rq, **common))
 
 
 def _lower_activation(qm: QuantizedModel, node: ir.Relu, common: dict, prog: Program) -> None:
@@ -136,7 +136,7 @@ def _lower_activation(qm: QuantizedModel, node: ir.Relu, common: dict, prog: Pro
     rq = requant_fields(lp.out, node.activation)
     shift = qm.in_format(node).frac - lp.out.frac
     prog.requant([shift], rq)
-    prog.ops.append(LayerOp(kind=ELTWISE, shift=shift, **rq, **common))
+    prog.ops.append(LayerOp(kind=ELTWISE, shift=shift, pairs=1, **rq, **common))
 
 
 def _lower_concat(qm: QuantizedModel, node: ir.Concat, layout: ArenaLayout, common: dict, prog: Program) -> None:
@@ -148,7 +148,7 @@ def _lower_concat(qm: QuantizedModel, node: ir.Concat, layout: ArenaLayout, comm
         size = int(np.prod(qm.graph.node(src).shape))
         shift = qm.in_format(node, k).frac - lp.out.frac
         prog.requant([shift], rq)
-        prog.ops.append(LayerOp(kind=ELTWISE, shift=shift, out_off=offset, **rq,
+        prog.ops.append(LayerOp(kind=ELTWISE, shift=shift, out_off=offset, pairs=1, **rq,
                                 **{**common, "n_out": size, "in_base": layout.base(src)}))
         offset += size
 

@@ -99,6 +99,7 @@ class LayerOp:
     lut: int = 0
     lut_base: int = 0           # table memory address of input code 0
     lut_shift: int = 0          # input bits the table ignores
+    pairs: int = 0              # 1: two values per cycle (a plain walk, no table: the unit's second lane)
 
     @property
     def kind_name(self) -> str:

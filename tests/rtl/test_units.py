@@ -16,7 +16,9 @@ import random
 import numpy as np
 import pytest
 import torch
-from amaranth import unsigned
+from amaranth import Module, Mux, unsigned
+from amaranth.lib import wiring
+from amaranth.lib.wiring import In, Out
 from amaranth.sim import Simulator
 from torch import nn
 
@@ -29,7 +31,7 @@ from hwgen.hwplan.packing import weight_matrix
 from hwgen.ops.lookup import index_shift
 from hwgen.quant.config import LayerBits
 from rtl_templates.accelerator import EltwiseUnit, MacWriter, MaxUnit, WindowWalker
-from rtl_templates.memories import READ_LATENCY, BankedMemory
+from rtl_templates.memories import READ_LATENCY, BankedMemory, InterleavedMemory, pair_read, pair_write, single_read
 from rtl_templates.requant import Requantizer
 
 
@@ -190,6 +192,7 @@ def test_mac_writer_addresses_follow_the_loop_nest(unit_model, array):
         beats = [[(t.row.index * 7 + i * 3 + j) % 50 for j in range(hw.cols)]
                  for t in tiles(op, hw.rows, hw.cols) for i in range(hw.rows)]
         got = []
+        write_cycles = 0
         rng = random.Random(op.trace_id)
 
         async def testbench(ctx):
@@ -198,8 +201,12 @@ def test_mac_writer_addresses_follow_the_loop_nest(unit_model, array):
             await ctx.tick()
             ctx.set(dut.start, 0)
             async def tick():  # the writes are registered: record every cycle's, beat or not
+                nonlocal write_cycles
                 if ctx.get(dut.write.en):
+                    write_cycles += 1
                     got.append((ctx.get(dut.write.addr), ctx.get(dut.write.data)))
+                    if ctx.get(dut.write.next.en):  # the pair's second pixel, at the next address
+                        got.append((ctx.get(dut.write.addr) + 1, ctx.get(dut.write.next.data)))
                 await ctx.tick()
 
             for beat in beats:
@@ -220,7 +227,11 @@ def test_mac_writer_addresses_follow_the_loop_nest(unit_model, array):
             await tick()
 
         _run(dut, testbench, deadline_cycles=4 * len(beats) * hw.cols + 100)
-        assert got == want, f"layer {hw.layer_names[op.trace_id]}"
+        name = hw.layer_names[op.trace_id]
+        assert sorted(got) == sorted(want), f"layer {name}"  # pairs go channel by channel: another order
+        # two pixels a cycle: a row without a partner (odd rows in the tile) is written alone
+        pixel_pairs = sum(t.row.rows // 2 * t.column.cols for t in tiles(op, hw.rows, hw.cols))
+        assert write_cycles == len(want) - pixel_pairs, f"layer {name}"
 
 
 # --- max unit ----------------------------------------------------------------------------------------
@@ -254,6 +265,8 @@ def test_max_unit_writes_each_windows_maximum(unit_model, array):
                 ctx.set(dut.beats.payload.last, pending[0][2])
             if ctx.get(dut.write.en):
                 got.append((ctx.get(dut.write.addr), ctx.get(dut.write.data)))
+                if ctx.get(dut.write.next.en):  # two neighbouring pixels per cycle
+                    got.append((ctx.get(dut.write.addr) + 1, ctx.get(dut.write.next.data)))
             taken = offer and ctx.get(dut.beats.ready)
             await ctx.tick()
             if taken:
@@ -334,11 +347,12 @@ def _in_format(qm, hw: HardwarePlan, op: LayerOp):
     return lambda addr: int(np.clip(_arena_value(addr, hw), fmt.min, fmt.max))
 
 
-def _eltwise_writes(hw: HardwarePlan, op: LayerOp, lut: list[int], value) -> tuple[list, list]:
+def _eltwise_writes(hw: HardwarePlan, op: LayerOp, lut: list[int], value) -> tuple[int, list]:
     """Run one element-wise entry with arena values `value(addr)` (both read ports) and a table memory:
-    (read addresses, (address, value) writes)."""
+    (cycles that wrote, (address, value) writes)."""
     dut = EltwiseUnit(hw)
-    reads, writes = [], []
+    writes = []
+    write_cycles = 0
     arena = _ReadPipe()
 
     async def testbench(ctx):
@@ -347,29 +361,32 @@ def _eltwise_writes(hw: HardwarePlan, op: LayerOp, lut: list[int], value) -> tup
         await ctx.tick()
         ctx.set(dut.start, 0)
         for _ in range(op.n_out + EltwiseUnit.LATENCY + 2):
+            nonlocal write_cycles
             if ctx.get(dut.write.en):
+                write_cycles += 1
                 writes.append((ctx.get(dut.write.addr), ctx.get(dut.write.data)))
+                if ctx.get(dut.write.next.en):  # a pair: the second value at the next address
+                    writes.append((ctx.get(dut.write.addr) + 1, ctx.get(dut.write.next.data)))
             rd, a, b, la = ctx.get(dut.rd_en), ctx.get(dut.a_addr), ctx.get(dut.b_addr), ctx.get(dut.lut_addr)
             await ctx.tick()
             ctx.set(dut.lut_data, lut[la % len(lut)])  # the table memory: one cycle of read latency
-            if rd:
-                reads.append(a)
-            out = arena.tick(rd, (value(a), value(b)))
+            out = arena.tick(rd, (value(a), value(b), value(a + 1), value(b + 1)))  # read as pairs
             if out is not None:
-                ctx.set(dut.a_data, out[0])
-                ctx.set(dut.b_data, out[1])
+                for port, v in zip((dut.a_data, dut.b_data, dut.a_next, dut.b_next), out):
+                    ctx.set(port, v)
 
     _run(dut, testbench, deadline_cycles=op.n_out + 60)
-    return reads, writes
+    return write_cycles, writes
 
 
 @pytest.mark.parametrize("array", ["1x1", "2x3"])
 def test_eltwise_unit_adds_requantizes_and_writes(unit_model, array):
-    """The residual Add: two reads per element, (a << sa) + (b << sb) requantized, one write per element."""
+    """The residual Add: (a << sa) + (b << sb) requantized, two elements per cycle (pairs read and written)."""
     qm, hw = _plan(unit_model, array, narrow=False)
     op = next(op for op in hw.program if op.kind == ELTWISE and op.has_b)
     out = qm.plan.layer(hw.layer_names[op.trace_id]).out
-    _, got = _eltwise_writes(hw, op, [0], lambda addr: _arena_value(addr, hw))
+    assert op.pairs
+    cycles, got = _eltwise_writes(hw, op, [0], lambda addr: _arena_value(addr, hw))
     activation = qm.graph.node(hw.layer_names[op.trace_id]).activation
     want = []
     for i in range(op.n_out):
@@ -378,6 +395,7 @@ def test_eltwise_unit_adds_requantizes_and_writes(unit_model, array):
         want.append((op.out_base + i, int(y[0])))
     assert op.sa != op.sb or op.shift != 0, "the test plan should exercise the alignment shifts"
     assert got == want
+    assert cycles == -(-op.n_out // 2)
 
 
 @pytest.fixture(scope="module")
@@ -446,3 +464,53 @@ def test_banked_memory_reads_what_was_written_two_enabled_cycles_later(depth, ba
 
     _run(dut, testbench, deadline_cycles=400)
     assert dut.banks() == -(-depth // (bank_depth or depth))
+
+
+@pytest.mark.parametrize("depth,bank_depth", [(13, 2), (8, 4), (5, None)])
+def test_interleaved_memory_writes_and_reads_pairs_at_any_parity(depth, bank_depth):
+    """Pair writes (a value at addr, another at addr + 1), single writes, pair and single reads, random enables,
+    against a list: what the arena's units rely on."""
+    dut = InterleavedMemory(unsigned(8), depth, bank_depth=bank_depth)
+    rng = random.Random(depth)
+    model, reads = [0] * depth, _ReadPipe()
+
+    class Wrapper(wiring.Component):  # the routing helpers are statements on the user's side: build them here
+        def __init__(self):
+            super().__init__({"addr": In(range(depth)), "pair": In(1), "rd_en": In(1),
+                              "w_addr": In(range(depth)), "w": In(unsigned(8)), "w_en": In(1),
+                              "w_next": In(unsigned(8)), "w_next_en": In(1),
+                              "data": Out(unsigned(8)), "next": Out(unsigned(8))})
+
+        def elaborate(self, platform):
+            m = Module()
+            m.submodules.mem = dut
+            read_pair, read_one = pair_read(self.addr), single_read(self.addr)
+            m.d.comb += [dut.rd[f].eq(Mux(self.pair, read_pair[f], read_one[f])) for f in read_pair]
+            m.d.comb += pair_write(dut.wr, self.w_addr, (self.w, self.w_en), (self.w_next, self.w_next_en))
+            m.d.comb += [dut.rd_en.eq(self.rd_en), self.data.eq(dut.rd_data), self.next.eq(dut.rd_next)]
+            return m
+
+    top = Wrapper()
+
+    async def testbench(ctx):
+        for _ in range(400):
+            rd_en, pair = rng.random() < 0.6, rng.random() < 0.5
+            addr = rng.randrange(depth - 1 if pair else depth)
+            w_en, w_addr = rng.random() < 0.5, rng.randrange(depth)
+            w_next_en = w_en and w_addr + 1 < depth and rng.random() < 0.7
+            w, w_next = rng.randrange(256), rng.randrange(256)
+            for port, v in ((top.rd_en, rd_en), (top.pair, pair), (top.addr, addr), (top.w_en, w_en),
+                            (top.w_addr, w_addr), (top.w, w), (top.w_next_en, w_next_en), (top.w_next, w_next)):
+                ctx.set(port, v)
+            await ctx.tick()
+            want = reads.tick(rd_en, (model[addr], model[addr + 1] if pair else None))
+            if w_en:
+                model[w_addr] = w
+            if w_next_en:
+                model[w_addr + 1] = w_next
+            if want is not None:
+                assert ctx.get(top.data) == want[0]
+                if want[1] is not None:
+                    assert ctx.get(top.next) == want[1]
+
+    _run(top, testbench, deadline_cycles=500)

@@ -3,7 +3,8 @@
 Conv2d / Linear run on the systolic array (`mac`): M = output pixels on the
 array's rows, N = output channels of a group on its columns, K = fan-in
 streamed by the window walker; Linear is a 1x1 conv on a 1x1 image.
-AvgPool2d is a depthwise `mac` (see packing.weight_matrix). MaxPool2d walks the
+AvgPool2d is a depthwise `mac` (see packing.weight_matrix; a global one walks its
+channels as output pixels, see walk_fields). MaxPool2d walks the
 same windows into the max unit (`max`). The element-wise unit (`eltwise`) runs
 Add, a standalone activation, nearest Upsample (its repeating read walk), a
 lookup table, and Concat as one copy per input, each written at its offset
@@ -77,17 +78,38 @@ def requant_fields(out: Fixed, activation: str) -> dict:
             "clamp_hi": out.max + 1 if clamp_hi is None else clamp_hi, "lo": out.min, "hi": out.max}
 
 
+def global_pool(graph: ir.Graph, node: ir.Node) -> bool:
+    """An average pool whose one window covers each whole channel (AdaptiveAvgPool2d(1) and the like)."""
+    if not isinstance(node, ir.AvgPool2d):
+        return False
+    _, h, w = graph.node(node.inputs[0]).shape
+    return node.shape[1:] == (1, 1) and tuple(node.kernel) == (h, w) and tuple(node.padding) == (0, 0)
+
+
 def walk_fields(graph: ir.Graph, node: ir.Node, rows: int, cols: int) -> dict:
-    """The window walk of a windowed node, with every derived product precomputed for the counters."""
+    """The window walk of a windowed node, with every derived product precomputed for the counters.
+
+    A global average pool walks its input as one channel of C rows of H*W
+    values, a window one row long: the C output values are output pixels, so
+    they spread over the array's rows (as a depthwise pool they would take
+    one column, one after the other). CHW storage makes both walks the same
+    addresses.
+    """
+    cout = node.shape[0]
     if isinstance(node, ir.Linear):
         c, h, w = node.in_features, 1, 1
         (kh, kw), (sy, sx), (py, px), (oh, ow) = (1, 1), (1, 1), (0, 0), (1, 1)
+    elif global_pool(graph, node):
+        channels, h, w = graph.node(node.inputs[0]).shape
+        c, cout, h, w = 1, 1, channels, h * w
+        (kh, kw), (sy, sx), (py, px), (oh, ow) = (1, w), (1, 1), (0, 0), (channels, 1)
     else:
         c, h, w = graph.node(node.inputs[0]).shape
         (kh, kw), (sy, sx), (py, px) = node.kernel, node.stride, node.padding
         oh, ow = node.shape[1], node.shape[2]
+    # a pool is depthwise (one group per channel); a global one walks a single channel
     groups = node.groups if isinstance(node, ir.Conv2d) else 1 if isinstance(node, ir.Linear) else c
-    cin_g, coutg = c // groups, node.shape[0] // groups
+    cin_g, coutg = c // groups, cout // groups
     nt = -(-coutg // cols)
     return dict(h=h, w=w, hw=h * w, cin_g=cin_g, kh=kh, kw=kw, k=cin_g * kh * kw, sy=sy, sx=sx, py=py, px=px,
                 ybase0=-py * w, row_step=sy * w, ow=ow, m=oh * ow, ohw=oh * ow, groups=groups,

@@ -223,6 +223,8 @@ def test_conv1d_signal_model_bit_exact_with_1d_calibration_data(tmp_path):
     np.savez(tmp_path / "signals.npz", x=x, y=y)
     b = build(tmp_path / "sig.pt2", tmp_path / "b", array=ArrayShape(2, 3), inputs=4, calib=tmp_path / "signals.npz")
     assert b.hw.input.shape == (2, 1, 40)
+    # the global pool walks its 6 channels as output pixels (over the array's rows), one column
+    assert [(op.m, op.groups, op.coutg) for op in b.hw.program if op.w_hold][-1] == (6, 1, 1)
     r = simulate(b.path, work_dir=tmp_path / "sim")
     assert r.mismatches == [] and r.bit_exact and r.inputs == 4
     assert r.rtl_accuracy == r.golden_accuracy and r.rtl_accuracy is not None

@@ -104,10 +104,11 @@ def memory_use(hw: HardwarePlan, family: str) -> list[MemoryUse]:
         if op.kind == MAC:
             weight_words[hw.layer_names[op.trace_id]] = op.tiles_per_mt * op.w_words  # column tiles x words
     heaviest = max(weight_words, key=weight_words.get) if weight_words else None
+    halves = [(hw.arena_depth + 1) // 2, hw.arena_depth // 2]  # each copy: even and odd addresses apart
     acts = MemoryUse("activations", hw.replicas * hw.arena_depth * hw.store_bits,
-                     hw.replicas * bram_blocks(hw.store_bits, hw.arena_depth, family),
+                     hw.replicas * sum(bram_blocks(hw.store_bits, half, family) for half in halves),
                      f"{hw.arena_depth} words x {hw.store_bits} bits, {hw.replicas} copies (one read port per array "
-                     f"row); largest tensor {largest.name!r} {largest.size} values")
+                     f"row) of two interleaved halves; largest tensor {largest.name!r} {largest.size} values")
     weights = MemoryUse("weights", len(hw.weight_words) * hw.weight_word_width,
                         bram_blocks(hw.weight_word_width, len(hw.weight_words), family),
                         f"{len(hw.weight_words)} words x {hw.weight_word_width} bits"

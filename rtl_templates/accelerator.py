@@ -22,7 +22,7 @@ from amaranth.lib import data, stream, wiring
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
-from hwgen.hwplan import ELTWISE, INPUT, MAC, MAX, OUTPUT, HardwarePlan, descriptor_fields, descriptor_words
+from hwgen.hwplan import ELTWISE, INPUT, KINDS, MAC, MAX, OUTPUT, HardwarePlan, descriptor_fields, descriptor_words
 
 from .engine import TileEngine
 from .memories import READ_LATENCY, BankedMemory, InterleavedMemory, pair_read, pair_write, single_read
@@ -388,22 +388,26 @@ class MacWriter(wiring.Component):
         busy = Signal()
         m.d.comb += self.busy.eq(busy)
         m.d.sync += [self.write.en.eq(0), self.write.next.en.eq(0)]
+        paired = hw.rows >= 2  # a one-row array has no pixel pairs: none of the pairing logic is built
         held = Signal(self.engine_results)  # the even row of a pair, taken a cycle before its partner arrives
         # per-beat decisions from registered flags, so `results.ready` (the FIFO's read enable) is a few gates:
         # row_skip == (i >= rows_left), a row past the layer's last output pixel; pair == (i + 1 < rows_left);
         # have: `held` holds row i; col_last == (j == last_col)
-        row_skip, pair, have, col_last = Signal(), Signal(), Signal(), Signal()
+        row_skip, col_last = Signal(), Signal()
+        pair, have = (Signal(), Signal()) if paired else (Const(0), Const(0))
         take = Signal()  # this beat is the even row of a pair: hold it
         m.d.comb += take.eq(pair & ~have)
         with m.If(self.start):
-            m.d.sync += tc.reset() + [i.eq(0), j.eq(0), lane_off.eq(0), busy.eq(1), row_skip.eq(0), have.eq(0),
-                                      pair.eq(d.m >= 2) if hw.rows >= 2 else pair.eq(0),
+            m.d.sync += tc.reset() + [i.eq(0), j.eq(0), lane_off.eq(0), busy.eq(1), row_skip.eq(0),
                                       col_last.eq(Mux(e.nt == 0, e.cols_last, hw.cols - 1) == 0)]
+            if paired:
+                m.d.sync += [have.eq(0), pair.eq(d.m >= 2)]
         consume = Signal()
         m.d.comb += consume.eq(self.results.valid & (row_skip | take | col_last))
         beat = self.results.payload
-        with m.If(self.results.valid & take):
-            m.d.sync += [held.eq(beat), have.eq(1)]
+        if paired:
+            with m.If(self.results.valid & take):
+                m.d.sync += [held.eq(beat), have.eq(1)]
         with m.If(self.results.valid & ~row_skip & ~take):
             m.d.sync += [  # registered: the address adders end here, not in the arena's write path
                 self.write.en.eq(1),
@@ -421,11 +425,14 @@ class MacWriter(wiring.Component):
         after = Signal.like(i)  # the row after this beat's (or its pair's)
         m.d.comb += after.eq(i + 1 + have)
         with m.If(consume & ~take):
-            m.d.sync += [j.eq(0), lane_off.eq(0), i.eq(after), have.eq(0), row_skip.eq(after >= tc.rows_left),
-                         pair.eq(after + 1 < tc.rows_left), col_last.eq(tc.last_col == 0)]
+            m.d.sync += [j.eq(0), lane_off.eq(0), i.eq(after), row_skip.eq(after >= tc.rows_left),
+                         col_last.eq(tc.last_col == 0)]
+            if paired:
+                m.d.sync += [have.eq(0), pair.eq(after + 1 < tc.rows_left)]
             with m.If(after == hw.rows):
-                m.d.sync += [i.eq(0), row_skip.eq(next_past_end), pair.eq(next_pair if hw.rows >= 2 else 0),
-                             col_last.eq(next_last_col == 0)]
+                m.d.sync += [i.eq(0), row_skip.eq(next_past_end), col_last.eq(next_last_col == 0)]
+                if paired:
+                    m.d.sync += pair.eq(next_pair)
                 tc.step()
                 with m.If((tc.nt == e.nt) & (tc.g == e.groups) & tc.final):
                     m.d.sync += busy.eq(0)
@@ -677,7 +684,7 @@ class _Memories:
 class _Sequencer:
     d: Any             # the running layer's descriptor (a View of descriptor_layout)
     e: Any             # its loop ends minus 1 (a View of ends_layout), valid with `start`
-    start: Signal      # one cycle: start the unit of d.kind
+    start: Signal      # one-hot by LayerOp kind, one cycle: start the unit of d.kind (registered: no decode after it)
     completion: Signal  # output values written or streamed this cycle (0-2)
     macw: "MacWriter"
 
@@ -738,10 +745,11 @@ class Accelerator(wiring.Component):
         d = Signal(descriptor_layout(hw))
         e = Signal(ends_layout(hw))
         pc = Signal(range(len(hw.program)))
-        start = Signal()
+        start = Signal(len(KINDS))
         done = Signal(range(max(op.n_out for op in hw.program) + 1))
         completion = Signal(range(3))
         m.d.comb += mem.prog_rd.addr.eq(pc)
+        m.d.sync += start.eq(0)  # a pulse: set in LOAD, so it is high in START only
         with m.FSM():
             with m.State("FETCH"):
                 m.next = "LOAD"
@@ -749,9 +757,9 @@ class Accelerator(wiring.Component):
                 word = descriptor_layout(hw)(mem.prog_rd.data)
                 m.d.sync += [d.eq(mem.prog_rd.data), done.eq(0)]
                 m.d.sync += [e[name].eq(word[name] - 1) for name in LOOP_ENDS]
+                m.d.sync += start.eq(1 << word.kind.as_unsigned())
                 m.next = "START"
-            with m.State("START"):
-                m.d.comb += start.eq(1)
+            with m.State("START"):  # `start` holds the kind decoded in LOAD for this one cycle
                 m.next = "RUN"
             with m.State("RUN"):
                 m.d.sync += done.eq(done + completion)
@@ -774,7 +782,7 @@ class Accelerator(wiring.Component):
         kind = seq.d.kind
         for unit, kinds in ((walker, (MAC, MAX)), (preader, (MAC,)), (seq.macw, (MAC,)), (maxu, (MAX,)),
                             (ew, (ELTWISE, OUTPUT))):
-            m.d.comb += [unit.d.eq(seq.d), unit.e.eq(seq.e), unit.start.eq(seq.start & Cat(*(kind == x for x in kinds)).any())]
+            m.d.comb += [unit.d.eq(seq.d), unit.e.eq(seq.e), unit.start.eq(Cat(*(seq.start[x] for x in kinds)).any())]
         return _Units(walker, preader, engine, maxu, ew)
 
     def _walker_paths(self, m: Module, seq: _Sequencer, mem: _Memories, u: _Units) -> None:
@@ -831,7 +839,7 @@ class Accelerator(wiring.Component):
         hw, d, e = self.hw, seq.d, seq.e
         in_idx = Signal(range(hw.input.size + 1))
         loading = Signal()
-        with m.If(seq.start & (d.kind == INPUT)):
+        with m.If(seq.start[INPUT]):
             m.d.sync += [loading.eq(1), in_idx.eq(0)]
         m.d.comb += self.inputs.ready.eq(loading)
         in_write = Signal(write_layout(hw))

@@ -82,6 +82,16 @@ def calibrated(family: str, cache: str | None = None) -> LutModel:
     return LutModel(*(float(c) for c in coeffs), samples=len(samples))
 
 
+# Values the arena takes per cycle, by family (HardwarePlan.write_lanes). The UP5K is bound by its logic cells:
+# the second lane (interleaved halves, pair routing, the writers' pairing) cost ~220 of them, and digits_cnn at 2x4
+# no longer placed (5051 LCs of 5280) for 1% fewer cycles.
+WRITE_LANES = {"ice40": 1}
+
+
+def write_lanes(family: str) -> int:
+    return WRITE_LANES.get(family, 2)
+
+
 def bram_blocks(width: int, depth: int, family: str) -> int:
     if width * depth <= SMALL_MEMORY_BITS and family == "ice40":
         return 0
@@ -104,11 +114,12 @@ def memory_use(hw: HardwarePlan, family: str) -> list[MemoryUse]:
         if op.kind == MAC:
             weight_words[hw.layer_names[op.trace_id]] = op.tiles_per_mt * op.w_words  # column tiles x words
     heaviest = max(weight_words, key=weight_words.get) if weight_words else None
-    halves = [(hw.arena_depth + 1) // 2, hw.arena_depth // 2]  # each copy: even and odd addresses apart
+    halves = [(hw.arena_depth + 1) // 2, hw.arena_depth // 2] if hw.write_lanes == 2 else [hw.arena_depth]
     acts = MemoryUse("activations", hw.replicas * hw.arena_depth * hw.store_bits,
                      hw.replicas * sum(bram_blocks(hw.store_bits, half, family) for half in halves),
                      f"{hw.arena_depth} words x {hw.store_bits} bits, {hw.replicas} copies (one read port per array "
-                     f"row) of two interleaved halves; largest tensor {largest.name!r} {largest.size} values")
+                     f"row){' of two interleaved halves' if hw.write_lanes == 2 else ''}; largest tensor "
+                     f"{largest.name!r} {largest.size} values")
     weights = MemoryUse("weights", len(hw.weight_words) * hw.weight_word_width,
                         bram_blocks(hw.weight_word_width, len(hw.weight_words), family),
                         f"{len(hw.weight_words)} words x {hw.weight_word_width} bits"
@@ -166,7 +177,7 @@ def choose_array(qm: QuantizedModel, board, cache: str | None = None) -> tuple[A
     model = calibrated(board.family, cache)
     best, best_key, compared = None, None, 0
     for shape in candidate_shapes(board.dsps):
-        hw = make_hardware_plan(qm, shape)
+        hw = make_hardware_plan(qm, shape, write_lanes(board.family))
         est = estimate(hw, board, model)
         if not fits(est, board):
             continue
@@ -176,7 +187,7 @@ def choose_array(qm: QuantizedModel, board, cache: str | None = None) -> tuple[A
         if best_key is None or key < best_key:
             best, best_key = (shape, {**est, "estimated_cycles": cycles}), key
     if best is None:
-        smallest = make_hardware_plan(qm, ArrayShape(1, 1))
+        smallest = make_hardware_plan(qm, ArrayShape(1, 1), write_lanes(board.family))
         check_memory(smallest, board, Path(qm.graph.source).name if qm.graph.source else "the model")
         est = estimate(smallest, board, model)
         raise HwgenError(f"even a 1x1 array does not fit {board.description}: estimated {est['luts']} LUTs of "

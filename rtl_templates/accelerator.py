@@ -25,7 +25,7 @@ from amaranth.lib.wiring import In, Out
 from hwgen.hwplan import ELTWISE, INPUT, KINDS, MAC, MAX, OUTPUT, HardwarePlan, descriptor_fields, descriptor_words
 
 from .engine import TileEngine
-from .memories import READ_LATENCY, BankedMemory, InterleavedMemory, pair_read, pair_write, single_read
+from .memories import READ_LATENCY, BankedMemory, InterleavedMemory
 from .requant import PIPELINED_LATENCY, ActivationSupport, Requantizer
 from .streams import StreamFIFO
 
@@ -388,7 +388,7 @@ class MacWriter(wiring.Component):
         busy = Signal()
         m.d.comb += self.busy.eq(busy)
         m.d.sync += [self.write.en.eq(0), self.write.next.en.eq(0)]
-        paired = hw.rows >= 2  # a one-row array has no pixel pairs: none of the pairing logic is built
+        paired = hw.rows >= 2 and hw.write_lanes == 2  # else none of the pairing logic is built
         held = Signal(self.engine_results)  # the even row of a pair, taken a cycle before its partner arrives
         # per-beat decisions from registered flags, so `results.ready` (the FIFO's read enable) is a few gates:
         # row_skip == (i >= rows_left), a row past the layer's last output pixel; pair == (i + 1 < rows_left);
@@ -440,7 +440,8 @@ class MacWriter(wiring.Component):
 
 
 class MaxUnit(wiring.Component):
-    """Row-wise running max over a window's k-steps, then the valid output pixels written two per cycle."""
+    """Row-wise running max over a window's k-steps, then the valid output pixels written two per cycle (one on a
+    one-lane arena)."""
 
     def __init__(self, hw: HardwarePlan):
         self.hw, self.wd = hw, Widths(hw)
@@ -471,20 +472,21 @@ class MaxUnit(wiring.Component):
         m.d.sync += [self.write.en.eq(0), self.write.next.en.eq(0)]
         with m.If(self.start):
             m.d.sync += tc.reset() + [lane.eq(0), first.eq(1), full.eq(0)]
-        with m.Elif(full):  # two neighbouring output pixels per cycle (one channel: neighbouring addresses)
+        step = hw.write_lanes  # output pixels per cycle: neighbouring pixels of one channel, neighbouring addresses
+        with m.Elif(full):
             maxima = Cat(*best, best[-1])  # padded: word lane + 1 exists for every lane
             with m.If(lane < tc.rows_left):  # registered, like the MAC writer's
                 m.d.sync += [self.write.en.eq(1), self.write.addr.eq(d.out_base + tc.g_off + pixel),
                              self.write.data.eq(maxima.word_select(lane, hw.store_bits)),
-                             self.write.saturated.eq(0),  # a max never saturates
-                             self.write.next.en.eq(lane + 1 < tc.rows_left),
-                             self.write.next.data.eq(maxima.word_select(lane + 1, hw.store_bits)),
-                             self.write.next.saturated.eq(0)]
-            with m.If((lane + 2 >= hw.rows) | (lane + 2 >= tc.rows_left)):
+                             self.write.saturated.eq(0)]  # a max never saturates
+                if step == 2:
+                    m.d.sync += [self.write.next.en.eq(lane + 1 < tc.rows_left), self.write.next.saturated.eq(0),
+                                 self.write.next.data.eq(maxima.word_select(lane + 1, hw.store_bits))]
+            with m.If((lane + step >= hw.rows) | (lane + step >= tc.rows_left)):
                 m.d.sync += [lane.eq(0), full.eq(0)]
                 tc.step()
             with m.Else():
-                m.d.sync += lane.eq(lane + 2)
+                m.d.sync += lane.eq(lane + step)
         return m
 
 
@@ -733,7 +735,7 @@ class Accelerator(wiring.Component):
             lut_rd = tables.read_port()
         arena = []
         for r in range(hw.replicas):
-            replica = InterleavedMemory(wd.store, hw.arena_depth)
+            replica = InterleavedMemory(wd.store, hw.arena_depth, lanes=hw.write_lanes)
             m.submodules[f"arena{r}"] = replica
             arena.append(replica)
         return _Memories(program.read_port(), weights, params.read_port(), lut_rd, arena)
@@ -821,10 +823,10 @@ class Accelerator(wiring.Component):
         kind, walker, ew = seq.d.kind, u.walker, u.ew
         walking = (kind == MAC) | (kind == MAX)
         for r, replica in enumerate(mem.arena):
-            ew_read = pair_read(ew.a_addr if r == 0 else ew.b_addr)
+            ew_read = replica.pair_read(ew.a_addr if r == 0 else ew.b_addr)
             if r < self.hw.rows:
                 m.d.comb += walker.a_data[r].eq(replica.rd_data)
-                walk_read = single_read(walker.a_addr[r])
+                walk_read = replica.single_read(walker.a_addr[r])
                 m.d.comb += [replica.rd[f].eq(Mux(walking, walk_read[f], ew_read[f])) for f in ew_read]
             else:
                 m.d.comb += [replica.rd[f].eq(ew_read[f]) for f in ew_read]
@@ -872,7 +874,8 @@ class Accelerator(wiring.Component):
         landing = Signal(write_layout(self.hw))
         halves, routed = (Signal(mem.arena[0].wr.shape(), name=name) for name in ("halves", "routed"))
         index = Signal.like(self.trace_out.index)
-        m.d.comb += pair_write(routed, write.addr, (write.data, write.en), (write.next.data, write.next.en))
+        m.d.comb += mem.arena[0].pair_write(routed, write.addr, (write.data, write.en),
+                                            (write.next.data, write.next.en))
         m.d.sync += [landing.eq(write), halves.eq(routed), index.eq(write.addr - d.out_base)]
         for replica in mem.arena:
             m.d.comb += replica.wr.eq(halves)

@@ -112,16 +112,6 @@ def half_layout(depth: int) -> data.StructLayout:
     return data.StructLayout({"even": word, "odd": word, "lane": 1})
 
 
-def single_read(addr) -> dict:
-    """Half addresses that read `addr` alone: both halves at addr >> 1 (no adder in front of the memory)."""
-    return {"even": addr >> 1, "odd": addr >> 1, "lane": addr[0]}
-
-
-def pair_read(addr) -> dict:
-    """Half addresses that read `addr` and `addr + 1`: the even one of the two is word (addr + 1) >> 1."""
-    return {"even": (addr + 1) >> 1, "odd": addr >> 1, "lane": addr[0]}
-
-
 class InterleavedMemory(wiring.Component):
     """A writable memory kept as two BankedMemory halves, even addresses in one and odd in the other.
 
@@ -131,22 +121,53 @@ class InterleavedMemory(wiring.Component):
     write a pair per cycle, and one read gives a pair (`rd_data` at the
     address, `rd_next` after it) at the cost of one more two-way multiplexer
     behind the banks. Callers address each half (`single_read`, `pair_read`):
-    the walker's addresses meet no extra adder.
+    the walker's addresses meet no extra adder. `wr[0]` writes the even half,
+    `wr[1]` the odd half, each at a word address (`pair_write`).
 
-    `wr[0]` writes the even half, `wr[1]` the odd half, each at a word address.
+    `lanes` 1 builds one BankedMemory instead (no pairs: `rd_next` is 0 and
+    `wr[1]` unused) behind the same ports, for a target short of logic.
     """
 
-    def __init__(self, shape, depth: int, bank_depth: int | None = None):
-        self.shape, self.depth = Shape.cast(shape), depth
-        self.halves = [BankedMemory(shape, (depth + 1) // 2, bank_depth=bank_depth),
-                       BankedMemory(shape, max(depth // 2, 1), bank_depth=bank_depth)]
+    def __init__(self, shape, depth: int, lanes: int = 2, bank_depth: int | None = None):
+        self.shape, self.depth, self.lanes = Shape.cast(shape), depth, lanes
+        sizes = [(depth + 1) // 2, max(depth // 2, 1)] if lanes == 2 else [depth]
+        self.halves = [BankedMemory(shape, size, bank_depth=bank_depth) for size in sizes]
         rd, word = half_layout(depth), unsigned(max(depth - 1, 1).bit_length())
         wr = data.StructLayout({"addr": word, "data": self.shape, "en": 1})
         super().__init__({"rd": In(rd), "rd_en": In(1), "rd_data": Out(self.shape), "rd_next": Out(self.shape),
                           "wr": In(data.ArrayLayout(wr, 2))})
 
+    def single_read(self, addr) -> dict:
+        """Half addresses that read `addr` alone: both halves at addr >> 1 (no adder in front of the memory)."""
+        if self.lanes == 1:
+            return {"even": addr, "odd": 0, "lane": 0}
+        return {"even": addr >> 1, "odd": addr >> 1, "lane": addr[0]}
+
+    def pair_read(self, addr) -> dict:
+        """Half addresses that read `addr` and `addr + 1`: the even one of the two is word (addr + 1) >> 1."""
+        if self.lanes == 1:
+            return self.single_read(addr)
+        return {"even": (addr + 1) >> 1, "odd": addr >> 1, "lane": addr[0]}
+
+    def pair_write(self, wr, addr, first: tuple, second: tuple) -> list:
+        """Statements that route a write of `first` at `addr` and `second` at `addr + 1` ((data, en) each) to
+        this memory's half ports `wr` (a signal of its `wr` layout); one lane: `first` only."""
+        (d0, e0), (d1, e1) = first, second
+        if self.lanes == 1:
+            return [wr[0].addr.eq(addr), wr[0].data.eq(d0), wr[0].en.eq(e0), wr[1].eq(0)]
+        odd_first = addr[0]
+        return [wr[0].addr.eq((addr + 1) >> 1), wr[0].data.eq(Mux(odd_first, d1, d0)),
+                wr[0].en.eq(Mux(odd_first, e1, e0)),
+                wr[1].addr.eq(addr >> 1), wr[1].data.eq(Mux(odd_first, d0, d1)), wr[1].en.eq(Mux(odd_first, e0, e1))]
+
     def elaborate(self, platform):
         m = Module()
+        if self.lanes == 1:
+            m.submodules.whole = whole = self.halves[0]
+            m.d.comb += [whole.rd_addr.eq(self.rd.even), whole.rd_en.eq(self.rd_en), self.rd_data.eq(whole.rd_data),
+                         self.rd_next.eq(0), whole.wr_addr.eq(self.wr[0].addr), whole.wr_data.eq(self.wr[0].data),
+                         whole.wr_en.eq(self.wr[0].en)]
+            return m
         even, odd = self.halves
         m.submodules.even, m.submodules.odd = even, odd
         lane = [Signal(name=f"lane{i}", reset_less=True) for i in range(READ_LATENCY)]  # beside the reads in flight
@@ -158,12 +179,3 @@ class InterleavedMemory(wiring.Component):
         m.d.comb += [self.rd_data.eq(Mux(lane[-1], odd.rd_data, even.rd_data)),
                      self.rd_next.eq(Mux(lane[-1], even.rd_data, odd.rd_data))]
         return m
-
-
-def pair_write(wr, addr, first: tuple, second: tuple) -> list:
-    """Statements that route a write of `first` at `addr` and `second` at `addr + 1` ((data, en) each) to an
-    InterleavedMemory's half ports `wr`."""
-    odd_first = addr[0]
-    (d0, e0), (d1, e1) = first, second
-    return [wr[0].addr.eq((addr + 1) >> 1), wr[0].data.eq(Mux(odd_first, d1, d0)), wr[0].en.eq(Mux(odd_first, e1, e0)),
-            wr[1].addr.eq(addr >> 1), wr[1].data.eq(Mux(odd_first, d0, d1)), wr[1].en.eq(Mux(odd_first, e0, e1))]

@@ -31,12 +31,14 @@ __all__ = ["ELTWISE", "INPUT", "KINDS", "MAC", "MAX", "OUTPUT", "SCHEMA", "SCHEM
            "descriptor_words", "estimate_cycles", "make_hardware_plan"]
 
 
-def make_hardware_plan(qm: QuantizedModel, array: ArrayShape) -> HardwarePlan:
+def make_hardware_plan(qm: QuantizedModel, array: ArrayShape, write_lanes: int = 2) -> HardwarePlan:
+    if write_lanes not in (1, 2):
+        raise ValueError(f"write_lanes must be 1 or 2, got {write_lanes!r}")
     graph, plan = qm.graph, qm.plan
     fmt = {graph.input.name: plan.input, **{lp.name: lp.out for lp in plan.layers}}
     layout = allocate(graph, fmt.__getitem__)
     dp = datapath(qm)
-    prog = lower(qm, layout, dp, array.rows, array.cols)
+    prog = lower(qm, layout, dp, array.rows, array.cols, pairs=write_lanes == 2)
     tensors = tuple(TensorSlot(name, base, int(np.prod(graph.node(name).shape)), tuple(graph.node(name).shape),
                                fmt[name])
                     for name, base in layout.bases.items())
@@ -48,4 +50,5 @@ def make_hardware_plan(qm: QuantizedModel, array: ArrayShape) -> HardwarePlan:
         arena_depth=layout.depth, weight_widths=dp.weight_widths, weight_words=tuple(prog.weight_words) or (0,),
         param_words=tuple(pack_param_word(b, s, dp.acc_bits, shift_width) for b, s in prog.param_entries) or (0,),
         lut_words=tuple(prog.lut_words), program=tuple(prog.ops), tensors=tensors, layer_names=tuple(n.name for n in graph.nodes),
-        output_name=layout.storage(graph.output.name), macs=sum(getattr(n, "macs", 0) for n in graph.nodes))
+        output_name=layout.storage(graph.output.name), macs=sum(getattr(n, "macs", 0) for n in graph.nodes),
+        write_lanes=write_lanes)

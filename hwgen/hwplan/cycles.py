@@ -2,8 +2,9 @@
 
 mac: each row tile loads `rows` window origins, then every tile holds the array
 for max(K, rows + cols - 1, writes) cycles (writes: two output pixels per
-cycle, channel by channel, plus a cycle per pair to hold its first row). max:
-one window beat per k-step, then a cycle per two output pixels of the tile.
+cycle, channel by channel, plus a cycle per pair to hold its first row; one
+value per cycle on a one-lane arena). max: one window beat per k-step, then a
+cycle per two output pixels of the tile (one, one-lane).
 eltwise: two values per cycle where the entry pairs them, else one;
 input/output: one value per cycle. 3 cycles per layer fetch its descriptor.
 `hwgen sim` measures the real numbers.
@@ -30,20 +31,22 @@ class LayerCycles:
         return asdict(self)
 
 
-def _write_cycles(rows: int, cols: int) -> int:
-    """The MAC writer: a pair of rows takes a cycle to hold the first, then one per column; a lone row one per
-    column."""
+def _write_cycles(rows: int, cols: int, lanes: int) -> int:
+    """The MAC writer: with two lanes a pair of rows takes a cycle to hold the first, then one per column, and a
+    lone row one per column; with one lane, a cycle per value."""
+    if lanes == 1:
+        return rows * cols
     return rows // 2 * (cols + 1) + rows % 2 * cols
 
 
-def _mac_cycles(op: LayerOp, rows: int, cols: int) -> int:
-    per_row_tile = sum(max(op.k, rows + cols - 1, _write_cycles(min(rows, op.m), c.cols))
+def _mac_cycles(op: LayerOp, rows: int, cols: int, lanes: int) -> int:
+    per_row_tile = sum(max(op.k, rows + cols - 1, _write_cycles(min(rows, op.m), c.cols, lanes))
                        for c in column_tiles(op, cols))
     return sum(rows + per_row_tile for _ in row_tiles(op, rows)) + rows + cols + 4
 
 
-def _max_cycles(op: LayerOp, rows: int) -> int:
-    return sum(rows + op.groups * (op.k + -(-min(rows, op.m) // 2)) for _ in row_tiles(op, rows)) + 4
+def _max_cycles(op: LayerOp, rows: int, lanes: int) -> int:
+    return sum(rows + op.groups * (op.k + -(-min(rows, op.m) // lanes)) for _ in row_tiles(op, rows)) + 4
 
 
 def estimate_cycles(hw: HardwarePlan) -> list[LayerCycles]:
@@ -52,9 +55,9 @@ def estimate_cycles(hw: HardwarePlan) -> list[LayerCycles]:
         name = "(output stream)" if op.kind == OUTPUT else hw.layer_names[op.trace_id]
         macs = op.m * op.groups * op.coutg * op.k if op.kind == MAC else 0
         if op.kind == MAC:
-            cycles = _mac_cycles(op, hw.rows, hw.cols)
+            cycles = _mac_cycles(op, hw.rows, hw.cols, hw.write_lanes)
         elif op.kind == MAX:
-            cycles = _max_cycles(op, hw.rows)
+            cycles = _max_cycles(op, hw.rows, hw.write_lanes)
         else:
             cycles = (-(-op.n_out // 2) if op.pairs else op.n_out) + 2
         out.append(LayerCycles(name, KINDS[op.kind], macs, macs / hw.pes, cycles + DESCRIPTOR_FETCH))

@@ -143,25 +143,26 @@ def _lower_mac(qm: QuantizedModel, node: ir.Node, dp: Datapath, rows: int, cols:
     prog.ops.append(op)
 
 
-def _lower_add(qm: QuantizedModel, node: ir.Add, layout: ArenaLayout, common: dict, prog: Program) -> None:
+def _lower_add(qm: QuantizedModel, node: ir.Add, layout: ArenaLayout, common: dict, prog: Program, pairs: int) -> None:
     lp = qm.plan.layer(node.name)
     fa, fb = qm.in_format(node, 0), qm.in_format(node, 1)
     f = add_frac(fa, fb)
     rq = requant_fields(lp.out, node.activation)
     prog.requant([f - lp.out.frac], rq)
     prog.ops.append(LayerOp(kind=ELTWISE, in2_base=layout.base(node.inputs[1]), sa=f - fa.frac, sb=f - fb.frac,
-                            has_b=1, shift=f - lp.out.frac, pairs=1, **rq, **common))
+                            has_b=1, shift=f - lp.out.frac, pairs=pairs, **rq, **common))
 
 
-def _lower_activation(qm: QuantizedModel, node: ir.Relu, common: dict, prog: Program) -> None:
+def _lower_activation(qm: QuantizedModel, node: ir.Relu, common: dict, prog: Program, pairs: int) -> None:
     lp = qm.plan.layer(node.name)
     rq = requant_fields(lp.out, node.activation)
     shift = qm.in_format(node).frac - lp.out.frac
     prog.requant([shift], rq)
-    prog.ops.append(LayerOp(kind=ELTWISE, shift=shift, pairs=1, **rq, **common))
+    prog.ops.append(LayerOp(kind=ELTWISE, shift=shift, pairs=pairs, **rq, **common))
 
 
-def _lower_concat(qm: QuantizedModel, node: ir.Concat, layout: ArenaLayout, common: dict, prog: Program) -> None:
+def _lower_concat(qm: QuantizedModel, node: ir.Concat, layout: ArenaLayout, common: dict, prog: Program,
+                  pairs: int) -> None:
     """One copy per input, requantized to the output format and written after the inputs before it."""
     lp = qm.plan.layer(node.name)
     rq = requant_fields(lp.out, node.activation)
@@ -170,7 +171,7 @@ def _lower_concat(qm: QuantizedModel, node: ir.Concat, layout: ArenaLayout, comm
         size = int(np.prod(qm.graph.node(src).shape))
         shift = qm.in_format(node, k).frac - lp.out.frac
         prog.requant([shift], rq)
-        prog.ops.append(LayerOp(kind=ELTWISE, shift=shift, out_off=offset, pairs=1, **rq,
+        prog.ops.append(LayerOp(kind=ELTWISE, shift=shift, out_off=offset, pairs=pairs, **rq,
                                 **{**common, "n_out": size, "in_base": layout.base(src)}))
         offset += size
 
@@ -191,7 +192,8 @@ def _lower_lut(qm: QuantizedModel, node: ir.Lut, common: dict, prog: Program) ->
                             **requant_fields(qm.plan.layer(node.name).out, "none"), **common))
 
 
-def lower(qm: QuantizedModel, layout: ArenaLayout, dp: Datapath, rows: int, cols: int) -> Program:
+def lower(qm: QuantizedModel, layout: ArenaLayout, dp: Datapath, rows: int, cols: int, pairs: bool = True) -> Program:
+    """The program; `pairs`: the element-wise entries that can take two values per cycle do (a two-lane arena)."""
     graph = qm.graph
     prog = Program([], [], [], [0], [])
     prog.ops.append(LayerOp(kind=INPUT, trace_id=0, n_out=int(np.prod(graph.input.shape)),
@@ -208,11 +210,11 @@ def lower(qm: QuantizedModel, layout: ArenaLayout, dp: Datapath, rows: int, cols
         elif unit == "array":
             _lower_mac(qm, node, dp, rows, cols, common, prog)
         elif isinstance(node, ir.Add):
-            _lower_add(qm, node, layout, common, prog)
+            _lower_add(qm, node, layout, common, prog, int(pairs))
         elif isinstance(node, ir.Relu):
-            _lower_activation(qm, node, common, prog)
+            _lower_activation(qm, node, common, prog, int(pairs))
         elif isinstance(node, ir.Concat):
-            _lower_concat(qm, node, layout, common, prog)
+            _lower_concat(qm, node, layout, common, prog, int(pairs))
         elif isinstance(node, ir.Upsample):
             _lower_upsample(qm, node, common, prog)
         elif isinstance(node, ir.Lut):

@@ -136,6 +136,9 @@ class HardwarePlan:
     layer_names: tuple[str, ...]  # graph node names by trace id
     output_name: str              # the tensor slot the output stream reads
     macs: int
+    # values the arena takes per cycle: 2 stores it as interleaved halves and pairs the writes (docs/accelerator.md);
+    # 1 where logic cells are scarcer than cycles (the iCE40: hwgen.fit.write_lanes)
+    write_lanes: int = 2
     schema: str = field(default=SCHEMA)
     version: int = field(default=SCHEMA_VERSION)
 

@@ -31,7 +31,7 @@ from hwgen.hwplan.packing import weight_matrix
 from hwgen.ops.lookup import index_shift
 from hwgen.quant.config import LayerBits
 from rtl_templates.accelerator import EltwiseUnit, MacWriter, MaxUnit, WindowWalker
-from rtl_templates.memories import READ_LATENCY, BankedMemory, InterleavedMemory, pair_read, pair_write, single_read
+from rtl_templates.memories import READ_LATENCY, BankedMemory, InterleavedMemory
 from rtl_templates.requant import Requantizer
 
 
@@ -60,12 +60,12 @@ def unit_model(tmp_path_factory):
     return prep
 
 
-def _plan(prep, array: str, narrow: bool) -> tuple:
+def _plan(prep, array: str, narrow: bool, write_lanes: int = 2) -> tuple:
     overrides = None
     if narrow:  # the first conv at 4 bits: two weights per 8-bit lane
         overrides = {prep.model.graph.nodes[1].name: LayerBits(4, None)}
     qm = api.quantize(prep, bits=8, overrides=overrides)
-    return qm, make_hardware_plan(qm, ArrayShape.parse(array))
+    return qm, make_hardware_plan(qm, ArrayShape.parse(array), write_lanes)
 
 
 def _set_descriptor(ctx, unit, op: LayerOp) -> None:
@@ -181,10 +181,11 @@ def test_walker_beats_follow_the_loop_nest(unit_model, array, narrow):
 
 # --- MAC writer --------------------------------------------------------------------------------------
 
-@pytest.mark.parametrize("array", ["1x1", "2x3", "3x2"])
-def test_mac_writer_addresses_follow_the_loop_nest(unit_model, array):
-    """Result beats (one output pixel's columns each) become one write per valid (pixel, channel), in order."""
-    qm, hw = _plan(unit_model, array, narrow=False)
+@pytest.mark.parametrize("array,lanes", [("1x1", 2), ("2x3", 2), ("3x2", 2), ("3x2", 1)])
+def test_mac_writer_addresses_follow_the_loop_nest(unit_model, array, lanes):
+    """Result beats (one output pixel's columns each) become a write per valid (pixel, channel), two neighbouring
+    pixels per cycle on a two-lane arena."""
+    qm, hw = _plan(unit_model, array, narrow=False, write_lanes=lanes)
     for op in (op for op in hw.program if op.kind == MAC):
         dut = MacWriter(hw)
         want = [(output_address(op, t.row.first_pixel + i, t.column.first_channel + j), (t.row.index * 7 + i * 3 + j) % 50)
@@ -230,15 +231,15 @@ def test_mac_writer_addresses_follow_the_loop_nest(unit_model, array):
         name = hw.layer_names[op.trace_id]
         assert sorted(got) == sorted(want), f"layer {name}"  # pairs go channel by channel: another order
         # two pixels a cycle: a row without a partner (odd rows in the tile) is written alone
-        pixel_pairs = sum(t.row.rows // 2 * t.column.cols for t in tiles(op, hw.rows, hw.cols))
+        pixel_pairs = sum(t.row.rows // 2 * t.column.cols for t in tiles(op, hw.rows, hw.cols)) if lanes == 2 else 0
         assert write_cycles == len(want) - pixel_pairs, f"layer {name}"
 
 
 # --- max unit ----------------------------------------------------------------------------------------
 
-@pytest.mark.parametrize("array", ["1x1", "3x2", "4x4"])
-def test_max_unit_writes_each_windows_maximum(unit_model, array):
-    qm, hw = _plan(unit_model, array, narrow=False)
+@pytest.mark.parametrize("array,lanes", [("1x1", 2), ("3x2", 2), ("4x4", 2), ("3x2", 1)])
+def test_max_unit_writes_each_windows_maximum(unit_model, array, lanes):
+    qm, hw = _plan(unit_model, array, narrow=False, write_lanes=lanes)
     op = next(op for op in hw.program if op.kind == MAX)
     beats = _expected_beats(op, hw, None)
     want = []
@@ -466,11 +467,11 @@ def test_banked_memory_reads_what_was_written_two_enabled_cycles_later(depth, ba
     assert dut.banks() == -(-depth // (bank_depth or depth))
 
 
-@pytest.mark.parametrize("depth,bank_depth", [(13, 2), (8, 4), (5, None)])
-def test_interleaved_memory_writes_and_reads_pairs_at_any_parity(depth, bank_depth):
+@pytest.mark.parametrize("depth,bank_depth,lanes", [(13, 2, 2), (8, 4, 2), (5, None, 2), (13, 4, 1)])
+def test_interleaved_memory_writes_and_reads_pairs_at_any_parity(depth, bank_depth, lanes):
     """Pair writes (a value at addr, another at addr + 1), single writes, pair and single reads, random enables,
-    against a list: what the arena's units rely on."""
-    dut = InterleavedMemory(unsigned(8), depth, bank_depth=bank_depth)
+    against a list: what the arena's units rely on (one lane: single writes and reads only)."""
+    dut = InterleavedMemory(unsigned(8), depth, lanes=lanes, bank_depth=bank_depth)
     rng = random.Random(depth)
     model, reads = [0] * depth, _ReadPipe()
 
@@ -484,9 +485,9 @@ def test_interleaved_memory_writes_and_reads_pairs_at_any_parity(depth, bank_dep
         def elaborate(self, platform):
             m = Module()
             m.submodules.mem = dut
-            read_pair, read_one = pair_read(self.addr), single_read(self.addr)
+            read_pair, read_one = dut.pair_read(self.addr), dut.single_read(self.addr)
             m.d.comb += [dut.rd[f].eq(Mux(self.pair, read_pair[f], read_one[f])) for f in read_pair]
-            m.d.comb += pair_write(dut.wr, self.w_addr, (self.w, self.w_en), (self.w_next, self.w_next_en))
+            m.d.comb += dut.pair_write(dut.wr, self.w_addr, (self.w, self.w_en), (self.w_next, self.w_next_en))
             m.d.comb += [dut.rd_en.eq(self.rd_en), self.data.eq(dut.rd_data), self.next.eq(dut.rd_next)]
             return m
 
@@ -494,10 +495,10 @@ def test_interleaved_memory_writes_and_reads_pairs_at_any_parity(depth, bank_dep
 
     async def testbench(ctx):
         for _ in range(400):
-            rd_en, pair = rng.random() < 0.6, rng.random() < 0.5
+            rd_en, pair = rng.random() < 0.6, lanes == 2 and rng.random() < 0.5
             addr = rng.randrange(depth - 1 if pair else depth)
             w_en, w_addr = rng.random() < 0.5, rng.randrange(depth)
-            w_next_en = w_en and w_addr + 1 < depth and rng.random() < 0.7
+            w_next_en = lanes == 2 and w_en and w_addr + 1 < depth and rng.random() < 0.7
             w, w_next = rng.randrange(256), rng.randrange(256)
             for port, v in ((top.rd_en, rd_en), (top.pair, pair), (top.addr, addr), (top.w_en, w_en),
                             (top.w_addr, w_addr), (top.w, w), (top.w_next_en, w_next_en), (top.w_next, w_next)):

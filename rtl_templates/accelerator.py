@@ -363,7 +363,9 @@ class MacWriter(wiring.Component):
     (CHW), so the writer holds an even row's beat (one cycle, no write) and
     then writes the pair (row i, row i + 1) channel by channel: a tile of
     `rows` x `cols` values takes rows / 2 x (cols + 1) cycles instead of
-    rows x cols. A row without a partner (odd row count) is written alone.
+    rows x cols. A row without a partner (odd row count) is written alone,
+    and so is every row on a one-lane arena (`write_lanes` 1) or a one-row
+    array.
     """
 
     def __init__(self, hw: HardwarePlan):

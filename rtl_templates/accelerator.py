@@ -783,7 +783,6 @@ class Accelerator(wiring.Component):
                                                   activation_support(hw))
         m.submodules.max_unit = maxu = MaxUnit(hw)
         m.submodules.eltwise = ew = EltwiseUnit(hw)
-        kind = seq.d.kind
         for unit, kinds in ((walker, (MAC, MAX)), (preader, (MAC,)), (seq.macw, (MAC,)), (maxu, (MAX,)),
                             (ew, (ELTWISE, OUTPUT))):
             m.d.comb += [unit.d.eq(seq.d), unit.e.eq(seq.e), unit.start.eq(Cat(*(seq.start[x] for x in kinds)).any())]

@@ -132,8 +132,8 @@ class InterleavedMemory(wiring.Component):
         self.shape, self.depth, self.lanes = Shape.cast(shape), depth, lanes
         sizes = [(depth + 1) // 2, max(depth // 2, 1)] if lanes == 2 else [depth]
         self.halves = [BankedMemory(shape, size, bank_depth=bank_depth) for size in sizes]
-        rd, word = half_layout(depth), unsigned(max(depth - 1, 1).bit_length())
-        wr = data.StructLayout({"addr": word, "data": self.shape, "en": 1})
+        rd = half_layout(depth)
+        wr = data.StructLayout({"addr": rd["even"].shape, "data": self.shape, "en": 1})
         super().__init__({"rd": In(rd), "rd_en": In(1), "rd_data": Out(self.shape), "rd_next": Out(self.shape),
                           "wr": In(data.ArrayLayout(wr, 2))})
 

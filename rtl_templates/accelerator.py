@@ -391,7 +391,8 @@ class MacWriter(wiring.Component):
         m.d.comb += self.busy.eq(busy)
         m.d.sync += [self.write.en.eq(0), self.write.next.en.eq(0)]
         paired = hw.rows >= 2 and hw.write_lanes == 2  # else none of the pairing logic is built
-        held = Signal(self.engine_results)  # the even row of a pair, taken a cycle before its partner arrives
+        if paired:
+            held = Signal(self.engine_results)  # the even row of a pair, taken a cycle before its partner arrives
         # per-beat decisions from registered flags, so `results.ready` (the FIFO's read enable) is a few gates:
         # row_skip == (i >= rows_left), a row past the layer's last output pixel; pair == (i + 1 < rows_left);
         # have: `held` holds row i; col_last == (j == last_col)
@@ -414,8 +415,9 @@ class MacWriter(wiring.Component):
             m.d.sync += [  # registered: the address adders end here, not in the arena's write path
                 self.write.en.eq(1),
                 self.write.addr.eq(d.out_base + tc.ch_off + lane_off + pixel),
-                self.write.data.eq(Mux(have, held.data[j], beat.data[j])),
-                self.write.saturated.eq(Mux(have, held.saturated.bit_select(j, 1), beat.saturated.bit_select(j, 1))),
+                self.write.data.eq(Mux(have, held.data[j], beat.data[j]) if paired else beat.data[j]),
+                self.write.saturated.eq(Mux(have, held.saturated.bit_select(j, 1), beat.saturated.bit_select(j, 1))
+                                        if paired else beat.saturated.bit_select(j, 1)),
                 self.write.next.en.eq(have),
                 self.write.next.data.eq(beat.data[j]),
                 self.write.next.saturated.eq(beat.saturated.bit_select(j, 1)),
@@ -600,13 +602,13 @@ class EltwiseUnit(wiring.Component):
         advance = Signal()
         data_stage = self.DATA
         valid = [Signal(name=f"ew_valid{i}") for i in range(self.LATENCY + 1)]  # valid[i]: stage i holds a value
-        valid2 = [Signal(name=f"ew_valid2_{i}") for i in range(self.LATENCY + 1)]  # ... and its second lane one
+        valid2 = [Signal(name=f"ew_valid2_{i}") for i in range(self.LATENCY + 1)] if lanes == 2 else []  # lane 2's
         active, idx, last = valid[0], Signal(signed(iw)), Signal(data_stage + 1)  # last: stages 0-DATA's final one
         rd = self._read_walk(m, active & advance, idx)
         if lanes == 2:
             rd = Mux(pairs, idx, rd)
-        # pairs: the last cycle takes the final one or two values (a second lane only while idx + 1 < n_out)
-        m.d.comb += valid2[0].eq(active & pairs & (idx != e.n_out))
+            # pairs: the last cycle takes the final one or two values (a second lane only while idx + 1 < n_out)
+            m.d.comb += valid2[0].eq(active & pairs & (idx != e.n_out))
         # the pipeline stalls only while the output stream (fed by stage DATA) waits; arena writes never stall
         m.d.comb += [advance.eq(~(valid[data_stage] & streaming) | self.outputs.ready), self.rd_en.eq(advance),
                      self.a_addr.eq(d.in_base + rd), self.b_addr.eq(d.in2_base + rd),
@@ -627,7 +629,7 @@ class EltwiseUnit(wiring.Component):
         with m.If(advance):
             m.d.sync += [valid[i].eq(valid[i - 1] if i <= data_stage else valid[i - 1] & ~streaming)  # streamed:
                          for i in range(1, self.LATENCY + 1)]                                        # not written
-            m.d.sync += [valid2[i].eq(valid2[i - 1]) for i in range(1, self.LATENCY + 1)]
+            m.d.sync += [valid2[i].eq(valid2[i - 1]) for i in range(1, len(valid2))]
             m.d.sync += [last[i].eq(last[i - 1]) for i in range(1, data_stage + 1)]
             for lane, (a_in, b_in) in enumerate(((self.a_data, self.b_data), (self.a_next, self.b_next))[:lanes]):
                 m.d.sync += [a2[lane].eq(a_in), b2[lane].eq(b_in),

@@ -90,7 +90,10 @@ class TileEngine(wiring.Component):
         with m.If(array.snapshot):
             m.d.comb += [pending_next.eq(self.rows), nz_next.eq(1), one_next.eq(self.rows == 1)]
 
-        blocked = self.operands.payload.last & (cooldown != 0)
+        # `cooling` == (cooldown != 0), kept as a register so a tile's last k-step meets one gate before `ready`
+        # (the operand FIFO's read enable and level)
+        cooling = Signal()
+        blocked = self.operands.payload.last & cooling
         m.d.comb += self.operands.ready.eq(array.en & ~blocked)
         take = self.operands.valid & self.operands.ready
         m.d.comb += [
@@ -100,9 +103,9 @@ class TileEngine(wiring.Component):
         with m.If(take):
             m.d.sync += first.eq(self.operands.payload.last)
         with m.If(take & self.operands.payload.last):
-            m.d.sync += cooldown.eq(self.min_tile_period - 1)
-        with m.Elif(array.en & (cooldown != 0)):
-            m.d.sync += cooldown.eq(cooldown - 1)
+            m.d.sync += [cooldown.eq(self.min_tile_period - 1), cooling.eq(self.min_tile_period > 1)]
+        with m.Elif(array.en & cooling):
+            m.d.sync += [cooldown.eq(cooldown - 1), cooling.eq(cooldown != 1)]
 
         # Output side: requantize drain row 0 with the tile's per-column parameters, in REQUANT_LATENCY
         # registered stages; the drain shifts whenever the pipeline advances (its last stage is empty or taken).

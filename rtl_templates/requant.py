@@ -98,22 +98,29 @@ class Requantizer(wiring.Component):
         m.d.comb += widened_in.eq((biased >> right) << left)
         widened = self._stage(m, widened_in)
 
-        # stage 4: the activation's bounds
+        # stage 4: the activation's bounds, and beside them the saturation decision for the value that comes
+        # out of them (the compares run in parallel on `widened`, so the last stage is a multiplexer, not a
+        # carry chain, and only the format's bits are registered)
         clamped = Signal.like(widened)
-        m.d.comb += clamped.eq(widened)
+        below_fmt, above_fmt = Signal(), Signal()
+        m.d.comb += [clamped.eq(widened), below_fmt.eq(widened < self.lo), above_fmt.eq(widened > self.hi)]
         below = {"any": widened < self.clamp_lo, "zero": (self.clamp_lo == 0) & (widened < 0), "none": 0}
         with m.If(below[self.support.lower]):
-            m.d.comb += clamped.eq(self.clamp_lo)
+            m.d.comb += [clamped.eq(self.clamp_lo), below_fmt.eq(self.clamp_lo < self.lo),
+                         above_fmt.eq(self.clamp_lo > self.hi)]
         if self.support.upper:
             with m.Elif(widened > self.clamp_hi):
-                m.d.comb += clamped.eq(self.clamp_hi)
-        active = self._stage(m, clamped)
+                m.d.comb += [clamped.eq(self.clamp_hi), below_fmt.eq(self.clamp_hi < self.lo),
+                             above_fmt.eq(self.clamp_hi > self.hi)]
+        active = self._stage(m, clamped[:self.out_shape.width].as_signed())  # the format's bits: the rest saturates
+        low, high = self._stage(m, below_fmt), self._stage(m, above_fmt)
 
         # then saturation to the format, flagged
-        with m.If(active < self.lo):
-            m.d.comb += [self.y.eq(self.lo), self.saturated.eq(1)]
-        with m.Elif(active > self.hi):
-            m.d.comb += [self.y.eq(self.hi), self.saturated.eq(1)]
+        m.d.comb += self.saturated.eq(low | high)
+        with m.If(low):
+            m.d.comb += self.y.eq(self.lo)
+        with m.Elif(high):
+            m.d.comb += self.y.eq(self.hi)
         with m.Else():
             m.d.comb += self.y.eq(active)
         return m

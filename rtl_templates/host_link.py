@@ -192,6 +192,9 @@ class _Compute:
         # WAIT decides on a registered condition (the bank flags go through Array muxes), worked out only while
         # waiting and cleared when it is acted on, so it never reads banks that are about to move
         startable = Signal()
+        # COLLECT's state as a register of its own: the accelerator's output ready (its output counters' enable)
+        # starts from a flip-flop, not from the state decode
+        collecting = Signal()
         with m.FSM(name="compute") as fsm:
             with m.State("WAIT"):
                 with m.If(startable):
@@ -203,8 +206,8 @@ class _Compute:
                                      q.out_status[self.out_bank].eq(q.in_status[self.in_bank]),
                                      q.in_full[self.in_bank].eq(0), self.in_bank.eq(next_in),
                                      self.out_bank.eq(next_out)]
-            with m.State("FETCH"):
-                m.d.comb += [link.busy.eq(1), self.rd.addr.eq(self.in_bank * link.payload_len + self.count)]
+            with m.State("FETCH"):  # the read port is addressed in every state (below): byte `count` arrives next
+                m.d.comb += link.busy.eq(1)
                 m.next = "BYTE"
             with m.State("BYTE"):  # rd.data holds byte `count`: append it above the bits not yet sent
                 m.d.comb += link.busy.eq(1)
@@ -220,13 +223,13 @@ class _Compute:
                                      self.n_values.eq(self.n_values + 1)]
                         with m.If(self.n_values == link.n_in - 1):  # the bank is free: the next frame may arrive
                             m.d.sync += [q.in_full[self.in_bank].eq(0), self.in_bank.eq(next_in),
-                                         self.n_values.eq(0)]
+                                         self.n_values.eq(0), collecting.eq(1)]
                             m.next = "COLLECT"
                 with m.Else():
                     m.next = "FETCH"
             with m.State("COLLECT"):
                 out = acc.outputs
-                m.d.comb += [link.busy.eq(1), out.ready.eq(1),
+                m.d.comb += [link.busy.eq(1),
                              self.wr.addr.eq(self.out_bank * link.n_out + self.n_values),
                              self.wr.data.eq(out.payload.data), self.wr.en.eq(out.valid)]
                 m.d.sync += [beat.valid.eq(out.valid), beat.data.eq(out.payload.data), beat.last.eq(out.payload.last),
@@ -234,6 +237,7 @@ class _Compute:
                 with m.If(out.valid):
                     m.d.sync += self.n_values.eq(self.n_values + 1)
                     with m.If(out.payload.last):
+                        m.d.sync += collecting.eq(0)
                         m.next = "SETTLE"
             with m.State("SETTLE"):  # the last logit, a registered beat behind, settles the label
                 m.d.sync += [beat.valid.eq(0), q.out_full[self.out_bank].eq(1),
@@ -241,7 +245,13 @@ class _Compute:
                              q.out_label[self.out_bank].eq(Mux(first_max, beat.index, self.label)),
                              self.out_bank.eq(next_out)]
                 m.next = "WAIT"
+        m.d.comb += acc.outputs.ready.eq(collecting)  # high exactly while in COLLECT
         m.d.sync += startable.eq(fsm.ongoing("WAIT") & ~startable & q.in_full[self.in_bank] & ~q.out_full[self.out_bank])
+        # the input bank's base follows `in_bank` a cycle late (the bank moves at least two cycles before the next
+        # FETCH): the read address is a register plus `count`, with no state decode in front of the buffer
+        in_base = Signal(range(BANKS * link.payload_len))
+        m.d.sync += in_base.eq(self.in_bank * link.payload_len)
+        m.d.comb += self.rd.addr.eq(in_base + self.count)
         # the running argmax follows the logits a registered beat behind, so the compare starts from registers
         with m.If(beat.valid & first_max):
             m.d.sync += [self.best.eq(beat.data), self.label.eq(beat.index)]
@@ -286,6 +296,9 @@ class _Transmitter:
     def elaborate(self):
         m, link, q, status = self.m, self.link, self.q, self.status
         fmt = link.out_fmt
+        out_base = Signal(range(BANKS * link.n_out))  # follows `bank` a cycle late, like the compute side's in_base
+        m.d.sync += out_base.eq(self.bank * link.n_out)
+        m.d.comb += self.rd.addr.eq(out_base + self.n_values)
         m.d.sync += self.count_sent.eq(0)
         with m.If(self.count_sent):
             m.d.sync += self.total.eq(self.total + self.sent)
@@ -311,8 +324,7 @@ class _Transmitter:
                 with m.If(self.transmit(link.n_out)):
                     m.d.sync += [self.n_values.eq(0), self.nbits.eq(0), self.bits.eq(0)]
                     m.next = "READ"
-            with m.State("READ"):
-                m.d.comb += self.rd.addr.eq(self.bank * link.n_out + self.n_values)
+            with m.State("READ"):  # addressed in every state (below): logit `n_values` arrives next
                 m.next = "PACK"
             with m.State("PACK"):  # rd.data holds logit `n_values`: append its low bits
                 m.d.sync += [self.bits.eq(self.bits | (self.rd.data[:fmt.bits] << self.nbits)),

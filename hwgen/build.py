@@ -94,11 +94,11 @@ def build(model: str | Path, output: str | Path, *, array: ArrayShape | str, inp
     if board is not None:
         from boards import board as get_board
 
-        from .fit import check_memory, choose_array, write_lanes
+        from .fit import check_memory, choose_array, plan_for
         target = get_board(board)
         if array == "auto":
             array, fit_estimate = choose_array(qm, target)
-    hw = make_hardware_plan(qm, array, write_lanes(target.family) if board is not None else 2)
+    hw = plan_for(qm, array, target.family) if board is not None else make_hardware_plan(qm, array)
     if board is not None:
         check_memory(hw, target, Path(str(model)).name)
     verilog = emit_verilog(Accelerator(hw), TOP)

@@ -53,7 +53,18 @@ class LutModel:
 
     def luts(self, hw: HardwarePlan) -> int:
         coeffs = [self.base, self.per_pe_acc_bit, self.per_row, self.per_col_acc_bit]
-        return int(sum(c * f for c, f in zip(coeffs, self.features(hw))))
+        return int(sum(c * f for c, f in zip(coeffs, self.features(hw)))) + lane_luts(hw)
+
+
+# What the arena's second write lane costs on top of the linear law (the interleaved halves' read multiplexers,
+# the MAC writer's held beat, the element-wise unit's second requantizer): measured once, digits_cnn 2x4 on the
+# iCE40, 4852 LCs with one lane and 5051 with two. The law is fitted to one-lane figures: `record_luts` takes
+# this off a two-lane measurement first.
+SECOND_LANE_LUTS = 200
+
+
+def lane_luts(hw: HardwarePlan) -> int:
+    return SECOND_LANE_LUTS * (hw.write_lanes - 1)
 
 
 DEFAULT_LUT_MODEL = LutModel(2000, 6.0, 90, 14)
@@ -63,7 +74,8 @@ MIN_SAMPLES = 4
 def record_luts(hw: HardwarePlan, family: str, luts: int, cache: str | None = None) -> None:
     """Keep one synthesis measurement for the family's LUT model (keyed by the design's features)."""
     feats = LutModel.features(hw)
-    ResultCache(cache).put("lut_samples", digest(family, feats), {"family": family, "features": feats, "luts": luts})
+    ResultCache(cache).put("lut_samples", digest(family, feats, hw.write_lanes),
+                           {"family": family, "features": feats, "luts": luts - lane_luts(hw)})
 
 
 def calibrated(family: str, cache: str | None = None) -> LutModel:
@@ -86,10 +98,25 @@ def calibrated(family: str, cache: str | None = None) -> LutModel:
 # the second lane (interleaved halves, pair routing, the writers' pairing) cost ~220 of them, and digits_cnn at 2x4
 # no longer placed (5051 LCs of 5280) for 1% fewer cycles.
 WRITE_LANES = {"ice40": 1}
+# Elsewhere the second lane pays while the arena is small. A large two-lane arena congests the router: ResNet-8
+# at 4x16 on the ULX3S-85F (104 activation blocks) placed at an estimated 50.1 MHz, then router1 had 13755 arcs
+# left after 70 minutes and router2 stalled near 4100 overused wires, where the one-lane arena routes at
+# 74.1 MHz. digits_cnn's 16-block two-lane arena (8x16) routes at 92 MHz.
+MAX_TWO_LANE_ARENA_BLOCKS = 32
 
 
 def write_lanes(family: str) -> int:
+    """The family's lane count, before the arena's size is known (`plan_for` settles it per design)."""
     return WRITE_LANES.get(family, 2)
+
+
+def plan_for(qm: QuantizedModel, shape: ArrayShape, family: str) -> HardwarePlan:
+    """The hardware plan for a board family: two write lanes where the family takes them and the two-lane arena
+    stays within MAX_TWO_LANE_ARENA_BLOCKS block RAMs, else one."""
+    hw = make_hardware_plan(qm, shape, write_lanes(family))
+    if hw.write_lanes == 2 and arena_blocks(hw, family) > MAX_TWO_LANE_ARENA_BLOCKS:
+        hw = make_hardware_plan(qm, shape, 1)
+    return hw
 
 
 def bram_blocks(width: int, depth: int, family: str) -> int:
@@ -107,6 +134,12 @@ class MemoryUse:
     detail: str     # what it holds, and its largest part
 
 
+def arena_blocks(hw: HardwarePlan, family: str) -> int:
+    """Block RAMs of the activation arena: every copy, each of one or two interleaved halves."""
+    halves = [(hw.arena_depth + 1) // 2, hw.arena_depth // 2] if hw.write_lanes == 2 else [hw.arena_depth]
+    return hw.replicas * sum(bram_blocks(hw.store_bits, half, family) for half in halves)
+
+
 def memory_use(hw: HardwarePlan, family: str) -> list[MemoryUse]:
     largest = max(hw.tensors, key=lambda t: t.size)
     weight_words: dict[str, int] = {}
@@ -114,9 +147,7 @@ def memory_use(hw: HardwarePlan, family: str) -> list[MemoryUse]:
         if op.kind == MAC:
             weight_words[hw.layer_names[op.trace_id]] = op.tiles_per_mt * op.w_words  # column tiles x words
     heaviest = max(weight_words, key=weight_words.get) if weight_words else None
-    halves = [(hw.arena_depth + 1) // 2, hw.arena_depth // 2] if hw.write_lanes == 2 else [hw.arena_depth]
-    acts = MemoryUse("activations", hw.replicas * hw.arena_depth * hw.store_bits,
-                     hw.replicas * sum(bram_blocks(hw.store_bits, half, family) for half in halves),
+    acts = MemoryUse("activations", hw.replicas * hw.arena_depth * hw.store_bits, arena_blocks(hw, family),
                      f"{hw.arena_depth} words x {hw.store_bits} bits, {hw.replicas} copies (one read port per array "
                      f"row){' of two interleaved halves' if hw.write_lanes == 2 else ''}; largest tensor "
                      f"{largest.name!r} {largest.size} values")
@@ -177,7 +208,7 @@ def choose_array(qm: QuantizedModel, board, cache: str | None = None) -> tuple[A
     model = calibrated(board.family, cache)
     best, best_key, compared = None, None, 0
     for shape in candidate_shapes(board.dsps):
-        hw = make_hardware_plan(qm, shape, write_lanes(board.family))
+        hw = plan_for(qm, shape, board.family)
         est = estimate(hw, board, model)
         if not fits(est, board):
             continue
@@ -187,7 +218,7 @@ def choose_array(qm: QuantizedModel, board, cache: str | None = None) -> tuple[A
         if best_key is None or key < best_key:
             best, best_key = (shape, {**est, "estimated_cycles": cycles}), key
     if best is None:
-        smallest = make_hardware_plan(qm, ArrayShape(1, 1), write_lanes(board.family))
+        smallest = plan_for(qm, ArrayShape(1, 1), board.family)
         check_memory(smallest, board, Path(qm.graph.source).name if qm.graph.source else "the model")
         est = estimate(smallest, board, model)
         raise HwgenError(f"even a 1x1 array does not fit {board.description}: estimated {est['luts']} LUTs of "

@@ -174,6 +174,22 @@ def test_array_auto_is_the_fastest_fitting_shape_not_the_largest(mlp_path, cnn_p
     assert {ArrayShape(2, 1), ArrayShape(1, 4), ArrayShape(2, 4)} <= set(cycles)  # non-square shapes were compared
 
 
+def test_a_large_two_lane_arena_falls_back_to_one_lane(cnn_path, monkeypatch):
+    """On ECP5 the arena takes two values per cycle while its interleaved halves stay within
+    MAX_TWO_LANE_ARENA_BLOCKS block RAMs; past that the plan, its cycle model and its block count are one-lane."""
+    from hwgen import fit
+
+    cnn = api.quantize(cnn_path)
+    shape = ArrayShape(8, 16)
+    two = fit.plan_for(cnn, shape, "ecp5")
+    assert two.write_lanes == 2 and fit.arena_blocks(two, "ecp5") <= fit.MAX_TWO_LANE_ARENA_BLOCKS
+    monkeypatch.setattr(fit, "MAX_TWO_LANE_ARENA_BLOCKS", fit.arena_blocks(two, "ecp5") - 1)
+    one = fit.plan_for(cnn, shape, "ecp5")
+    assert one.write_lanes == 1 and one == make_hardware_plan(cnn, shape, write_lanes=1)
+    assert sum(c.estimate for c in estimate_cycles(one)) > sum(c.estimate for c in estimate_cycles(two))
+    assert fit.plan_for(cnn, shape, "ice40").write_lanes == 1
+
+
 @pytest.mark.filterwarnings("ignore::hwgen.api.CalibrationWarning")
 def test_memory_misfit_names_the_tensor_the_layer_and_the_shortfall(root, tmp_path):
     """DS-CNN at 1x1 on the iCEBreaker: block RAM counted by kind against the board, refused before any file is written."""

@@ -716,7 +716,7 @@ class Accelerator(wiring.Component):
 
     def elaborate(self, platform):
         m = Module()
-        mem = self._memories(m)
+        mem = self._memories(m, getattr(platform, "family", None))
         seq = self._sequencer(m, mem)
         units = self._units(m, seq)
         self._walker_paths(m, seq, mem, units)
@@ -724,15 +724,19 @@ class Accelerator(wiring.Component):
         self._writes(m, seq, mem, units, self._input_loader(m, seq))
         return m
 
-    def _memories(self, m: Module) -> _Memories:
+    def _memories(self, m: Module, family: str | None) -> _Memories:
         """Program, weight and parameter ROMs and the arena replicas, all initialised from the plan."""
         hw, wd = self.hw, self.wd
         m.submodules.program = program = Memory(shape=unsigned(descriptor_layout(hw).size), depth=len(hw.program),
                                                 init=descriptor_words(hw))
         m.submodules.weights = weights = BankedMemory(unsigned(hw.weight_word_width), len(hw.weight_words),
                                                       init=hw.weight_words, writable=False)
+        # On ECP5 the parameter ROM (one word per column tile, hundreds of bits wide) stays in block RAM however
+        # shallow: left to yosys, ResNet-8's 23 x 496-bit ROM became LUTs whose shared address and wide outputs
+        # congested the router (no route in 70 minutes; 13 block RAMs before the words were shared per tile)
+        attrs = {"rom_style": "block"} if family == "ecp5" else {}
         m.submodules.params = params = Memory(shape=unsigned(hw.param_width), depth=len(hw.param_words),
-                                              init=list(hw.param_words))
+                                              init=list(hw.param_words), attrs=attrs)
         lut_rd = None
         if hw.lut_words:
             m.submodules.tables = tables = Memory(shape=wd.store, depth=len(hw.lut_words), init=list(hw.lut_words))

@@ -1,13 +1,15 @@
 """The UART host-link frame format, shared by the host (`hwgen run`), the RTL and its testbench.
 
 Request  (host -> board): A5 | 01 | len_lo len_hi | payload[len] | chk
-Response (board -> host): 5A | status | class | n | logits[ceil(n * out.bits / 8)] | chk   (status 0)
-                          5A | status | chk                                               (status != 0)
+Response (board -> host): 5A | status | class_lo class_hi | n_lo n_hi | logits[ceil(n * out.bits / 8)] | chk
+                          (status 0; `class` is the first maximum's index)
+                          5A | status | chk   (status != 0)
 
 Values are packed at their own width: the inputs at the input format's bits,
 the logits at the output format's, one after the other from bit 0 of the
 first byte (little endian bit stream, two's complement for signed formats),
-the last byte padded with zeros. `chk` makes the sum of every byte after the
+the last byte padded with zeros; the class and the count are 16 bits, so an
+output of more than 255 values (an autoencoder's 640) has a frame too. `chk` makes the sum of every byte after the
 sync byte equal 0 modulo 256. A frame with a wrong command, length or
 checksum, or one that stops arriving for the timeout, is answered with an
 error status, in order with the other responses. The board then ignores bytes
@@ -34,6 +36,7 @@ SYNC_RESPONSE = 0x5A
 CMD_INFER = 0x01
 STATUS = {0: "ok", 1: "bad checksum", 2: "bad length", 3: "unknown command", 4: "timeout (incomplete frame)"}
 STATUS_OK, STATUS_CHECKSUM, STATUS_LENGTH, STATUS_COMMAND, STATUS_TIMEOUT = range(5)
+MAX_VALUES = 0xFFFF  # the frames' 16-bit lengths and counts
 
 
 class ProtocolError(HwgenError):
@@ -97,9 +100,9 @@ def response_length(data: bytes, fmt: Fixed) -> int | None:
         return None
     if data[1] != STATUS_OK:
         return 3
-    if len(data) < 4:
+    if len(data) < 6:
         return None
-    return 5 + packed_bytes(data[3], fmt.bits)
+    return 7 + packed_bytes(data[4] | data[5] << 8, fmt.bits)
 
 
 def decode_response(data: bytes, fmt: Fixed) -> Response:
@@ -114,17 +117,17 @@ def decode_response(data: bytes, fmt: Fixed) -> Response:
         raise ProtocolError(f"response checksum mismatch: {frame.hex()}")
     if frame[1] != STATUS_OK:
         return Response(frame[1])
-    return Response(STATUS_OK, frame[2], tuple(decode_values(frame[4:-1], frame[3], fmt)))
+    return Response(STATUS_OK, frame[2] | frame[3] << 8, tuple(decode_values(frame[6:-1], frame[4] | frame[5] << 8, fmt)))
 
 
 def encode_response(status: int, label: int | None = None, logits=(), fmt: Fixed = Fixed(8, 0)) -> bytes:
     """The frame a board sends (used by the RTL testbench to state what it expects)."""
     body = bytes([status])
     if status == STATUS_OK:
-        body += bytes([label, len(logits)]) + encode_values(list(logits), fmt)
+        body += label.to_bytes(2, "little") + len(logits).to_bytes(2, "little") + encode_values(list(logits), fmt)
     return bytes([SYNC_RESPONSE]) + body + bytes([checksum(body)])
 
 
 def frame_bytes(n_in: int, in_fmt: Fixed, n_out: int, out_fmt: Fixed) -> tuple[int, int]:
     """(request, response) bytes of one inference: what the link carries each way."""
-    return 5 + packed_bytes(n_in, in_fmt.bits), 5 + packed_bytes(n_out, out_fmt.bits)
+    return 5 + packed_bytes(n_in, in_fmt.bits), 7 + packed_bytes(n_out, out_fmt.bits)

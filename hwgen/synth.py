@@ -145,8 +145,9 @@ def synth(build_path: str | Path, board_name: str, *, clock_mhz: float | None = 
     from rtl_templates.uart import best_baud
 
     baud = baud or best_baud(clock * 1e6)  # the fastest standard rate up to 3 Mbaud this clock makes
-    if b.hw.output.size > 255:
-        raise HwgenError(f"the UART host link returns at most 255 outputs; this model has {b.hw.output.size}")
+    if b.hw.output.size > protocol.MAX_VALUES:
+        raise HwgenError(f"the UART host link returns at most {protocol.MAX_VALUES} outputs; this model has "
+                         f"{b.hw.output.size}")
     setup_synthesis()
     out = Path(output) if output else b.path / f"synth-{brd.name}"
     shutil.rmtree(out, ignore_errors=True)

@@ -44,10 +44,12 @@ class HostLink(wiring.Component):
         self.in_fmt, self.out_fmt = hw.input.fmt, hw.output.fmt
         self.n_in, self.n_out = hw.input.size, hw.output.size
         self.payload_len = protocol.packed_bytes(self.n_in, self.in_fmt.bits)
-        if self.n_out > 255:
-            raise ValueError(f"the host link returns at most 255 logits; this model has {self.n_out}")
+        if max(self.n_out, self.payload_len) > protocol.MAX_VALUES:
+            raise ValueError(f"the host link's frames count at most {protocol.MAX_VALUES} values or bytes; this "
+                             f"model has {self.n_out} outputs and {self.payload_len} input bytes")
+        self.label_bits = max(8, (self.n_out - 1).bit_length())  # the first maximum's index
         super().__init__({"rx": In(1, init=1), "tx": Out(1, init=1), "busy": Out(1),
-                          "label": Out(8), "errors": Out(8)})
+                          "label": Out(self.label_bits), "errors": Out(8)})
 
     def elaborate(self, platform):
         m = Module()
@@ -57,7 +59,7 @@ class HostLink(wiring.Component):
         m.submodules.inbuf = inbuf = Memory(shape=unsigned(8), depth=BANKS * self.payload_len, init=[])
         m.submodules.outbuf = outbuf = Memory(shape=signed(self.hw.store_bits), depth=BANKS * self.n_out, init=[])
         m.d.comb += [rx.rx.eq(self.rx), self.tx.eq(tx.tx)]
-        queues = _Queues(m)
+        queues = _Queues(m, self.label_bits)
         _Receiver(self, m, rx, inbuf.write_port(), queues).elaborate()
         _Compute(self, m, acc, inbuf.read_port(), outbuf.write_port(), queues).elaborate()
         _Transmitter(self, m, tx, outbuf.read_port(), queues).elaborate()
@@ -67,13 +69,13 @@ class HostLink(wiring.Component):
 class _Queues:
     """Bank flags between the processes: a bank is full from its writer's end to its reader's release."""
 
-    def __init__(self, m: Module):
+    def __init__(self, m: Module, label_bits: int):
         self.in_full = Array(Signal(name=f"in_full{i}") for i in range(BANKS))
         self.in_status = Array(Signal(8, name=f"in_status{i}") for i in range(BANKS))
         self.in_ok = Array(Signal(name=f"in_ok{i}") for i in range(BANKS))  # in_status == OK, one bit to decide on
         self.out_full = Array(Signal(name=f"out_full{i}") for i in range(BANKS))
         self.out_status = Array(Signal(8, name=f"out_status{i}") for i in range(BANKS))
-        self.out_label = Array(Signal(8, name=f"out_label{i}") for i in range(BANKS))
+        self.out_label = Array(Signal(label_bits, name=f"out_label{i}") for i in range(BANKS))
         self.errors = Signal(8)
 
 
@@ -178,7 +180,7 @@ class _Compute:
         self.in_bank = Signal(range(BANKS))
         self.out_bank = Signal(range(BANKS))
         self.best = Signal(signed(link.hw.store_bits))
-        self.label = Signal(8)
+        self.label = Signal(link.label_bits)
         self.beat = _OutputBeat(link.hw.store_bits, link.n_out)
 
     def elaborate(self):
@@ -317,11 +319,18 @@ class _Transmitter:
                         m.next = "LABEL"
                     with m.Else():
                         m.next = "CHK"
+            # the class and the count, 16 bits each, low byte first
             with m.State("LABEL"):
                 with m.If(self.transmit(link.label)):
+                    m.next = "LABEL_HI"
+            with m.State("LABEL_HI"):
+                with m.If(self.transmit(link.label >> 8)):
                     m.next = "COUNT"
             with m.State("COUNT"):
-                with m.If(self.transmit(link.n_out)):
+                with m.If(self.transmit(link.n_out & 0xFF)):
+                    m.next = "COUNT_HI"
+            with m.State("COUNT_HI"):
+                with m.If(self.transmit(link.n_out >> 8)):
                     m.d.sync += [self.n_values.eq(0), self.nbits.eq(0), self.bits.eq(0)]
                     m.next = "READ"
             with m.State("READ"):  # addressed in every state (below): logit `n_values` arrives next

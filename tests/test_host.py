@@ -75,7 +75,12 @@ def test_request_and_response_frames():
     assert protocol.encode_values([1, 15, 3], u4) == bytes([0xF1, 0x03])
     assert protocol.decode_values(bytes([0xF1, 0x03]), 3, u4) == [1, 15, 3]
     resp = protocol.encode_response(0, 2, [5, -3, 7], s9)
-    assert len(resp) == 5 + 4 and protocol.decode_response(resp, s9) == protocol.Response(0, 2, (5, -3, 7))
+    assert len(resp) == 7 + 4 and protocol.decode_response(resp, s9) == protocol.Response(0, 2, (5, -3, 7))
+    many = list(range(-150, 150)) + [-1] * 340  # an autoencoder's 640 outputs: 16-bit class and count
+    wide = protocol.encode_response(0, 299, many, s9)
+    assert wide[2:6] == bytes([299 & 0xFF, 299 >> 8, 640 & 0xFF, 640 >> 8])
+    assert protocol.response_length(wide, s9) == len(wide) == 7 + 720
+    assert protocol.decode_response(wide, s9) == protocol.Response(0, 299, tuple(many))
     assert protocol.decode_response(protocol.encode_response(4), s9).message.startswith("timeout")
     with pytest.raises(protocol.ProtocolError, match="checksum"):
         protocol.decode_response(resp[:-1] + b"\x00", s9)

@@ -92,3 +92,31 @@ def test_back_to_back_inferences_overlap_the_link_and_compute(tmp_path, cnn_path
     print(f"divisor {divisor}: {period:.0f} cycles/inference; link {link}, compute {compute:.0f} "
           f"({'link' if link > compute else 'compute'}-bound); {bound / period:.1%} of the bound")
     assert period <= bound / 0.9
+
+
+@pytest.mark.filterwarnings("ignore::hwgen.api.CalibrationWarning")
+def test_more_than_255_outputs_come_back_with_a_16_bit_class_and_count(tmp_path):
+    """A Linear layer with 300 outputs (an autoencoder's output is 640): the frame's class and count are 16 bits
+    and every logit comes back bit-exact."""
+    import torch
+    from torch import nn
+
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Flatten(), nn.Linear(16, 300)).eval()
+    with torch.no_grad():
+        model[1].bias[290] += 2.0  # the class lands above 255: its high byte is sent too
+    torch.export.save(torch.export.export(model, (torch.zeros(1, 1, 4, 4),)), str(tmp_path / "wide.pt2"))
+    b = build(tmp_path / "wide.pt2", tmp_path / "b", array=ArrayShape(1, 4), inputs=1)
+    fin, fout = b.hw.input.fmt, b.hw.output.fmt
+    vec = np.load(b.vectors)
+    logits = [int(v) for v in vec[f"out_{b.hw.output_name}"][0]]
+    assert len(logits) == 300 and int(np.argmax(logits)) > 255
+    case = {"name": "300 outputs", "send": list(protocol.encode_request(vec["x_int"][0], fin)),
+            "expect": list(protocol.encode_response(0, int(np.argmax(logits)), logits, fout)),
+            "timeout_cycles": 400_000, "quiet_cycles": 4 * DIVISOR}
+    verilog = emit_verilog(HostLink(b.hw, DIVISOR, TIMEOUT), "host_link")
+    res = runner.run(runner.build(verilog, "host_link", tmp_path / "sim"), "host_link", "sim.tb_host_link",
+                     {"divisor": DIVISOR, "cases": [case]}, name="wide")
+    assert res.failures == 0, res.report
+    got = protocol.decode_response(bytes(res.report["cases"][0]["got"]), fout)
+    assert got.ok and list(got.logits) == logits and got.label == int(np.argmax(logits))

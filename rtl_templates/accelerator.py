@@ -704,6 +704,9 @@ class _Units:
     ew: EltwiseUnit
 
 
+LUT_ROM_DEPTH = 16  # words a LUT4 holds per bit
+
+
 class Accelerator(wiring.Component):
     def __init__(self, hw: HardwarePlan):
         self.hw, self.wd = hw, Widths(hw)
@@ -731,10 +734,11 @@ class Accelerator(wiring.Component):
                                                 init=descriptor_words(hw))
         m.submodules.weights = weights = BankedMemory(unsigned(hw.weight_word_width), len(hw.weight_words),
                                                       init=hw.weight_words, writable=False)
-        # On ECP5 the parameter ROM (one word per column tile, hundreds of bits wide) stays in block RAM however
-        # shallow: left to yosys, ResNet-8's 23 x 496-bit ROM became LUTs whose shared address and wide outputs
-        # congested the router (no route in 70 minutes; 13 block RAMs before the words were shared per tile)
-        attrs = {"rom_style": "block"} if family == "ecp5" else {}
+        # On ECP5 a parameter ROM (one word per column tile, hundreds of bits wide) deeper than a LUT4's 16 entries
+        # goes to block RAM: left to yosys, ResNet-8's 23 x 496-bit ROM became LUT5s whose shared address and wide
+        # outputs congested the router (no route in 70 minutes). A shallower one stays one LUT4 per bit, faster
+        # than a block RAM's clock-to-out in front of the requantizer's bias add.
+        attrs = {"rom_style": "block"} if family == "ecp5" and len(hw.param_words) > LUT_ROM_DEPTH else {}
         m.submodules.params = params = Memory(shape=unsigned(hw.param_width), depth=len(hw.param_words),
                                               init=list(hw.param_words), attrs=attrs)
         lut_rd = None
@@ -851,12 +855,14 @@ class Accelerator(wiring.Component):
         with m.If(seq.start[INPUT]):
             m.d.sync += [loading.eq(1), in_idx.eq(0)]
         m.d.comb += self.inputs.ready.eq(loading)
+        # registered, like the units' writes: the host's `valid` and the address adder end here, not in the arena's
+        # write-port selection and pair addressing
         in_write = Signal(write_layout(hw))
+        m.d.sync += in_write.en.eq(0)
         with m.If(self.inputs.valid & loading):
-            m.d.comb += [in_write.en.eq(1), in_write.addr.eq(d.out_base + in_idx), in_write.data.eq(self.inputs.payload),
+            m.d.sync += [in_write.en.eq(1), in_write.addr.eq(d.out_base + in_idx), in_write.data.eq(self.inputs.payload),
                          in_write.saturated.eq(0),  # inputs are already in format
-                         in_write.next.eq(0)]  # driven here, not as constants: no constant-only process
-            m.d.sync += in_idx.eq(in_idx + 1)
+                         in_write.next.eq(0), in_idx.eq(in_idx + 1)]
             with m.If(in_idx == e.n_out):
                 m.d.sync += loading.eq(0)
         return in_write

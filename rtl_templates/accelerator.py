@@ -736,7 +736,8 @@ class Accelerator(wiring.Component):
                                                       init=hw.weight_words, writable=False)
         # On ECP5 a parameter ROM (one word per column tile, hundreds of bits wide) deeper than a LUT4's 16 entries
         # goes to block RAM: left to yosys, ResNet-8's 23 x 496-bit ROM became LUT5s whose shared address and wide
-        # outputs congested the router (no route in 70 minutes). A shallower one stays one LUT4 per bit, faster
+        # outputs congested the router (70478 arcs still to route after 10 minutes; with the ROM in block RAM the
+        # same design routed completely in 4). A shallower one stays one LUT4 per bit, faster
         # than a block RAM's clock-to-out in front of the requantizer's bias add.
         attrs = {"rom_style": "block"} if family == "ecp5" and len(hw.param_words) > LUT_ROM_DEPTH else {}
         m.submodules.params = params = Memory(shape=unsigned(hw.param_width), depth=len(hw.param_words),

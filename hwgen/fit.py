@@ -120,6 +120,34 @@ def plan_for(qm: QuantizedModel, shape: ArrayShape, family: str) -> HardwarePlan
     return hw
 
 
+# ECP5: a wide memory's banks may be deeper than one block when that costs at most this factor more blocks
+BANK_SLACK = 1.05
+
+
+def ecp5_bank_depth(width: int, depth: int) -> int:
+    """A banked memory's bank depth on ECP5: one DP16KD deep (the deepest mode one block's width holds), or, for
+    a word wider than a block, the depth that gives the fewest banks within BANK_SLACK of the fewest blocks.
+
+    Why: every bank has a register per bit and an input of the bank multiplexer. The FC autoencoder's weight
+    ROM (16576 words of 128 bits) was 33 banks 512 words deep (4224 bank registers, a 33-way multiplexer of
+    128 bits from 132 block RAMs) and did not route; 2048-deep banks make it 9 banks of 135 blocks.
+    """
+    modes = BRAM_MODES["ecp5"]
+    base = max((d for w, d in modes if w >= width), default=min(d for _, d in modes))
+    blocks = {d: math.ceil(width / w) * math.ceil(depth / d) for w, d in modes}
+    fits = [d for d in blocks if d >= base and blocks[d] <= blocks[base] * BANK_SLACK]
+    return min(fits, key=lambda d: (math.ceil(depth / d), blocks[d]))
+
+
+def banked_blocks(width: int, depth: int, family: str) -> int:
+    """Block RAMs of a banked memory (rtl_templates.memories.BankedMemory) on `family`."""
+    if family != "ecp5":
+        return bram_blocks(width, depth, family)
+    d = ecp5_bank_depth(width, depth)
+    w = next(w for w, dd in BRAM_MODES["ecp5"] if dd == d)
+    return math.ceil(width / w) * math.ceil(depth / d)
+
+
 def bram_blocks(width: int, depth: int, family: str) -> int:
     if width * depth <= SMALL_MEMORY_BITS and family == "ice40":
         return 0
@@ -153,7 +181,7 @@ def memory_use(hw: HardwarePlan, family: str) -> list[MemoryUse]:
                      f"row){' of two interleaved halves' if hw.write_lanes == 2 else ''}; largest tensor "
                      f"{largest.name!r} {largest.size} values")
     weights = MemoryUse("weights", len(hw.weight_words) * hw.weight_word_width,
-                        bram_blocks(hw.weight_word_width, len(hw.weight_words), family),
+                        banked_blocks(hw.weight_word_width, len(hw.weight_words), family),
                         f"{len(hw.weight_words)} words x {hw.weight_word_width} bits"
                         + (f"; largest layer {heaviest!r} {weight_words[heaviest]} words" if heaviest else ""))
     params = MemoryUse("parameters", len(hw.param_words) * hw.param_width,

@@ -20,6 +20,8 @@ from amaranth.lib import data, wiring
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
+from hwgen.fit import ecp5_bank_depth
+
 READ_LATENCY = 2  # enabled cycles from `rd_addr` to `rd_data`
 # A writable bank's memory name starts with this: synthesis marks those memories' read-during-write collisions as
 # undefined (`COLLISION_X_MASK`), so yosys builds no address compare and bypass register around each block RAM
@@ -37,10 +39,13 @@ BLOCK_DEPTHS = {
 GENERIC_FAMILY = "ecp5"  # simulation without a board: the smaller banks, so more of the multiplexer is exercised
 
 
-def block_depth(family: str | None, width: int) -> int:
-    """A bank's depth for `width`-bit words on `family` (BLOCK_DEPTHS)."""
-    table = BLOCK_DEPTHS.get(family or GENERIC_FAMILY, BLOCK_DEPTHS[GENERIC_FAMILY])
-    return next(depth for max_width, depth in table if max_width is None or width <= max_width)
+def block_depth(family: str | None, width: int, depth: int | None = None) -> int:
+    """A bank's depth for `width`-bit words on `family` (BLOCK_DEPTHS); on ECP5, given the memory's `depth`, a
+    word wider than a block may take deeper banks (hwgen.fit.ecp5_bank_depth)."""
+    family = family if family in BLOCK_DEPTHS else GENERIC_FAMILY
+    if family == "ecp5" and depth is not None:
+        return ecp5_bank_depth(width, depth)
+    return next(d for max_width, d in BLOCK_DEPTHS[family] if max_width is None or width <= max_width)
 
 
 class BankedMemory(wiring.Component):
@@ -74,7 +79,7 @@ class BankedMemory(wiring.Component):
         """A bank's depth: `bank_depth`, or the family's (BLOCK_DEPTHS)."""
         if self.bank_depth is not None:
             return self.bank_depth
-        return block_depth(getattr(platform, "family", None), self.shape.width)
+        return block_depth(getattr(platform, "family", None), self.shape.width, self.depth)
 
     def elaborate(self, platform):
         m = Module()

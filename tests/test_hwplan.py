@@ -215,3 +215,17 @@ def test_build_report_names_the_softmax_left_to_the_host(tmp_path):
     assert report["host_ops"] == ["softmax"]
     assert b.hw.output.size == 10  # the accelerator streams the 10 logits
     assert "left to the host: the model's trailing softmax" in (b.path / "report.md").read_text()
+
+
+def test_wide_ecp5_memories_take_fewer_deeper_banks():
+    """A word wider than a DP16KD may take banks deeper than one block, within 5% more blocks: the FC
+    autoencoder's 128-bit weight ROM goes from 33 banks to 9; narrow memories (the arena) stay one block deep."""
+    from hwgen.fit import BANK_SLACK, banked_blocks, bram_blocks, ecp5_bank_depth
+
+    assert ecp5_bank_depth(128, 16576) == 2048 and banked_blocks(128, 16576, "ecp5") == 135
+    assert bram_blocks(128, 16576, "ecp5") == 132 and 135 <= 132 * BANK_SLACK
+    assert ecp5_bank_depth(128, 4860) == 1024 and banked_blocks(128, 4860, "ecp5") == 40  # 5 banks, not 10
+    assert ecp5_bank_depth(128, 300) == 512  # one bank either way: the fewest blocks
+    for depth in (1600, 26112, 52224):  # 9-bit arena halves and copies: one block deep
+        assert ecp5_bank_depth(9, depth) == 2048 and banked_blocks(9, depth, "ecp5") == bram_blocks(9, depth, "ecp5")
+    assert banked_blocks(128, 16576, "ice40") == bram_blocks(128, 16576, "ice40")

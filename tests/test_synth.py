@@ -42,8 +42,9 @@ def test_small_design_gives_an_icebreaker_bitstream(tmp_path):
     # argmax and bank decision of the host link; nextpnr's default seed: repeatable): a timing regression fails
     assert r["fmax_mhz"] >= 38.5
     assert r["latency_us"] == pytest.approx(r["cycles_per_inference"] / 12.0)  # the 12 MHz oscillator
-    # 3 Mbaud (12 MHz / 4); 16 inputs and 4 logits packed at their widths, 5 framing bytes each way
-    assert r["baud"] == 3_000_000 and r["link_us"] == pytest.approx((5 + 16 + 5 + 4) * 10 / 3)
+    # 3 Mbaud (12 MHz / 4); 16 inputs and 4 logits packed at their widths, 5 framing bytes in the request and 7 in
+    # the response (16-bit class and count)
+    assert r["baud"] == 3_000_000 and r["link_us"] == pytest.approx((5 + 16 + 7 + 4) * 10 / 3)
     assert r["end_to_end_latency_us"] == pytest.approx(r["link_us"] + r["latency_us"])
     assert r["throughput_bound"] == "link" and r["throughput_per_s"] == pytest.approx(3e6 / 10 / (5 + 16))
     bitstream = tmp_path / "b" / "synth-icebreaker" / "hwgen_top.bin"

@@ -95,8 +95,8 @@ def calibrated(family: str, cache: str | None = None) -> LutModel:
 
 
 # Values the arena takes per cycle, by family (HardwarePlan.write_lanes). The UP5K is bound by its logic cells:
-# the second lane (interleaved halves, pair routing, the writers' pairing) cost ~220 of them, and digits_cnn at 2x4
-# no longer placed (5051 LCs of 5280) for 1% fewer cycles.
+# the second lane (interleaved halves, pair routing, the writers' pairing) cost SECOND_LANE_LUTS of them, and
+# digits_cnn at 2x4 no longer placed (5051 LCs of 5280) for 1% fewer cycles.
 WRITE_LANES = {"ice40": 1}
 # Elsewhere the second lane pays while the arena is small. A large two-lane arena is slow to route and slower
 # to clock: ResNet-8 at 4x16 on the ULX3S-85F (104 activation blocks) placed at an estimated 47.2 MHz with two
@@ -134,23 +134,28 @@ def ecp5_bank_depth(width: int, depth: int) -> int:
     """
     modes = BRAM_MODES["ecp5"]
     base = max((d for w, d in modes if w >= width), default=min(d for _, d in modes))
-    blocks = {d: math.ceil(width / w) * math.ceil(depth / d) for w, d in modes}
+    blocks = _ecp5_blocks(width, depth)
     fits = [d for d in blocks if d >= base and blocks[d] <= blocks[base] * BANK_SLACK]
     return min(fits, key=lambda d: (math.ceil(depth / d), blocks[d]))
+
+
+def _ecp5_blocks(width: int, depth: int) -> dict[int, int]:
+    """Block RAMs of `depth` words of `width` bits in each DP16KD mode, by the mode's depth."""
+    return {d: math.ceil(width / w) * math.ceil(depth / d) for w, d in BRAM_MODES["ecp5"]}
 
 
 def banked_blocks(width: int, depth: int, family: str) -> int:
     """Block RAMs of a banked memory (rtl_templates.memories.BankedMemory) on `family`."""
     if family != "ecp5":
         return bram_blocks(width, depth, family)
-    d = ecp5_bank_depth(width, depth)
-    w = next(w for w, dd in BRAM_MODES["ecp5"] if dd == d)
-    return math.ceil(width / w) * math.ceil(depth / d)
+    return _ecp5_blocks(width, depth)[ecp5_bank_depth(width, depth)]
 
 
 def bram_blocks(width: int, depth: int, family: str) -> int:
     if width * depth <= SMALL_MEMORY_BITS and family == "ice40":
         return 0
+    if family == "ecp5":
+        return min(_ecp5_blocks(width, depth).values())
     return min(math.ceil(width / w) * math.ceil(depth / d) for w, d in BRAM_MODES[family])
 
 

@@ -9,8 +9,8 @@ Values are packed at their own width: the inputs at the input format's bits,
 the logits at the output format's, one after the other from bit 0 of the
 first byte (little endian bit stream, two's complement for signed formats),
 the last byte padded with zeros; the class and the count are 16 bits, so an
-output of more than 255 values (an autoencoder's 640) has a frame too. `chk` makes the sum of every byte after the
-sync byte equal 0 modulo 256. A frame with a wrong command, length or
+output of more than 255 values (an autoencoder's 640) has a frame too. `chk`
+makes the sum of every byte after the sync byte equal 0 modulo 256. A frame with a wrong command, length or
 checksum, or one that stops arriving for the timeout, is answered with an
 error status, in order with the other responses. The board then ignores bytes
 until the line has been idle for the timeout, so a broken frame cannot wedge
@@ -102,7 +102,12 @@ def response_length(data: bytes, fmt: Fixed) -> int | None:
         return 3
     if len(data) < 6:
         return None
-    return 7 + packed_bytes(data[4] | data[5] << 8, fmt.bits)
+    return 7 + packed_bytes(_u16(data, 4), fmt.bits)
+
+
+def _u16(data: bytes, at: int) -> int:
+    """The 16-bit field at byte `at`, low byte first."""
+    return int.from_bytes(data[at:at + 2], "little")
 
 
 def decode_response(data: bytes, fmt: Fixed) -> Response:
@@ -117,7 +122,7 @@ def decode_response(data: bytes, fmt: Fixed) -> Response:
         raise ProtocolError(f"response checksum mismatch: {frame.hex()}")
     if frame[1] != STATUS_OK:
         return Response(frame[1])
-    return Response(STATUS_OK, frame[2] | frame[3] << 8, tuple(decode_values(frame[6:-1], frame[4] | frame[5] << 8, fmt)))
+    return Response(STATUS_OK, _u16(frame, 2), tuple(decode_values(frame[6:-1], _u16(frame, 4), fmt)))
 
 
 def encode_response(status: int, label: int | None = None, logits=(), fmt: Fixed = Fixed(8, 0)) -> bytes:

@@ -319,20 +319,15 @@ class _Transmitter:
                         m.next = "LABEL"
                     with m.Else():
                         m.next = "CHK"
-            # the class and the count, 16 bits each, low byte first
-            with m.State("LABEL"):
-                with m.If(self.transmit(link.label)):
-                    m.next = "LABEL_HI"
-            with m.State("LABEL_HI"):
-                with m.If(self.transmit(link.label >> 8)):
-                    m.next = "COUNT"
-            with m.State("COUNT"):
-                with m.If(self.transmit(link.n_out & 0xFF)):
-                    m.next = "COUNT_HI"
-            with m.State("COUNT_HI"):
-                with m.If(self.transmit(link.n_out >> 8)):
-                    m.d.sync += [self.n_values.eq(0), self.nbits.eq(0), self.bits.eq(0)]
-                    m.next = "READ"
+            # the class and the count, 16 bits each, low byte first (`send` keeps a value's low 8 bits)
+            header = [("LABEL", link.label), ("LABEL_HI", link.label >> 8), ("COUNT", link.n_out),
+                      ("COUNT_HI", link.n_out >> 8)]
+            for (state, value), following in zip(header, [name for name, _ in header[1:]] + ["READ"]):
+                with m.State(state):
+                    with m.If(self.transmit(value)):
+                        m.next = following
+                        if following == "READ":
+                            m.d.sync += [self.n_values.eq(0), self.nbits.eq(0), self.bits.eq(0)]
             with m.State("READ"):  # addressed in every state (below): logit `n_values` arrives next
                 m.next = "PACK"
             with m.State("PACK"):  # rd.data holds logit `n_values`: append its low bits

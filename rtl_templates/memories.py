@@ -5,7 +5,8 @@ yosys joins with a multiplexer, so the block RAM's clock-to-output delay (4.3
 ns on ECP5, whose DP16KD yosys maps without its output register) and that
 multiplexer share one clock period. ResNet-8's activation arena, 26 blocks
 deep, closed at 60.8 MHz on the ULX3S-85F with exactly that path. Here each
-bank is one block deep on ECP5 (on iCE40, 2048 words: see BLOCK_DEPTHS), its
+bank is one block deep on ECP5 (wide words may take deeper banks; on iCE40,
+2048 words: see block_depth), its
 output lands in a register, and the multiplexer runs from those registers
 (its select delayed alongside).
 
@@ -28,24 +29,16 @@ READ_LATENCY = 2  # enabled cycles from `rd_addr` to `rd_data`
 RAM_BANK = "ram_bank"
 COLLISION_X_SCRIPT = f"setparam -set COLLISION_X_MASK 1'1 */t:$memrd_v2 */r:MEMID=\\{RAM_BANK}* %i"
 
-# A bank's depth at each word width (the first row whose width fits; None: any wider word, split over blocks).
-# ECP5: one DP16KD deep, so no block RAM output meets a multiplexer. iCE40: the SB_RAM40_4K's deepest mode
-# (2048 x 2), blocks side by side: the UP5K is bound by logic cells, not by its block RAM's output delay,
-# and every bank costs a register per bit and a multiplexer input.
-BLOCK_DEPTHS = {
-    "ecp5": ((1, 16384), (2, 8192), (4, 4096), (9, 2048), (18, 1024), (None, 512)),  # DP16KD
-    "ice40": ((None, 2048),),                                                        # SB_RAM40_4K
-}
-GENERIC_FAMILY = "ecp5"  # simulation without a board: the smaller banks, so more of the multiplexer is exercised
+# iCE40: the SB_RAM40_4K's deepest mode (2048 x 2), blocks side by side: the UP5K is bound by logic cells, not by
+# its block RAM's output delay, and every bank costs a register per bit and a multiplexer input.
+ICE40_BANK_DEPTH = 2048
 
 
-def block_depth(family: str | None, width: int, depth: int | None = None) -> int:
-    """A bank's depth for `width`-bit words on `family` (BLOCK_DEPTHS); on ECP5, given the memory's `depth`, a
-    word wider than a block may take deeper banks (hwgen.fit.ecp5_bank_depth)."""
-    family = family if family in BLOCK_DEPTHS else GENERIC_FAMILY
-    if family == "ecp5" and depth is not None:
-        return ecp5_bank_depth(width, depth)
-    return next(d for max_width, d in BLOCK_DEPTHS[family] if max_width is None or width <= max_width)
+def block_depth(family: str | None, width: int, depth: int) -> int:
+    """A bank's depth for a memory of `depth` words of `width` bits on `family`. ECP5, and simulation without a
+    board (the smaller banks, so more of the multiplexer is exercised): one DP16KD deep, so no block RAM output
+    meets a multiplexer, or deeper for a word wider than a block (hwgen.fit.ecp5_bank_depth)."""
+    return ICE40_BANK_DEPTH if family == "ice40" else ecp5_bank_depth(width, depth)
 
 
 class BankedMemory(wiring.Component):
@@ -76,7 +69,7 @@ class BankedMemory(wiring.Component):
         return -(-self.depth // self._bank_depth(platform))
 
     def _bank_depth(self, platform) -> int:
-        """A bank's depth: `bank_depth`, or the family's (BLOCK_DEPTHS)."""
+        """A bank's depth: `bank_depth`, or the family's (block_depth)."""
         if self.bank_depth is not None:
             return self.bank_depth
         return block_depth(getattr(platform, "family", None), self.shape.width, self.depth)

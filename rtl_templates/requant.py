@@ -103,15 +103,17 @@ class Requantizer(wiring.Component):
         # carry chain, and only the format's bits are registered)
         clamped = Signal.like(widened)
         below_fmt, above_fmt = Signal(), Signal()
-        m.d.comb += [clamped.eq(widened), below_fmt.eq(widened < self.lo), above_fmt.eq(widened > self.hi)]
+
+        def take(value):
+            return [clamped.eq(value), below_fmt.eq(value < self.lo), above_fmt.eq(value > self.hi)]
+
+        m.d.comb += take(widened)
         below = {"any": widened < self.clamp_lo, "zero": (self.clamp_lo == 0) & (widened < 0), "none": 0}
         with m.If(below[self.support.lower]):
-            m.d.comb += [clamped.eq(self.clamp_lo), below_fmt.eq(self.clamp_lo < self.lo),
-                         above_fmt.eq(self.clamp_lo > self.hi)]
+            m.d.comb += take(self.clamp_lo)
         if self.support.upper:
             with m.Elif(widened > self.clamp_hi):
-                m.d.comb += [clamped.eq(self.clamp_hi), below_fmt.eq(self.clamp_hi < self.lo),
-                             above_fmt.eq(self.clamp_hi > self.hi)]
+                m.d.comb += take(self.clamp_hi)
         active = self._stage(m, clamped[:self.out_shape.width].as_signed())  # the format's bits: the rest saturates
         low, high = self._stage(m, below_fmt), self._stage(m, above_fmt)
 

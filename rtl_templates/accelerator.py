@@ -495,7 +495,12 @@ class MaxUnit(wiring.Component):
 
 
 class ParamReader(wiring.Component):
-    """One parameter word (per-column bias and shift) per tile, in the walker's tile order."""
+    """One parameter word (per-column bias and shift) per tile, in the walker's tile order.
+
+    Two stages: the memory read, then a register, so the requantizer's bias add starts from a flip-flop and not
+    from a block RAM's clock-to-out (the FC autoencoder's critical path on the ULX3S-85F). The stages advance
+    together; a tile's word waits in the register long before its first row drains, so no cycle is lost.
+    """
 
     def __init__(self, hw: HardwarePlan):
         self.hw, self.wd = hw, Widths(hw)
@@ -508,13 +513,13 @@ class ParamReader(wiring.Component):
     def elaborate(self, platform):
         m = Module()
         d, e = self.d, self.e
-        active, s1_valid = Signal(), Signal()
+        active, read_valid = Signal(), Signal()
         t, mt = Signal(self.wd.loop("tiles_per_mt")), Signal(self.wd.loop("mtiles"))
         advance = Signal()
-        m.d.comb += [advance.eq(~s1_valid | self.params.ready), self.rd_en.eq(advance), self.addr.eq(d.p_base + t),
-                     self.params.valid.eq(s1_valid), self.params.payload.eq(self.rd_data)]
+        m.d.comb += [advance.eq(~self.params.valid | self.params.ready), self.rd_en.eq(advance),
+                     self.addr.eq(d.p_base + t)]
         with m.If(advance):
-            m.d.sync += s1_valid.eq(active)
+            m.d.sync += [read_valid.eq(active), self.params.valid.eq(read_valid), self.params.payload.eq(self.rd_data)]
         with m.If(self.start):
             m.d.sync += [active.eq(1), t.eq(0), mt.eq(0)]
         with m.Elif(active & advance):
@@ -531,9 +536,11 @@ class EltwiseUnit(wiring.Component):
     """Add, a standalone activation, a concat input's copy, nearest upsample, table lookup, and the output stream.
 
     A registered pipeline, so no stage holds more than one adder or compare
-    chain: stage 0 reads the arena (a repeating walk: each value `up` times
-    along x, each row `up` times along y; `up` = 1, `w` = 1 read one value
-    after the other), stage READ_LATENCY has the arena's data, the next
+    chain: stage 0 registers the read addresses (a repeating walk: each value
+    `up` times along x, each row `up` times along y; `up` = 1, `w` = 1 read
+    one value after the other; the address after each one too, so a pair
+    read meets no adder in front of the arena), stage 1 reads the arena,
+    stage READ_LATENCY + 1 has the arena's data, the next
     (DATA) registers it and addresses the table memory, the next sums
     (a << sa) + (b << sb), the next PIPELINED_LATENCY stages requantize
     (`Requantizer(pipelined=True)`), the last writes the requantized value
@@ -547,7 +554,7 @@ class EltwiseUnit(wiring.Component):
     entry.
     """
 
-    DATA = READ_LATENCY + 1                         # the stage holding the registered arena data
+    DATA = READ_LATENCY + 2                         # the stage holding the registered arena data
     LATENCY = DATA + 2 + PIPELINED_LATENCY          # stages from the read to the write
 
     def __init__(self, hw: HardwarePlan):
@@ -555,6 +562,7 @@ class EltwiseUnit(wiring.Component):
         super().__init__({
             "start": In(1), "d": In(descriptor_layout(hw)), "e": In(ends_layout(hw)),
             "rd_en": Out(1), "a_addr": Out(unsigned(self.wd.addr)), "b_addr": Out(unsigned(self.wd.addr)),
+            "a_after": Out(unsigned(self.wd.addr)), "b_after": Out(unsigned(self.wd.addr)),  # a_addr + 1, b_addr + 1
             "a_data": In(self.wd.store), "b_data": In(self.wd.store),
             "a_next": In(self.wd.store), "b_next": In(self.wd.store),  # the values after a_addr, b_addr
             "lut_addr": Out(unsigned(max(_bits(len(hw.lut_words)), 1))), "lut_data": In(self.wd.store),
@@ -611,8 +619,10 @@ class EltwiseUnit(wiring.Component):
             m.d.comb += valid2[0].eq(active & pairs & (idx != e.n_out))
         # the pipeline stalls only while the output stream (fed by stage DATA) waits; arena writes never stall
         m.d.comb += [advance.eq(~(valid[data_stage] & streaming) | self.outputs.ready), self.rd_en.eq(advance),
-                     self.a_addr.eq(d.in_base + rd), self.b_addr.eq(d.in2_base + rd),
                      last[0].eq(Mux(pairs, idx + 1 >= e.n_out, idx == e.n_out))]
+        with m.If(advance):  # stage 0: the addresses, registered (the descriptor's base plus the walk's offset)
+            m.d.sync += [self.a_addr.eq(d.in_base + rd), self.b_addr.eq(d.in2_base + rd),
+                         self.a_after.eq(d.in_base + rd + 1), self.b_after.eq(d.in2_base + rd + 1)]
         with m.If(self.start):
             m.d.sync += [active.eq(1), idx.eq(0)]
         with m.Elif(active & advance):
@@ -835,7 +845,7 @@ class Accelerator(wiring.Component):
         kind, walker, ew = seq.d.kind, u.walker, u.ew
         walking = (kind == MAC) | (kind == MAX)
         for r, replica in enumerate(mem.arena):
-            ew_read = replica.pair_read(ew.a_addr if r == 0 else ew.b_addr)
+            ew_read = replica.pair_read(*((ew.a_addr, ew.a_after) if r == 0 else (ew.b_addr, ew.b_after)))
             if r < self.hw.rows:
                 m.d.comb += walker.a_data[r].eq(replica.rd_data)
                 walk_read = replica.single_read(walker.a_addr[r])

@@ -141,11 +141,12 @@ class InterleavedMemory(wiring.Component):
             return {"even": addr, "odd": 0, "lane": 0}
         return {"even": addr >> 1, "odd": addr >> 1, "lane": addr[0]}
 
-    def pair_read(self, addr) -> dict:
-        """Half addresses that read `addr` and `addr + 1`: the even one of the two is word (addr + 1) >> 1."""
+    def pair_read(self, addr, after) -> dict:
+        """Half addresses that read `addr` and `after` (== addr + 1, from the caller's register, so no adder sits
+        in front of the memory): the even one of the two is word after >> 1."""
         if self.lanes == 1:
             return self.single_read(addr)
-        return {"even": (addr + 1) >> 1, "odd": addr >> 1, "lane": addr[0]}
+        return {"even": after >> 1, "odd": addr >> 1, "lane": addr[0]}
 
     def pair_write(self, wr, addr, first: tuple, second: tuple) -> list:
         """Statements that route a write of `first` at `addr` and `second` at `addr + 1` ((data, en) each) to

@@ -485,7 +485,7 @@ def test_interleaved_memory_writes_and_reads_pairs_at_any_parity(depth, bank_dep
         def elaborate(self, platform):
             m = Module()
             m.submodules.mem = dut
-            read_pair, read_one = dut.pair_read(self.addr), dut.single_read(self.addr)
+            read_pair, read_one = dut.pair_read(self.addr, self.addr + 1), dut.single_read(self.addr)
             m.d.comb += [dut.rd[f].eq(Mux(self.pair, read_pair[f], read_one[f])) for f in read_pair]
             m.d.comb += dut.pair_write(dut.wr, self.w_addr, (self.w, self.w_en), (self.w_next, self.w_next_en))
             m.d.comb += [dut.rd_en.eq(self.rd_en), self.data.eq(dut.rd_data), self.next.eq(dut.rd_next)]

@@ -109,12 +109,13 @@ class WindowWalker(wiring.Component):
             self.busy.eq(r.active | Cat(*(stage.valid for stage in (*r.flight, r.s2))).any()),
             self.w_addr.eq(r.wtile + r.kword),
         ]
-        inside = self._addresses(m, r)
+        inside = self._addresses(m, r, advance)
         last_k = r.k.last
         with m.If(advance):
             head, *rest = r.flight
-            m.d.sync += [head.valid.eq(issue), head.last.eq(last_k), head.pad.eq(~inside), head.sub.eq(r.sub)]
+            m.d.sync += [head.valid.eq(issue), head.last.eq(last_k), head.sub.eq(r.sub)]
             m.d.sync += [nxt.eq(prev) for prev, nxt in zip(r.flight, [*rest, r.s2])]
+            m.d.sync += r.flight[1].pad.eq(~inside)  # the second read stage decides the pads (after the copy)
             m.d.sync += r.s2_w.eq(self.w_data)
             m.d.sync += [r.s2_a[i].eq(self.a_data[i]) for i in range(self.hw.rows)]
         with m.If(self.start):
@@ -129,14 +130,25 @@ class WindowWalker(wiring.Component):
         self._beat(m, r)
         return m
 
-    def _addresses(self, m: Module, r: "_WalkRegisters") -> Signal:
-        """Every row's activation address for the current k-step; the returned bits say which lie in the image."""
+    def _addresses(self, m: Module, r: "_WalkRegisters", advance) -> Signal:
+        """Every row's activation address for the current k-step; the returned bits say which of the positions
+        issued a read stage ago lie in the image.
+
+        Why a stage later: the window position (an add) and the bounds (compares) in one cycle were the
+        OrangeCrab's critical path; the position is registered beside the first read stage and compared in the
+        second, within the memories' read latency, so no cycle is added.
+        """
         d = self.d
+        assert READ_LATENCY >= 2, "the pad decision takes the second read stage"
         inside = Signal(self.hw.rows)
         for i in range(self.hw.rows):
-            y, x = r.row_y[i] + r.ky.value, r.row_x[i] + r.kx.value
+            y_at, x_at = r.row_y[i] + r.ky.value, r.row_x[i] + r.kx.value
+            y, x = Signal(y_at.shape(), name=f"win_y{i}"), Signal(x_at.shape(), name=f"win_x{i}")
+            ok = Signal(name=f"win_ok{i}")
+            with m.If(advance):
+                m.d.sync += [y.eq(y_at), x.eq(x_at), ok.eq(r.row_ok[i])]
             m.d.comb += [
-                inside[i].eq(r.row_ok[i] & (y >= 0) & (y < d.h) & (x >= 0) & (x < d.w)),
+                inside[i].eq(ok & (y >= 0) & (y < d.h) & (x >= 0) & (x < d.w)),
                 self.a_addr[i].eq(r.row_off[i] + r.kpos),  # one adder: both terms are kept up to date
             ]
         return inside

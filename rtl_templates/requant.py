@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from amaranth import Module, Mux, Signal, signed, unsigned
+from amaranth import Const, Module, Mux, Signal, signed, unsigned
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
@@ -23,7 +23,7 @@ class ActivationSupport:
     upper: bool = True
 
 
-PIPELINED_LATENCY = 4  # registered stages: the bias add, the rounding add, the shift, the activation's bounds
+PIPELINED_LATENCY = 5  # registered stages: the bias add, the rounding add, the shift, the compares, the choice
 
 
 class Requantizer(wiring.Component):
@@ -98,24 +98,28 @@ class Requantizer(wiring.Component):
         m.d.comb += widened_in.eq((biased >> right) << left)
         widened = self._stage(m, widened_in)
 
-        # stage 4: the activation's bounds, and beside them the saturation decision for the value that comes
-        # out of them (the compares run in parallel on `widened`, so the last stage is a multiplexer, not a
-        # carry chain, and only the format's bits are registered)
-        clamped = Signal.like(widened)
-        below_fmt, above_fmt = Signal(), Signal()
+        # stage 4: every compare, in parallel on `widened` (the activation's bounds, the format's range), and
+        # the format's bits of `widened`; stage 5 chooses among them, so no stage holds a compare chain and a
+        # multiplexer behind it (the OrangeCrab's critical path), and only the format's bits are registered
+        fmt = self.out_shape.width
+        lower = {"any": widened < self.clamp_lo, "zero": (self.clamp_lo == 0) & (widened < 0), "none": Const(0)}
+        below_act, above_act = self._stage(m, lower[self.support.lower]), self._stage(m, widened > self.clamp_hi)
+        below_fmt, above_fmt = self._stage(m, widened < self.lo), self._stage(m, widened > self.hi)
+        kept = self._stage(m, widened[:fmt].as_signed())
 
-        def take(value):
-            return [clamped.eq(value), below_fmt.eq(value < self.lo), above_fmt.eq(value > self.hi)]
+        # stage 5: the value out of the activation's bounds, and whether it lies outside the format
+        active, low, high = Signal(signed(fmt)), Signal(), Signal()
 
-        m.d.comb += take(widened)
-        below = {"any": widened < self.clamp_lo, "zero": (self.clamp_lo == 0) & (widened < 0), "none": 0}
-        with m.If(below[self.support.lower]):
-            m.d.comb += take(self.clamp_lo)
+        def take(value, below, above):
+            return [active.eq(value[:fmt].as_signed()), low.eq(below), high.eq(above)]
+
+        m.d.comb += take(kept, below_fmt, above_fmt)
+        with m.If(below_act):
+            m.d.comb += take(self.clamp_lo, self.clamp_lo < self.lo, self.clamp_lo > self.hi)
         if self.support.upper:
-            with m.Elif(widened > self.clamp_hi):
-                m.d.comb += take(self.clamp_hi)
-        active = self._stage(m, clamped[:self.out_shape.width].as_signed())  # the format's bits: the rest saturates
-        low, high = self._stage(m, below_fmt), self._stage(m, above_fmt)
+            with m.Elif(above_act):
+                m.d.comb += take(self.clamp_hi, self.clamp_hi < self.lo, self.clamp_hi > self.hi)
+        active, low, high = self._stage(m, active), self._stage(m, low), self._stage(m, high)
 
         # then saturation to the format, flagged
         m.d.comb += self.saturated.eq(low | high)

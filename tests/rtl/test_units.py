@@ -32,7 +32,7 @@ from hwgen.ops.lookup import index_shift
 from hwgen.quant.config import LayerBits
 from rtl_templates.accelerator import EltwiseUnit, MacWriter, MaxUnit, WindowWalker
 from rtl_templates.memories import READ_LATENCY, BankedMemory, InterleavedMemory
-from rtl_templates.requant import Requantizer
+from rtl_templates.requant import PIPELINED_LATENCY, Requantizer
 
 
 class UnitNet(nn.Module):
@@ -329,7 +329,7 @@ def test_requantizer_matches_the_numerics(acc_bits, out_bits, max_right, max_lef
                     entered.append(None)
                 await ctx.tick()
                 seen.append((ctx.get(dut.y), ctx.get(dut.saturated)))
-        assert dut.latency == 4
+        assert dut.latency == PIPELINED_LATENCY
         for t, want in enumerate(entered):
             if want is not None:
                 assert seen[t + dut.latency - 1] == want, t

@@ -90,6 +90,7 @@ class _Receiver:
         self.count = Signal(range(link.payload_len + 1))
         self.bank = Signal(range(BANKS))
         self.idle = Signal(range(link.timeout + 1))
+        self.finished, self.finished_status, self.finished_ok = Signal(), Signal(8), Signal()
         with m.If(self.got):
             m.d.sync += self.idle.eq(0)
         with m.Elif(self.idle != link.timeout):
@@ -98,13 +99,21 @@ class _Receiver:
         m.d.comb += link.errors.eq(q.errors)
 
     def finish(self, status: int):
-        """Queue the bank with `status` (counted if it is an error)."""
+        """Queue the bank with `status` (counted if it is an error), a cycle later (`_queue`)."""
+        self.m.d.sync += [self.finished.eq(1), self.finished_status.eq(status),
+                          self.finished_ok.eq(status == protocol.STATUS_OK)]
+
+    def _queue(self):
+        """The bank flags follow a registered `finished`, so the frame's last decisions (state, checksum) end in
+        flip-flops and not in the flags' bank selection (the OrangeCrab's critical path); the next request's sync
+        byte is at least a UART frame later, so it always sees the flags."""
         m, q = self.m, self.q
-        m.d.sync += [q.in_full[self.bank].eq(1), q.in_status[self.bank].eq(status),
-                     q.in_ok[self.bank].eq(status == protocol.STATUS_OK),
-                     self.bank.eq(next_bank(self.bank))]
-        if status != protocol.STATUS_OK:
-            m.d.sync += q.errors.eq(q.errors + 1)
+        m.d.sync += self.finished.eq(0)
+        with m.If(self.finished):
+            m.d.sync += [q.in_full[self.bank].eq(1), q.in_status[self.bank].eq(self.finished_status),
+                         q.in_ok[self.bank].eq(self.finished_ok), self.bank.eq(next_bank(self.bank))]
+            with m.If(~self.finished_ok):
+                m.d.sync += q.errors.eq(q.errors + 1)
 
     def fail(self, status: int):
         self.finish(status)
@@ -129,6 +138,7 @@ class _Receiver:
     def elaborate(self):
         m, link, byte, got, total = self.m, self.link, self.byte, self.got, self.total
         base = self.bank * link.payload_len
+        self._queue()
         with m.FSM(name="receive"):
             with m.State("IDLE"):
                 with m.If(got & (byte == protocol.SYNC_REQUEST)):

@@ -81,8 +81,9 @@ def trace_format(hw: HardwarePlan):
 
 
 def accelerator_sources(build: Build, dsp: str = "generic") -> dict[str, str]:
-    """The accelerator's Verilog by file name: the build's own, or re-emitted with the PEs' ECP5 MULT18X18D
-    instances (as `hwgen synth` builds them for an ECP5 board) plus our behavioural model of that cell."""
+    """The accelerator's Verilog by file name: the build's own, or re-emitted as `hwgen synth` builds it for an
+    ECP5 board (the PEs' MULT18X18D and the RAM banks' DP16KD instances) plus our behavioural models of those
+    cells."""
     from rtl_templates.multiplier import ECP5DspTarget, PipelinedMultiplier
 
     if dsp not in PipelinedMultiplier.FORMS:
@@ -90,12 +91,12 @@ def accelerator_sources(build: Build, dsp: str = "generic") -> dict[str, str]:
     if dsp == "generic":
         return {build.manifest["verilog"]: build.verilog.read_text()}
     from rtl_templates.accelerator import Accelerator
-    from sim.runner import ecp5_dsp_model
+    from sim.runner import ecp5_models
 
     from .verilog import emit_verilog
 
     text = emit_verilog(Accelerator(build.hw), build.manifest["top"], platform=ECP5DspTarget())
-    return {build.manifest["verilog"]: text, **ecp5_dsp_model()}
+    return {build.manifest["verilog"]: text, **ecp5_models()}
 
 
 def compile_build(build: Build, cache: Path | None = None, dsp: str = "generic"):

@@ -16,7 +16,7 @@ board; `en` holds both stages.
 """
 from __future__ import annotations
 
-from amaranth import Module, Mux, Shape, Signal, unsigned
+from amaranth import Cat, ClockSignal, Const, Instance, Module, Mux, Shape, Signal, Value, unsigned
 from amaranth.lib import data, wiring
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
@@ -32,6 +32,12 @@ COLLISION_X_SCRIPT = f"setparam -set COLLISION_X_MASK 1'1 */t:$memrd_v2 */r:MEMI
 # iCE40: the SB_RAM40_4K's deepest mode (2048 x 2), blocks side by side: the UP5K is bound by logic cells, not by
 # its block RAM's output delay, and every bank costs a register per bit and a multiplexer input.
 ICE40_BANK_DEPTH = 2048
+
+
+# DP16KD's modes by depth: the word width, and the low address bits the mode leaves unused (AD[13:k] addresses
+# a word, as in yosys's own mapping, share/lattice/brams_map_16kd.v); in the 18-bit mode AD1 and AD0 enable the
+# write of the word's two 9-bit halves
+DP16KD_MODES = {16384: (1, 0), 8192: (2, 1), 4096: (4, 2), 2048: (9, 3), 1024: (18, 4)}
 
 
 def block_depth(family: str | None, width: int, depth: int) -> int:
@@ -54,7 +60,15 @@ class BankedMemory(wiring.Component):
     a test passes a small one to exercise the bank multiplexer.
     """
 
-    def __init__(self, shape, depth: int, init=(), writable: bool = True, bank_depth: int | None = None):
+    FORMS = ("generic", "ecp5")
+
+    def __init__(self, shape, depth: int, init=(), writable: bool = True, bank_depth: int | None = None,
+                 form: str | None = None):
+        """`form`: None picks from the platform ("ecp5" on ECP5 where `uses_dp16kd` holds); "generic" or "ecp5"
+        force one, so a test can put both side by side."""
+        if form not in (None, *self.FORMS):
+            raise ValueError(f"form must be one of {self.FORMS} or None, got {form!r}")
+        self.form = form
         self.shape, self.depth, self.init = Shape.cast(shape), depth, list(init)
         if bank_depth is not None and (bank_depth < 1 or bank_depth & (bank_depth - 1)):
             raise ValueError(f"bank_depth must be a power of 2, got {bank_depth!r}")
@@ -74,10 +88,22 @@ class BankedMemory(wiring.Component):
             return self.bank_depth
         return block_depth(getattr(platform, "family", None), self.shape.width, self.depth)
 
+    def uses_dp16kd(self, platform) -> bool:
+        """The ECP5 form: each bank one column of DP16KD instances with the output register on (REGMODE
+        "OUTREG"), the bank register inside the block, so a block RAM's clock-to-out (5.8 ns on the ULX3S-85F's
+        speed grade) no longer shares a period with the route to the fabric (DS-CNN's and ResNet-8's critical
+        paths). yosys's mapping has no output register option, so the cell is instantiated, for a RAM with no
+        initial contents (a ROM's would need INITVAL strings: those stay inferred) and banks of a DP16KD mode's
+        depth; sim/models/DP16KD.v models it on Verilator."""
+        form = self.form or ("ecp5" if getattr(platform, "family", None) == "ecp5" else "generic")
+        return (form == "ecp5" and self.writable and not any(self.init)
+                and self._bank_depth(platform) in DP16KD_MODES)
+
     def elaborate(self, platform):
         m = Module()
         bank_depth = self._bank_depth(platform)
         banks = self.banks(platform)
+        dp16kd = self.uses_dp16kd(platform)
         low = max(bank_depth - 1, 1).bit_length() if banks > 1 else len(self.rd_addr)
         sel1 = Signal(range(max(banks, 2)), reset_less=True)  # the bank read: at the blocks' outputs
         sel2 = Signal.like(sel1, reset_less=True)              # ... and at the bank registers
@@ -89,6 +115,9 @@ class BankedMemory(wiring.Component):
                 with m.Case(b):
                     m.d.comb += self.rd_data.eq(held[b])
         for b in range(banks):
+            if dp16kd:
+                m.d.comb += held[b].eq(self._dp16kd_bank(m, b, bank_depth, low))
+                continue
             size = min(bank_depth, self.depth - b * bank_depth)
             bank = Memory(shape=self.shape, depth=size, init=self.init[b * bank_depth:b * bank_depth + size])
             m.submodules[f"{RAM_BANK}{b}" if self.writable else f"rom_bank{b}"] = bank
@@ -101,6 +130,37 @@ class BankedMemory(wiring.Component):
                 m.d.comb += [wr.addr.eq(self.wr_addr[:low]), wr.data.eq(self.wr_data),
                              wr.en.eq(self.wr_en & ((self.wr_addr >> low) == b))]
         return m
+
+    def _dp16kd_bank(self, m: Module, b: int, bank_depth: int, low: int):
+        """Bank `b` as DP16KD blocks side by side (port A writes, port B reads through its output register, both
+        stages enabled by `rd_en` like the generic form's block and bank register); its registered word."""
+        width, skip = DP16KD_MODES[bank_depth]
+        byte_enables = Const(0b11 if width == 18 else 0, 4)  # the 18-bit mode writes both halves
+        write = Signal(name=f"bank{b}_we")
+        m.d.comb += write.eq(self.wr_en & ((self.wr_addr >> low) == b))
+        wr_ad = Cat(byte_enables[:skip], self.wr_addr[:low])
+        rd_ad = Cat(Const(0, skip), self.rd_addr[:low])
+        words = []
+        for k in range(-(-self.shape.width // width)):
+            data_in = Signal(18, name=f"bank{b}_di{k}")
+            data_out = Signal(18, name=f"bank{b}_do{k}")
+            piece = Value.cast(self.wr_data)[k * width:(k + 1) * width]
+            m.d.comb += data_in.eq(piece)
+            ports = {f"i_ADA{i}": wr_ad[i] if i < len(wr_ad) else 0 for i in range(14)}
+            ports |= {f"i_ADB{i}": rd_ad[i] if i < len(rd_ad) else 0 for i in range(14)}
+            ports |= {f"i_DIA{i}": data_in[i] for i in range(18)} | {f"i_DIB{i}": 0 for i in range(18)}
+            ports |= {f"o_DOB{i}": data_out[i] for i in range(18)}
+            ports |= {f"i_CS{p}{i}": 0 for p in "AB" for i in range(3)}
+            ports |= {"i_CLKA": ClockSignal("sync"), "i_CEA": write, "i_WEA": write, "i_OCEA": 0, "i_RSTA": 0,
+                      "i_CLKB": ClockSignal("sync"), "i_CEB": self.rd_en, "i_WEB": 0, "i_OCEB": self.rd_en,
+                      "i_RSTB": 0}
+            params = {"p_DATA_WIDTH_A": width, "p_DATA_WIDTH_B": width, "p_REGMODE_A": "NOREG",
+                      "p_REGMODE_B": "OUTREG", "p_RESETMODE": "SYNC", "p_ASYNC_RESET_RELEASE": "SYNC",
+                      "p_CSDECODE_A": "0b000", "p_CSDECODE_B": "0b000", "p_WRITEMODE_A": "NORMAL",
+                      "p_WRITEMODE_B": "NORMAL", "p_GSR": "DISABLED"}
+            m.submodules[f"{RAM_BANK}{b}_dp16kd{k}"] = Instance("DP16KD", **params, **ports)
+            words.append(data_out[:min(width, self.shape.width - k * width)])
+        return Cat(*words)
 
 
 def half_layout(depth: int) -> data.StructLayout:

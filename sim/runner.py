@@ -52,10 +52,11 @@ def cache_root() -> Path:
     return default_root() / "verilator"
 
 
-def ecp5_dsp_model() -> dict[str, str]:
-    """Our behavioural model of the ECP5 DSP cell the PE instantiates, as a source to compile beside a design."""
-    path = SIM_DIR / "models" / "MULT18X18D.v"
-    return {path.name: path.read_text()}
+def ecp5_models() -> dict[str, str]:
+    """Our behavioural models of the ECP5 cells hwgen instantiates (the PE's MULT18X18D, the RAM banks' DP16KD),
+    as sources to compile beside a design."""
+    paths = [SIM_DIR / "models" / name for name in ("MULT18X18D.v", "DP16KD.v")]
+    return {path.name: path.read_text() for path in paths}
 
 
 _INIT_BLOCK = re.compile(r"(  reg (\[\d+:0\] )?(\\?\S+) +\[(\d+):0\];\n)  initial begin\n((?:    \3 ?\[\d+\] = [^\n]*\n)+)  end\n")

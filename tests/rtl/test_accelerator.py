@@ -338,8 +338,8 @@ def test_mnist1d_conv1d_model_bit_exact_on_real_signals(tmp_path, root):
 
 @pytest.mark.filterwarnings("ignore::hwgen.api.CalibrationWarning")
 def test_ecp5_dsp_form_bit_exact_under_stalls(tmp_path):
-    """The PEs as `hwgen synth` builds them for ECP5 (registered MULT18X18D, sim/models/MULT18X18D.v) match the
-    golden model with random stalls on both streams, at widths that need sign and zero extension (5-bit unsigned
+    """The PEs and RAM banks as `hwgen synth` builds them for ECP5 (registered MULT18X18D and DP16KD with its
+    output register, sim/models/) match the golden model with random stalls on both streams, at widths that need sign and zero extension (5-bit unsigned
     or signed activations, 3..8-bit weights)."""
     from hwgen.build import Build
     from hwgen.simulate import accelerator_sources
@@ -350,5 +350,8 @@ def test_ecp5_dsp_form_bit_exact_under_stalls(tmp_path):
     instances = text.split("MULT18X18D #(")[1:]
     assert len(instances) == 2 * 3
     assert all('.REG_INPUTA_CLK("CLK0")' in i and '.REG_OUTPUT_CLK("CLK0")' in i for i in instances)
+    # the arena's banks: DP16KD with the output register (sim/models/DP16KD.v), both replicas
+    rams = text.split("DP16KD #(")[1:]
+    assert len(rams) >= 2 and all('.REGMODE_B("OUTREG")' in r for r in rams)
     r = simulate(b.path, stall=0.15, seed=3, work_dir=tmp_path / "sim", dsp="ecp5")
     assert r.mismatches == [] and r.bit_exact and r.inputs == 3 and r.dsp == "ecp5"

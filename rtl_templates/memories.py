@@ -38,6 +38,22 @@ ICE40_BANK_DEPTH = 2048
 # a word, as in yosys's own mapping, share/lattice/brams_map_16kd.v); in the 18-bit mode AD1 and AD0 enable the
 # write of the word's two 9-bit halves
 DP16KD_MODES = {16384: (1, 0), 8192: (2, 1), 4096: (4, 2), 2048: (9, 3), 1024: (18, 4)}
+DP16KD_INIT_DEPTHS = (2048, 1024)  # the modes a bank with initial contents may take (dp16kd_initvals)
+
+
+def dp16kd_initvals(words: list[int], width: int) -> dict[str, Const]:
+    """INITVAL_00..3F of a DP16KD holding `words` (each < 2**width) in the 18- or 9-bit mode: 1024 slots of
+    20 bits, 16 per INITVAL, each slot's low 18 bits one 18-bit word or two 9-bit words (the even one low).
+    This is the layout yosys's DP16KD mapping writes (share/lattice/brams_map_16kd.v, checked on a 2048 x 9
+    and a 1024 x 18 ROM)."""
+    if width not in (9, 18):
+        raise ValueError(f"initial contents only in the 9- and 18-bit modes, got width {width!r}")
+    per_slot = 18 // width
+    slots = [0] * 1024
+    for i, word in enumerate(words):
+        slots[i // per_slot] |= (word & ((1 << width) - 1)) << (width * (i % per_slot))
+    return {f"p_INITVAL_{idx:02X}": Const(sum(slots[idx * 16 + j] << (20 * j) for j in range(16)), 320)
+            for idx in range(64)}
 
 
 def block_depth(family: str | None, width: int, depth: int) -> int:
@@ -92,12 +108,12 @@ class BankedMemory(wiring.Component):
         """The ECP5 form: each bank one column of DP16KD instances with the output register on (REGMODE
         "OUTREG"), the bank register inside the block, so a block RAM's clock-to-out (5.8 ns on the ULX3S-85F's
         speed grade) no longer shares a period with the route to the fabric (DS-CNN's and ResNet-8's critical
-        paths). yosys's mapping has no output register option, so the cell is instantiated, for a RAM with no
-        initial contents (a ROM's would need INITVAL strings: those stay inferred) and banks of a DP16KD mode's
-        depth; sim/models/DP16KD.v models it on Verilator."""
+        paths). yosys's mapping has no output register option, so the cell is instantiated, for banks of a
+        DP16KD mode's depth; initial contents (a ROM) only in the 9- and 18-bit modes, whose INITVAL layout was
+        checked against yosys's own mapping (`dp16kd_initvals`). sim/models/DP16KD.v models it on Verilator."""
         form = self.form or ("ecp5" if getattr(platform, "family", None) == "ecp5" else "generic")
-        return (form == "ecp5" and self.writable and not any(self.init)
-                and self._bank_depth(platform) in DP16KD_MODES)
+        depth = self._bank_depth(platform)
+        return form == "ecp5" and depth in DP16KD_MODES and (not any(self.init) or depth in DP16KD_INIT_DEPTHS)
 
     def elaborate(self, platform):
         m = Module()
@@ -137,14 +153,18 @@ class BankedMemory(wiring.Component):
         width, skip = DP16KD_MODES[bank_depth]
         byte_enables = Const(0b11 if width == 18 else 0, 4)  # the 18-bit mode writes both halves
         write = Signal(name=f"bank{b}_we")
-        m.d.comb += write.eq(self.wr_en & ((self.wr_addr >> low) == b))
-        wr_ad = Cat(byte_enables[:skip], self.wr_addr[:low])
+        if self.writable:
+            m.d.comb += write.eq(self.wr_en & ((self.wr_addr >> low) == b))
+            wr_ad, wr_data = Cat(byte_enables[:skip], self.wr_addr[:low]), Value.cast(self.wr_data)
+        else:
+            wr_ad, wr_data = Const(0, 14), Const(0, self.shape.width)
+        contents = self.init[b * bank_depth:(b + 1) * bank_depth]
         rd_ad = Cat(Const(0, skip), self.rd_addr[:low])
         words = []
         for k in range(-(-self.shape.width // width)):
             data_in = Signal(18, name=f"bank{b}_di{k}")
             data_out = Signal(18, name=f"bank{b}_do{k}")
-            piece = Value.cast(self.wr_data)[k * width:(k + 1) * width]
+            piece = wr_data[k * width:(k + 1) * width]
             m.d.comb += data_in.eq(piece)
             ports = {f"i_ADA{i}": wr_ad[i] if i < len(wr_ad) else 0 for i in range(14)}
             ports |= {f"i_ADB{i}": rd_ad[i] if i < len(rd_ad) else 0 for i in range(14)}
@@ -158,7 +178,10 @@ class BankedMemory(wiring.Component):
                       "p_REGMODE_B": "OUTREG", "p_RESETMODE": "SYNC", "p_ASYNC_RESET_RELEASE": "SYNC",
                       "p_CSDECODE_A": "0b000", "p_CSDECODE_B": "0b000", "p_WRITEMODE_A": "NORMAL",
                       "p_WRITEMODE_B": "NORMAL", "p_GSR": "DISABLED"}
-            m.submodules[f"{RAM_BANK}{b}_dp16kd{k}"] = Instance("DP16KD", **params, **ports)
+            if any(contents):
+                params |= dp16kd_initvals([(w >> (k * width)) & ((1 << width) - 1) for w in contents], width)
+            name = f"{RAM_BANK}{b}_dp16kd{k}" if self.writable else f"rom_bank{b}_dp16kd{k}"
+            m.submodules[name] = Instance("DP16KD", **params, **ports)
             words.append(data_out[:min(width, self.shape.width - k * width)])
         return Cat(*words)
 

@@ -1,8 +1,9 @@
 """cocotb testbench of rtl_templates.memories.BankedMemory: the portable and the ECP5 (DP16KD) forms side by side.
 
-Both get the same random reads, writes and read enables every cycle (addresses changed also while `rd_en` is
+Both get the same random reads, writes (a RAM) and read enables every cycle (addresses changed also while `rd_en` is
 low; a read never hits the address written in the same cycle, which the accelerator never uses); each cycle
-both `rd_data` must equal a Python list read through READ_LATENCY enabled stages.
+both `rd_data` must equal a Python list (the initial contents, then the writes) read through READ_LATENCY
+enabled stages.
 Writes the number of checked cycles and the first mismatches to $HWGEN_REPORT.
 """
 from __future__ import annotations
@@ -20,8 +21,9 @@ async def forms_agree(dut):
     job = load_job()
     rng = random.Random(job["seed"])
     depth, width, latency = job["depth"], job["width"], job["latency"]
-    await start(dut, {"rd_en": 0, "rd_addr": 0, "wr_en": 0, "wr_addr": 0, "wr_data": 0})
-    model = [0] * depth
+    writable = job["writable"]
+    await start(dut, {"rd_en": 0, "rd_addr": 0, **({"wr_en": 0, "wr_addr": 0, "wr_data": 0} if writable else {})})
+    model = list(job["init"]) + [0] * (depth - len(job["init"]))
     stages: list[int | None] = [None] * latency  # words in flight, oldest last
     mismatches, checked = [], 0
     for cycle in range(job["cycles"]):
@@ -31,9 +33,11 @@ async def forms_agree(dut):
         if wr_en and wr_addr == rd_addr:
             wr_addr = (wr_addr + 1) % depth
             wr_en = int(wr_addr != rd_addr)
+        wr_en &= writable
         wr_data = rng.getrandbits(width)
-        for name, value in (("rd_en", rd_en), ("rd_addr", rd_addr), ("wr_en", wr_en), ("wr_addr", wr_addr),
-                            ("wr_data", wr_data)):
+        ports = [("rd_en", rd_en), ("rd_addr", rd_addr)]
+        ports += [("wr_en", wr_en), ("wr_addr", wr_addr), ("wr_data", wr_data)] if writable else []
+        for name, value in ports:
             getattr(dut, name).value = value
         await ReadOnly()
         if stages[-1] is not None:

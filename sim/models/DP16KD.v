@@ -7,13 +7,15 @@
 // 2, 3, 4, and in the 18-bit mode AD0 and AD1 enable the write of bits 8:0 and
 // 17:9.
 //
-// What it models: 16 Kbit of storage; per port, on the rising clock edge while
+// What it models: 16 Kbit of storage, initialised from INITVAL_00..3F in the 9- and
+// 18-bit modes (the layout yosys's mapping writes); per port, on the rising clock edge while
 // CE is high, a write (WE high) or a read into the port's latch (WRITEMODE
 // "NORMAL": a write leaves the output alone); REGMODE "OUTREG" adds the output
 // register, loaded from the latch while OCE is high and cleared by RST
 // (RESETMODE "SYNC"); REGMODE "NOREG" drives the latch straight out.
-// What it refuses (a $fatal at time 0): different widths on the two ports, a
-// width other than 1, 2, 4, 9, 18, another write mode, asynchronous reset.
+// What it refuses (a $fatal): different widths on the two ports, a width other
+// than 1, 2, 4, 9, 18, another write mode, asynchronous reset, a write on port B
+// (hwgen writes on port A and reads on port B, as yosys's mapping does).
 // What it leaves out: chip-select decoding (CS must match CSDECODE 0b000: tie
 // them low), GSR, and read-during-write collisions between the ports, which the
 // hardware leaves undefined (this model returns the old word; hwgen never uses
@@ -29,7 +31,71 @@ module DP16KD #(
     parameter RESETMODE = "SYNC", parameter ASYNC_RESET_RELEASE = "SYNC",
     parameter CSDECODE_A = "0b000", parameter CSDECODE_B = "0b000",
     parameter WRITEMODE_A = "NORMAL", parameter WRITEMODE_B = "NORMAL",
-    parameter GSR = "DISABLED"
+    parameter GSR = "DISABLED",
+    parameter [319:0] INITVAL_00 = 320'h0,
+    parameter [319:0] INITVAL_01 = 320'h0,
+    parameter [319:0] INITVAL_02 = 320'h0,
+    parameter [319:0] INITVAL_03 = 320'h0,
+    parameter [319:0] INITVAL_04 = 320'h0,
+    parameter [319:0] INITVAL_05 = 320'h0,
+    parameter [319:0] INITVAL_06 = 320'h0,
+    parameter [319:0] INITVAL_07 = 320'h0,
+    parameter [319:0] INITVAL_08 = 320'h0,
+    parameter [319:0] INITVAL_09 = 320'h0,
+    parameter [319:0] INITVAL_0A = 320'h0,
+    parameter [319:0] INITVAL_0B = 320'h0,
+    parameter [319:0] INITVAL_0C = 320'h0,
+    parameter [319:0] INITVAL_0D = 320'h0,
+    parameter [319:0] INITVAL_0E = 320'h0,
+    parameter [319:0] INITVAL_0F = 320'h0,
+    parameter [319:0] INITVAL_10 = 320'h0,
+    parameter [319:0] INITVAL_11 = 320'h0,
+    parameter [319:0] INITVAL_12 = 320'h0,
+    parameter [319:0] INITVAL_13 = 320'h0,
+    parameter [319:0] INITVAL_14 = 320'h0,
+    parameter [319:0] INITVAL_15 = 320'h0,
+    parameter [319:0] INITVAL_16 = 320'h0,
+    parameter [319:0] INITVAL_17 = 320'h0,
+    parameter [319:0] INITVAL_18 = 320'h0,
+    parameter [319:0] INITVAL_19 = 320'h0,
+    parameter [319:0] INITVAL_1A = 320'h0,
+    parameter [319:0] INITVAL_1B = 320'h0,
+    parameter [319:0] INITVAL_1C = 320'h0,
+    parameter [319:0] INITVAL_1D = 320'h0,
+    parameter [319:0] INITVAL_1E = 320'h0,
+    parameter [319:0] INITVAL_1F = 320'h0,
+    parameter [319:0] INITVAL_20 = 320'h0,
+    parameter [319:0] INITVAL_21 = 320'h0,
+    parameter [319:0] INITVAL_22 = 320'h0,
+    parameter [319:0] INITVAL_23 = 320'h0,
+    parameter [319:0] INITVAL_24 = 320'h0,
+    parameter [319:0] INITVAL_25 = 320'h0,
+    parameter [319:0] INITVAL_26 = 320'h0,
+    parameter [319:0] INITVAL_27 = 320'h0,
+    parameter [319:0] INITVAL_28 = 320'h0,
+    parameter [319:0] INITVAL_29 = 320'h0,
+    parameter [319:0] INITVAL_2A = 320'h0,
+    parameter [319:0] INITVAL_2B = 320'h0,
+    parameter [319:0] INITVAL_2C = 320'h0,
+    parameter [319:0] INITVAL_2D = 320'h0,
+    parameter [319:0] INITVAL_2E = 320'h0,
+    parameter [319:0] INITVAL_2F = 320'h0,
+    parameter [319:0] INITVAL_30 = 320'h0,
+    parameter [319:0] INITVAL_31 = 320'h0,
+    parameter [319:0] INITVAL_32 = 320'h0,
+    parameter [319:0] INITVAL_33 = 320'h0,
+    parameter [319:0] INITVAL_34 = 320'h0,
+    parameter [319:0] INITVAL_35 = 320'h0,
+    parameter [319:0] INITVAL_36 = 320'h0,
+    parameter [319:0] INITVAL_37 = 320'h0,
+    parameter [319:0] INITVAL_38 = 320'h0,
+    parameter [319:0] INITVAL_39 = 320'h0,
+    parameter [319:0] INITVAL_3A = 320'h0,
+    parameter [319:0] INITVAL_3B = 320'h0,
+    parameter [319:0] INITVAL_3C = 320'h0,
+    parameter [319:0] INITVAL_3D = 320'h0,
+    parameter [319:0] INITVAL_3E = 320'h0,
+    parameter [319:0] INITVAL_3F = 320'h0
 ) (
     input  wire DIA17, DIA16, DIA15, DIA14, DIA13, DIA12, DIA11, DIA10, DIA9, DIA8, DIA7, DIA6, DIA5, DIA4, DIA3, DIA2, DIA1, DIA0,
     input  wire ADA13, ADA12, ADA11, ADA10, ADA9, ADA8, ADA7, ADA6, ADA5, ADA4, ADA3, ADA2, ADA1, ADA0,
@@ -51,6 +117,86 @@ module DP16KD #(
         if (RESETMODE != "SYNC") $fatal(1, "DP16KD model: RESETMODE must be SYNC");
     end
     reg [17:0] mem [0:(16384 >> LOW) - 1];
+    // INITVAL_xx: slots 16xx..16xx+15 of 20 bits, each slot's low 18 bits one 18-bit word or two 9-bit words
+    // (the even one low); all-zero contents in the other modes
+    task automatic load(input integer idx, input [319:0] value);
+        integer i;
+        for (i = 0; i < 16; i = i + 1) begin
+            if (LOW == 4) mem[idx * 16 + i] = value[i * 20 +: 18];
+            else if (LOW == 3) begin
+                mem[(idx * 16 + i) * 2] = {9'd0, value[i * 20 +: 9]};
+                mem[(idx * 16 + i) * 2 + 1] = {9'd0, value[i * 20 + 9 +: 9]};
+            end else if (value != 320'd0) $fatal(1, "DP16KD model: INITVAL only in the 9- and 18-bit modes");
+        end
+    endtask
+    integer w;
+    initial begin
+        for (w = 0; w < (16384 >> LOW); w = w + 1) mem[w] = 18'd0;
+        load(0, INITVAL_00);
+        load(1, INITVAL_01);
+        load(2, INITVAL_02);
+        load(3, INITVAL_03);
+        load(4, INITVAL_04);
+        load(5, INITVAL_05);
+        load(6, INITVAL_06);
+        load(7, INITVAL_07);
+        load(8, INITVAL_08);
+        load(9, INITVAL_09);
+        load(10, INITVAL_0A);
+        load(11, INITVAL_0B);
+        load(12, INITVAL_0C);
+        load(13, INITVAL_0D);
+        load(14, INITVAL_0E);
+        load(15, INITVAL_0F);
+        load(16, INITVAL_10);
+        load(17, INITVAL_11);
+        load(18, INITVAL_12);
+        load(19, INITVAL_13);
+        load(20, INITVAL_14);
+        load(21, INITVAL_15);
+        load(22, INITVAL_16);
+        load(23, INITVAL_17);
+        load(24, INITVAL_18);
+        load(25, INITVAL_19);
+        load(26, INITVAL_1A);
+        load(27, INITVAL_1B);
+        load(28, INITVAL_1C);
+        load(29, INITVAL_1D);
+        load(30, INITVAL_1E);
+        load(31, INITVAL_1F);
+        load(32, INITVAL_20);
+        load(33, INITVAL_21);
+        load(34, INITVAL_22);
+        load(35, INITVAL_23);
+        load(36, INITVAL_24);
+        load(37, INITVAL_25);
+        load(38, INITVAL_26);
+        load(39, INITVAL_27);
+        load(40, INITVAL_28);
+        load(41, INITVAL_29);
+        load(42, INITVAL_2A);
+        load(43, INITVAL_2B);
+        load(44, INITVAL_2C);
+        load(45, INITVAL_2D);
+        load(46, INITVAL_2E);
+        load(47, INITVAL_2F);
+        load(48, INITVAL_30);
+        load(49, INITVAL_31);
+        load(50, INITVAL_32);
+        load(51, INITVAL_33);
+        load(52, INITVAL_34);
+        load(53, INITVAL_35);
+        load(54, INITVAL_36);
+        load(55, INITVAL_37);
+        load(56, INITVAL_38);
+        load(57, INITVAL_39);
+        load(58, INITVAL_3A);
+        load(59, INITVAL_3B);
+        load(60, INITVAL_3C);
+        load(61, INITVAL_3D);
+        load(62, INITVAL_3E);
+        load(63, INITVAL_3F);
+    end
 
     wire [17:0] di_a = {DIA17, DIA16, DIA15, DIA14, DIA13, DIA12, DIA11, DIA10, DIA9, DIA8, DIA7, DIA6, DIA5, DIA4, DIA3, DIA2, DIA1, DIA0};
     wire [13:0] ad_a = {ADA13, ADA12, ADA11, ADA10, ADA9, ADA8, ADA7, ADA6, ADA5, ADA4, ADA3, ADA2, ADA1, ADA0};
@@ -76,11 +222,8 @@ module DP16KD #(
     reg  [17:0] latch_b, out_b;
     always @(posedge CLKB) begin
         if (CEB) begin
-            if (WEB) begin
-                if (DATA_WIDTH_B != 18 || ADB0) mem[word_b][8:0] <= di_b[8:0] & MASK[8:0];
-                if (DATA_WIDTH_B == 18 && ADB1) mem[word_b][17:9] <= di_b[17:9];
-            end else
-                latch_b <= mem[word_b] & MASK;
+            if (WEB) $fatal(1, "DP16KD model: port B is read-only in this subset");
+            else latch_b <= mem[word_b] & MASK;
         end
         if (RSTB) out_b <= 18'd0;
         else if (OCEB) out_b <= latch_b;

@@ -148,12 +148,18 @@ def test_multiplier_forms_agree_with_the_model_under_random_enables(sim_root, w_
     assert res.report["checked"] >= 380 and res.report["mismatches"] == [], res.report["mismatches"]
 
 
-@pytest.mark.parametrize("width, depth, bank_depth", [(9, 5000, None), (16, 1500, None), (20, 700, 1024)])
-def test_memory_forms_agree_with_a_list_under_random_enables(sim_root, width, depth, bank_depth):
-    """The ECP5 RAM form (DP16KD banks with their output register, sim/models/DP16KD.v) and the portable form,
-    side by side on Verilator: both read a list through READ_LATENCY enabled stages, with random writes and
-    addresses that change while the enable is low. Widths 9 (three 2048-word banks, the 9-bit mode), 16 (two
-    1024-word banks, the 18-bit mode with its byte enables), 20 (two blocks side by side per bank)."""
+@pytest.mark.parametrize("width, depth, bank_depth, writable", [
+    (9, 5000, None, True), pytest.param(16, 1500, None, True, marks=pytest.mark.slow),
+    pytest.param(20, 700, 1024, True, marks=pytest.mark.slow), pytest.param(9, 3000, None, False, marks=pytest.mark.slow),
+    (20, 1500, 1024, False)])
+def test_memory_forms_agree_with_a_list_under_random_enables(sim_root, width, depth, bank_depth, writable):
+    """The ECP5 form (DP16KD banks with their output register, sim/models/DP16KD.v) and the portable form,
+    side by side on Verilator: both read a list through READ_LATENCY enabled stages, with random writes (a RAM)
+    or random initial contents (a ROM: the INITVAL layout) and addresses that change while the enable is low.
+    Widths 9 (2048-word banks, the 9-bit mode), 16 (1024-word banks, the 18-bit mode with its byte enables),
+    20 (two blocks side by side per bank)."""
+    import random
+
     from amaranth import Module
     from amaranth.lib import wiring
     from amaranth.lib.wiring import In, Out
@@ -161,27 +167,34 @@ def test_memory_forms_agree_with_a_list_under_random_enables(sim_root, width, de
     from rtl_templates.memories import READ_LATENCY, BankedMemory
     from rtl_templates.multiplier import ECP5DspTarget
 
+    rng = random.Random(width * depth)
+    init = [] if writable else [rng.getrandbits(width) for _ in range(depth)]
+    write_ports = {"wr_en": In(1), "wr_addr": In(range(depth)), "wr_data": In(unsigned(width))} if writable else {}
+
     class SideBySide(wiring.Component):
         def __init__(self):
-            super().__init__({"rd_en": In(1), "rd_addr": In(range(depth)), "wr_en": In(1),
-                              "wr_addr": In(range(depth)), "wr_data": In(unsigned(width)),
+            super().__init__({"rd_en": In(1), "rd_addr": In(range(depth)), **write_ports,
                               "rd_data_generic": Out(unsigned(width)), "rd_data_ecp5": Out(unsigned(width))})
 
         def elaborate(self, platform):
             m = Module()
             for form in BankedMemory.FORMS:
-                mem = BankedMemory(unsigned(width), depth, bank_depth=bank_depth, form=form)
+                mem = BankedMemory(unsigned(width), depth, init=init, writable=writable, bank_depth=bank_depth,
+                                   form=form)
                 assert mem.uses_dp16kd(platform) == (form == "ecp5")
                 m.submodules[form] = mem
-                m.d.comb += [mem.rd_en.eq(self.rd_en), mem.rd_addr.eq(self.rd_addr), mem.wr_en.eq(self.wr_en),
-                             mem.wr_addr.eq(self.wr_addr), mem.wr_data.eq(self.wr_data),
+                m.d.comb += [mem.rd_en.eq(self.rd_en), mem.rd_addr.eq(self.rd_addr),
                              getattr(self, f"rd_data_{form}").eq(mem.rd_data)]
+                if writable:
+                    m.d.comb += [mem.wr_en.eq(self.wr_en), mem.wr_addr.eq(self.wr_addr), mem.wr_data.eq(self.wr_data)]
             return m
 
     text = emit_verilog(SideBySide(), "mem", platform=ECP5DspTarget())
-    assert text.count("DP16KD #(") == -(-depth // (bank_depth or (2048 if width <= 9 else 1024))) * -(-width // 18)
+    bank_depth = bank_depth or (2048 if width <= 9 else 1024)
+    assert text.count("DP16KD #(") == -(-depth // bank_depth) * -(-width // (18 if bank_depth == 1024 else 9))
     design = runner.build({"mem.v": text, **runner.ecp5_models()}, "mem", sim_root)
-    job = {"seed": width * depth, "depth": depth, "width": width, "cycles": 1500, "latency": READ_LATENCY}
+    job = {"seed": width * depth, "depth": depth, "width": width, "cycles": 1500, "latency": READ_LATENCY,
+           "writable": writable, "init": init}
     res = runner.run(design, "mem", "sim.tb_memory", job, name="memory")
     assert res.failures == 0
     assert res.report["checked"] >= 800 and res.report["mismatches"] == [], res.report["mismatches"]

@@ -180,8 +180,9 @@ def build_(model, output, array, board, vectors, as_json, **kw):
 @click.option("--seed", type=int, default=0, show_default=True, help="Seed of the random stalls.")
 # the forms of rtl_templates.multiplier.PipelinedMultiplier.FORMS, spelled out: the CLI imports no Amaranth
 @click.option("--dsp", type=click.Choice(["generic", "ecp5"]), default="generic", show_default=True,
-              help="Multiplier form of the PEs: 'ecp5' simulates the registered MULT18X18D instances that "
-                   "`hwgen synth` builds for an ECP5 board, with hwgen's behavioural model of that cell.")
+              help="Cell form of the PEs and memories: 'ecp5' simulates the registered MULT18X18D and "
+                   "DP16KD instances that `hwgen synth` builds for an ECP5 board, with hwgen's behavioural "
+                   "models of those cells.")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object instead of tables.")
 @handle_errors
 def sim_(build_dir, inputs, stall, seed, dsp, as_json):

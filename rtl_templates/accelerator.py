@@ -548,11 +548,11 @@ class EltwiseUnit(wiring.Component):
     """Add, a standalone activation, a concat input's copy, nearest upsample, table lookup, and the output stream.
 
     A registered pipeline, so no stage holds more than one adder or compare
-    chain: stage 0 registers the read addresses (a repeating walk: each value
-    `up` times along x, each row `up` times along y; `up` = 1, `w` = 1 read
-    one value after the other; the address after each one too, so a pair
-    read meets no adder in front of the arena), stage 1 reads the arena,
-    stage READ_LATENCY + 1 has the arena's data, the next
+    chain: stage 0 reads the arena (a repeating walk: each value `up` times
+    along x, each row `up` times along y; `up` = 1, `w` = 1 read one value
+    after the other; the address after each one is worked out beside it, so
+    a pair read meets one adder before the memory's address register), stage
+    READ_LATENCY has the arena's data, the next
     (DATA) registers it and addresses the table memory, the next sums
     (a << sa) + (b << sb), the next PIPELINED_LATENCY stages requantize
     (`Requantizer(pipelined=True)`), the last writes the requantized value
@@ -566,7 +566,7 @@ class EltwiseUnit(wiring.Component):
     entry.
     """
 
-    DATA = READ_LATENCY + 2                         # the stage holding the registered arena data
+    DATA = READ_LATENCY + 1                         # the stage holding the registered arena data
     LATENCY = DATA + 2 + PIPELINED_LATENCY          # stages from the read to the write
 
     def __init__(self, hw: HardwarePlan):
@@ -631,10 +631,9 @@ class EltwiseUnit(wiring.Component):
             m.d.comb += valid2[0].eq(active & pairs & (idx != e.n_out))
         # the pipeline stalls only while the output stream (fed by stage DATA) waits; arena writes never stall
         m.d.comb += [advance.eq(~(valid[data_stage] & streaming) | self.outputs.ready), self.rd_en.eq(advance),
+                     self.a_addr.eq(d.in_base + rd), self.b_addr.eq(d.in2_base + rd),
+                     self.a_after.eq(d.in_base + rd + 1), self.b_after.eq(d.in2_base + rd + 1),
                      last[0].eq(Mux(pairs, idx + 1 >= e.n_out, idx == e.n_out))]
-        with m.If(advance):  # stage 0: the addresses, registered (the descriptor's base plus the walk's offset)
-            m.d.sync += [self.a_addr.eq(d.in_base + rd), self.b_addr.eq(d.in2_base + rd),
-                         self.a_after.eq(d.in_base + rd + 1), self.b_after.eq(d.in2_base + rd + 1)]
         with m.If(self.start):
             m.d.sync += [active.eq(1), idx.eq(0)]
         with m.Elif(active & advance):

@@ -10,9 +10,12 @@ bank is one block deep on ECP5 (wide words may take deeper banks; on iCE40,
 output lands in a register, and the multiplexer runs from those registers
 (its select delayed alongside).
 
-Read latency is READ_LATENCY (2) enabled cycles on every target and for every
-bank count, so the cycle model and the units' pipelines do not depend on the
-board; `en` holds both stages.
+The read address is registered before the banks (the callers' address adders
+and multiplexers end there, and a register alone drives the block RAMs'
+address pins, which sit all over the die in a large design). Read latency is
+READ_LATENCY (3) enabled cycles on every target and for every bank count, so
+the cycle model and the units' pipelines do not depend on the board; `en`
+holds every stage.
 """
 from __future__ import annotations
 
@@ -23,7 +26,7 @@ from amaranth.lib.wiring import In, Out
 
 from hwgen.fit import ecp5_bank_depth
 
-READ_LATENCY = 2  # enabled cycles from `rd_addr` to `rd_data`
+READ_LATENCY = 3  # enabled cycles from `rd_addr` to `rd_data`: the address register, the block, the bank register
 # A writable bank's memory name starts with this: synthesis marks those memories' read-during-write collisions as
 # undefined (`COLLISION_X_MASK`), so yosys builds no address compare and bypass register around each block RAM
 RAM_BANK = "ram_bank"
@@ -121,24 +124,27 @@ class BankedMemory(wiring.Component):
         banks = self.banks(platform)
         dp16kd = self.uses_dp16kd(platform)
         low = max(bank_depth - 1, 1).bit_length() if banks > 1 else len(self.rd_addr)
+        # the address registered first: the caller's address logic (adders, the walker / element-wise
+        # multiplexer) ends here, and only a register drives the block RAMs' address pins across the die
+        addr = Signal.like(self.rd_addr, name="rd_addr_q", reset_less=True)
         sel1 = Signal(range(max(banks, 2)), reset_less=True)  # the bank read: at the blocks' outputs
         sel2 = Signal.like(sel1, reset_less=True)              # ... and at the bank registers
         held = [Signal(self.shape, name=f"bank{b}_q", reset_less=True) for b in range(banks)]
         with m.If(self.rd_en):
-            m.d.sync += [sel1.eq(self.rd_addr >> low), sel2.eq(sel1)]
+            m.d.sync += [addr.eq(self.rd_addr), sel1.eq(addr >> low), sel2.eq(sel1)]
         with m.Switch(sel2):
             for b in range(banks):
                 with m.Case(b):
                     m.d.comb += self.rd_data.eq(held[b])
         for b in range(banks):
             if dp16kd:
-                m.d.comb += held[b].eq(self._dp16kd_bank(m, b, bank_depth, low))
+                m.d.comb += held[b].eq(self._dp16kd_bank(m, b, bank_depth, low, addr))
                 continue
             size = min(bank_depth, self.depth - b * bank_depth)
             bank = Memory(shape=self.shape, depth=size, init=self.init[b * bank_depth:b * bank_depth + size])
             m.submodules[f"{RAM_BANK}{b}" if self.writable else f"rom_bank{b}"] = bank
             rd = bank.read_port()
-            m.d.comb += [rd.addr.eq(self.rd_addr[:low]), rd.en.eq(self.rd_en)]
+            m.d.comb += [rd.addr.eq(addr[:low]), rd.en.eq(self.rd_en)]
             with m.If(self.rd_en):
                 m.d.sync += held[b].eq(rd.data)
             if self.writable:
@@ -147,7 +153,7 @@ class BankedMemory(wiring.Component):
                              wr.en.eq(self.wr_en & ((self.wr_addr >> low) == b))]
         return m
 
-    def _dp16kd_bank(self, m: Module, b: int, bank_depth: int, low: int):
+    def _dp16kd_bank(self, m: Module, b: int, bank_depth: int, low: int, addr: Signal):
         """Bank `b` as DP16KD blocks side by side (port A writes, port B reads through its output register, both
         stages enabled by `rd_en` like the generic form's block and bank register); its registered word."""
         width, skip = DP16KD_MODES[bank_depth]
@@ -159,7 +165,7 @@ class BankedMemory(wiring.Component):
         else:
             wr_ad, wr_data = Const(0, 14), Const(0, self.shape.width)
         contents = self.init[b * bank_depth:(b + 1) * bank_depth]
-        rd_ad = Cat(Const(0, skip), self.rd_addr[:low])
+        rd_ad = Cat(Const(0, skip), addr[:low])
         words = []
         for k in range(-(-self.shape.width // width)):
             data_in = Signal(18, name=f"bank{b}_di{k}")
@@ -225,8 +231,8 @@ class InterleavedMemory(wiring.Component):
         return {"even": addr >> 1, "odd": addr >> 1, "lane": addr[0]}
 
     def pair_read(self, addr, after) -> dict:
-        """Half addresses that read `addr` and `after` (== addr + 1, from the caller's register, so no adder sits
-        in front of the memory): the even one of the two is word after >> 1."""
+        """Half addresses that read `addr` and `after` (== addr + 1, worked out by the caller beside `addr`, so
+        the two adders run in parallel): the even one of the two is word after >> 1."""
         if self.lanes == 1:
             return self.single_read(addr)
         return {"even": after >> 1, "odd": addr >> 1, "lane": addr[0]}

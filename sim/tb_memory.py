@@ -1,7 +1,7 @@
 """cocotb testbench of rtl_templates.memories.BankedMemory: the portable and the ECP5 (DP16KD) forms side by side.
 
 Both get the same random reads, writes (a RAM) and read enables every cycle (addresses changed also while `rd_en` is
-low; a read never hits the address written in the same cycle, which the accelerator never uses); each cycle
+low; the blocks never read the address written at the same edge, which the accelerator never does); each cycle
 both `rd_data` must equal a Python list (the initial contents, then the writes) read through READ_LATENCY
 enabled stages.
 Writes the number of checked cycles and the first mismatches to $HWGEN_REPORT.
@@ -24,15 +24,15 @@ async def forms_agree(dut):
     writable = job["writable"]
     await start(dut, {"rd_en": 0, "rd_addr": 0, **({"wr_en": 0, "wr_addr": 0, "wr_data": 0} if writable else {})})
     model = list(job["init"]) + [0] * (depth - len(job["init"]))
-    stages: list[int | None] = [None] * latency  # words in flight, oldest last
+    address: int | None = None                       # the registered address: the blocks read it next
+    stages: list[int | None] = [None] * (latency - 1)  # words in flight, oldest last
     mismatches, checked = [], 0
     for cycle in range(job["cycles"]):
         await FallingEdge(dut.clk)
         rd_en, wr_en = int(rng.random() < 0.6), int(rng.random() < 0.5)
         rd_addr, wr_addr = rng.randrange(depth), rng.randrange(depth)
-        if wr_en and wr_addr == rd_addr:
+        if wr_en and rd_en and wr_addr == address:  # the blocks read `address` at this edge: a collision
             wr_addr = (wr_addr + 1) % depth
-            wr_en = int(wr_addr != rd_addr)
         wr_en &= writable
         wr_data = rng.getrandbits(width)
         ports = [("rd_en", rd_en), ("rd_addr", rd_addr)]
@@ -45,8 +45,9 @@ async def forms_agree(dut):
             checked += 1
             if got != [stages[-1]] * 2 and len(mismatches) < 5:
                 mismatches.append({"cycle": cycle, "generic": got[0], "ecp5": got[1], "want": stages[-1]})
-        if rd_en:  # the clock edge after this cycle moves every stage
-            stages = [model[rd_addr]] + stages[:-1]
+        if rd_en:  # the clock edge after this cycle moves every stage (the blocks read before the write lands)
+            stages = [None if address is None else model[address]] + stages[:-1]
+            address = rd_addr
         if wr_en:
             model[wr_addr] = wr_data
     write_report({"checked": checked, "mismatches": mismatches})

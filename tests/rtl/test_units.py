@@ -108,15 +108,21 @@ def _expected_beats(op: LayerOp, hw: HardwarePlan, wmat: np.ndarray | None) -> l
 
 
 class _ReadPipe:
-    """A read port as BankedMemory has it: READ_LATENCY stages that all move on an enabled cycle only."""
+    """A read port as BankedMemory has it: the address registered, then READ_LATENCY - 1 stages, all moving on
+    an enabled cycle only."""
 
     def __init__(self):
-        self.stages: list = [None] * READ_LATENCY
+        self.address = None
+        self.stages: list = [None] * (READ_LATENCY - 1)
 
-    def tick(self, enabled: bool, value):
-        """The clock edge: `value` is what the address presented this cycle reads; returns the port's output."""
+    def tick(self, enabled: bool, read):
+        """The clock edge: `read` is what the address presented this cycle reads: a value, or (a memory being
+        written) a function called when the block reads it, at the next enabled edge, before that edge's write
+        lands; returns the port's output."""
         if enabled:
+            value = self.address() if callable(self.address) else self.address
             self.stages = [value] + self.stages[:-1]
+            self.address = read
         return self.stages[-1]
 
 
@@ -440,7 +446,7 @@ def test_eltwise_unit_looks_up_tables_and_writes_copies_at_their_offset(zoo_plan
 
 
 @pytest.mark.parametrize("depth,bank_depth", [(13, 4), (8, 8), (5, None)])
-def test_banked_memory_reads_what_was_written_two_enabled_cycles_later(depth, bank_depth):
+def test_banked_memory_reads_what_was_written_read_latency_enabled_cycles_later(depth, bank_depth):
     """Random reads, writes and enables against a list; the read pipeline holds while `rd_en` is low."""
     init = [(7 * i + 3) % 256 for i in range(depth)]
     dut = BankedMemory(unsigned(8), depth, init=init, bank_depth=bank_depth)
@@ -457,7 +463,7 @@ def test_banked_memory_reads_what_was_written_two_enabled_cycles_later(depth, ba
             ctx.set(dut.wr_addr, wr_addr)
             ctx.set(dut.wr_data, wr_data)
             await ctx.tick()
-            want = reads.tick(rd_en, model[rd_addr])  # read before the same cycle's write lands
+            want = reads.tick(rd_en, lambda a=rd_addr: model[a])  # read before that cycle's write lands
             if wr_en:
                 model[wr_addr] = wr_data
             if want is not None:
@@ -504,7 +510,7 @@ def test_interleaved_memory_writes_and_reads_pairs_at_any_parity(depth, bank_dep
                             (top.w_addr, w_addr), (top.w, w), (top.w_next_en, w_next_en), (top.w_next, w_next)):
                 ctx.set(port, v)
             await ctx.tick()
-            want = reads.tick(rd_en, (model[addr], model[addr + 1] if pair else None))
+            want = reads.tick(rd_en, lambda a=addr, p=pair: (model[a], model[a + 1] if p else None))
             if w_en:
                 model[w_addr] = w
             if w_next_en:

@@ -12,11 +12,10 @@ output lands in a register, and the multiplexer runs from those registers
 
 The read address is registered before the banks (the callers' address adders
 and multiplexers end there, and a register alone drives the block RAMs'
-address pins, which sit all over the die in a large design), and the bank
-multiplexer has a registered first level (groups of BANK_GROUP banks). Read
-latency is READ_LATENCY (4) enabled cycles on every target and for every bank
-count, so the cycle model and the units' pipelines do not depend on the
-board; `en` holds every stage.
+address pins, which sit all over the die in a large design). Read latency is
+READ_LATENCY (3) enabled cycles on every target and for every bank count, so
+the cycle model and the units' pipelines do not depend on the board; `en`
+holds every stage.
 """
 from __future__ import annotations
 
@@ -27,8 +26,7 @@ from amaranth.lib.wiring import In, Out
 
 from hwgen.fit import ecp5_bank_depth
 
-READ_LATENCY = 4  # enabled cycles from `rd_addr` to `rd_data`: the address, the block, the bank, the bank group
-BANK_GROUP = 4    # banks per first-level multiplexer
+READ_LATENCY = 3  # enabled cycles from `rd_addr` to `rd_data`: the address register, the block, the bank register
 # A writable bank's memory name starts with this: synthesis marks those memories' read-during-write collisions as
 # undefined (`COLLISION_X_MASK`), so yosys builds no address compare and bypass register around each block RAM
 RAM_BANK = "ram_bank"
@@ -130,27 +128,14 @@ class BankedMemory(wiring.Component):
         # multiplexer) ends here, and only a register drives the block RAMs' address pins across the die
         addr = Signal.like(self.rd_addr, name="rd_addr_q", reset_less=True)
         sel1 = Signal(range(max(banks, 2)), reset_less=True)  # the bank read: at the blocks' outputs
-        sel2 = Signal.like(sel1, reset_less=True)              # ... at the bank registers
-        sel3 = Signal.like(sel1, reset_less=True)              # ... at the group registers
+        sel2 = Signal.like(sel1, reset_less=True)              # ... and at the bank registers
         held = [Signal(self.shape, name=f"bank{b}_q", reset_less=True) for b in range(banks)]
         with m.If(self.rd_en):
-            m.d.sync += [addr.eq(self.rd_addr), sel1.eq(addr >> low), sel2.eq(sel1), sel3.eq(sel2)]
-        # the bank multiplexer in two registered levels: up to BANK_GROUP banks into a group register, then the
-        # groups (the FC autoencoder's nine weight banks, 128 bits each, met in one multiplexer across the die:
-        # 4.9 + 4.5 ns of routing around it)
-        group_bits = (BANK_GROUP - 1).bit_length()
-        grouped = [Signal(self.shape, name=f"group{g}_q", reset_less=True) for g in range(-(-banks // BANK_GROUP))]
-        for g, group in enumerate(grouped):
-            members = range(g * BANK_GROUP, min((g + 1) * BANK_GROUP, banks))
-            with m.If(self.rd_en):
-                with m.Switch(sel2[:group_bits]):
-                    for b in members:
-                        with m.Case(b % BANK_GROUP):
-                            m.d.sync += group.eq(held[b])
-        with m.Switch(sel3 >> group_bits):
-            for g, group in enumerate(grouped):
-                with m.Case(g):
-                    m.d.comb += self.rd_data.eq(group)
+            m.d.sync += [addr.eq(self.rd_addr), sel1.eq(addr >> low), sel2.eq(sel1)]
+        with m.Switch(sel2):
+            for b in range(banks):
+                with m.Case(b):
+                    m.d.comb += self.rd_data.eq(held[b])
         for b in range(banks):
             if dp16kd:
                 m.d.comb += held[b].eq(self._dp16kd_bank(m, b, bank_depth, low, addr))

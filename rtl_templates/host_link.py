@@ -66,15 +66,6 @@ class HostLink(wiring.Component):
         return m
 
 
-def registered_read(m: Module, rd) -> Signal:
-    """The buffer's read data in a register of its own, so a block RAM's clock-to-out ends at a flip-flop and
-    not in the unpacking shifter behind it (ResNet-8's critical path on the ULX3S-85F): valid a cycle after
-    `rd.data`, which the FSMs wait for in their LATCH states."""
-    fetched = Signal.like(rd.data, name="fetched")
-    m.d.sync += fetched.eq(rd.data)
-    return fetched
-
-
 class _Queues:
     """Bank flags between the processes: a bank is full from its writer's end to its reader's release."""
 
@@ -210,7 +201,6 @@ class _Compute:
         next_out = next_bank(self.out_bank)
         beat = self.beat
         first_max = (beat.index == 0) | (beat.data > self.best)  # the first maximum, like argmax
-        fetched = registered_read(m, self.rd)
         # WAIT decides on a registered condition (the bank flags go through Array muxes), worked out only while
         # waiting and cleared when it is acted on, so it never reads banks that are about to move
         startable = Signal()
@@ -230,13 +220,10 @@ class _Compute:
                                      self.out_bank.eq(next_out)]
             with m.State("FETCH"):  # the read port is addressed in every state (below): byte `count` arrives next
                 m.d.comb += link.busy.eq(1)
-                m.next = "LATCH"
-            with m.State("LATCH"):  # rd.data holds byte `count`; `fetched` takes it at the clock edge
-                m.d.comb += link.busy.eq(1)
                 m.next = "BYTE"
-            with m.State("BYTE"):  # `fetched` holds byte `count`: append it above the bits not yet sent
+            with m.State("BYTE"):  # rd.data holds byte `count`: append it above the bits not yet sent
                 m.d.comb += link.busy.eq(1)
-                m.d.sync += [self.bits.eq(self.bits | (fetched << self.nbits)), self.nbits.eq(self.nbits + 8),
+                m.d.sync += [self.bits.eq(self.bits | (self.rd.data << self.nbits)), self.nbits.eq(self.nbits + 8),
                              self.count.eq(self.count + 1)]
                 m.next = "EMIT"
             with m.State("EMIT"):
@@ -324,7 +311,6 @@ class _Transmitter:
         out_base = Signal(range(BANKS * link.n_out))  # follows `bank` a cycle late, like the compute side's in_base
         m.d.sync += out_base.eq(self.bank * link.n_out)
         m.d.comb += self.rd.addr.eq(out_base + self.n_values)
-        fetched = registered_read(m, self.rd)
         m.d.sync += self.count_sent.eq(0)
         with m.If(self.count_sent):
             m.d.sync += self.total.eq(self.total + self.sent)
@@ -352,12 +338,10 @@ class _Transmitter:
                         m.next = following
                         if following == "READ":
                             m.d.sync += [self.n_values.eq(0), self.nbits.eq(0), self.bits.eq(0)]
-            with m.State("READ"):  # addressed in every state (above): logit `n_values` arrives next
-                m.next = "LATCH"
-            with m.State("LATCH"):  # rd.data holds logit `n_values`; `fetched` takes it at the clock edge
+            with m.State("READ"):  # addressed in every state (below): logit `n_values` arrives next
                 m.next = "PACK"
-            with m.State("PACK"):  # `fetched` holds logit `n_values`: append its low bits
-                m.d.sync += [self.bits.eq(self.bits | (fetched[:fmt.bits] << self.nbits)),
+            with m.State("PACK"):  # rd.data holds logit `n_values`: append its low bits
+                m.d.sync += [self.bits.eq(self.bits | (self.rd.data[:fmt.bits] << self.nbits)),
                              self.nbits.eq(self.nbits + fmt.bits), self.n_values.eq(self.n_values + 1)]
                 m.next = "BYTES"
             with m.State("BYTES"):

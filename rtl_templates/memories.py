@@ -24,7 +24,7 @@ from amaranth.lib import data, wiring
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
-from hwgen.fit import ecp5_bank_depth
+from hwgen.fit import BRAM_MODES, ecp5_bank_depth
 
 READ_LATENCY = 3  # enabled cycles from `rd_addr` to `rd_data`: the address register, the block, the bank register
 # A writable bank's memory name starts with this: synthesis marks those memories' read-during-write collisions as
@@ -37,10 +37,12 @@ COLLISION_X_SCRIPT = f"setparam -set COLLISION_X_MASK 1'1 */t:$memrd_v2 */r:MEMI
 ICE40_BANK_DEPTH = 2048
 
 
-# DP16KD's modes by depth: the word width, and the low address bits the mode leaves unused (AD[13:k] addresses
-# a word, as in yosys's own mapping, share/lattice/brams_map_16kd.v); in the 18-bit mode AD1 and AD0 enable the
-# write of the word's two 9-bit halves
-DP16KD_MODES = {16384: (1, 0), 8192: (2, 1), 4096: (4, 2), 2048: (9, 3), 1024: (18, 4)}
+# DP16KD's true-dual-port modes (the fit's ECP5 table, 1024 words or deeper) by depth: the word width, and the low
+# address bits the mode leaves unused (AD[13:k] addresses a word, k = log2(16384 / depth), as in yosys's own
+# mapping, share/lattice/brams_map_16kd.v); in the 18-bit mode AD1 and AD0 enable the write of the word's two
+# 9-bit halves
+DP16KD_MODES = {depth: (width, (16384 // depth).bit_length() - 1)
+                for width, depth in BRAM_MODES["ecp5"] if depth >= 1024}
 DP16KD_INIT_DEPTHS = (2048, 1024)  # the modes a bank with initial contents may take (dp16kd_initvals)
 
 

@@ -112,8 +112,15 @@ class TileEngine(wiring.Component):
         stage_valid = [Signal(name=f"requant_valid{i}") for i in range(REQUANT_LATENCY)]
         advance = Signal()
         m.d.comb += advance.eq(~stage_valid[-1] | self.results.ready)
-        drained, owed = Signal(), Signal()
-        m.d.comb += drained.eq(pending_nz & self.params.valid & ~owed)
+        # `drained` (a row may leave the drain chain) enables every drain register, so it is a register too,
+        # worked out a cycle ahead: pending_nz & params.valid & ~owed on the coming cycle. A parameter word
+        # that is valid and not taken stays valid (the stream's rule); one that is not valid yet, or is being
+        # taken now, counts as absent for a cycle. That cycle falls after a tile's last row has left, before
+        # the next tile's first row can leave only while the requantizer's stages still hold rows to write.
+        drained, owed = Signal(name="drain_ok"), Signal()
+        last_row = Signal()
+        m.d.comb += last_row.eq(drained & advance & pending_one)
+        m.d.sync += drained.eq(nz_next & self.params.valid & ~owed & ~last_row)
         for j in range(self.cols):
             rq = Requantizer(self.acc_bits, self.out_bits, self.max_right, self.max_left, self.support, pipelined=True)
             m.submodules[f"requant_{j}"] = rq
@@ -133,7 +140,7 @@ class TileEngine(wiring.Component):
         # is 0 until the next snapshot, a cycle later at the earliest), so no cycle is lost; a drain waits while
         # the old parameters are still owed (a producer that drops `valid`).
         m.d.comb += self.params.ready.eq(owed)
-        with m.If(drained & advance & pending_one):
+        with m.If(last_row):
             m.d.sync += owed.eq(1)
         with m.Elif(self.params.valid):
             m.d.sync += owed.eq(0)

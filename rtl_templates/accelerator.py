@@ -101,12 +101,17 @@ class WindowWalker(wiring.Component):
     def elaborate(self, platform):
         m = Module()
         r = _WalkRegisters(self.hw, self.wd, self.e)
-        advance, issue = Signal(), Signal()
+        # the beats leave through a FIFO, so that the stall (`advance`, the read enable of every block RAM of the
+        # arena and the weights) is a register, worked out a cycle ahead: ~s2.valid | out.i.ready, both as they
+        # will be after the coming edge
+        m.submodules.out = out = StreamFIFO(beat_layout(self.hw))
+        wiring.connect(m, out.o, wiring.flipped(self.beats))
+        advance, issue = Signal(init=1, name="walk_advance"), Signal()
+        m.d.sync += advance.eq(~Mux(advance, r.flight[-1].valid, r.s2.valid) | out.ready_next)
         m.d.comb += [
-            advance.eq(~r.s2.valid | self.beats.ready),
             issue.eq(r.active & ~r.setup & advance),
             self.rd_en.eq(advance),
-            self.busy.eq(r.active | Cat(*(stage.valid for stage in (*r.flight, r.s2))).any()),
+            self.busy.eq(r.active | Cat(*(stage.valid for stage in (*r.flight, r.s2)), out.o.valid).any()),
             self.w_addr.eq(r.wtile + r.kword),
         ]
         inside = self._addresses(m, r, advance)
@@ -127,7 +132,7 @@ class WindowWalker(wiring.Component):
                 self._next_k_step(m, r)
             with m.Else():
                 self._next_tile(m, r)
-        self._beat(m, r)
+        self._beat(m, r, out.i)
         return m
 
     def _addresses(self, m: Module, r: "_WalkRegisters", advance) -> Signal:
@@ -218,18 +223,18 @@ class WindowWalker(wiring.Component):
         with m.Else():
             m.d.sync += r.ntc.step() + channel_start(r.gchan) + [r.wtile.eq(r.wtile + d.w_words)]
 
-    def _beat(self, m: Module, r: "_WalkRegisters") -> None:
+    def _beat(self, m: Module, r: "_WalkRegisters", beat) -> None:
         """Stage 2: registered memory data -> beat, pad values substituted, weights unpacked at the layer's width."""
         hw, d = self.hw, self.d
-        m.d.comb += [self.beats.valid.eq(r.s2.valid), self.beats.payload.last.eq(r.s2.last)]
+        m.d.comb += [beat.valid.eq(r.s2.valid), beat.payload.last.eq(r.s2.last)]
         for i in range(hw.rows):
-            m.d.comb += self.beats.payload.a[i].eq(Mux(r.s2.pad[i], d.pad_value, r.s2_a[i]))
+            m.d.comb += beat.payload.a[i].eq(Mux(r.s2.pad[i], d.pad_value, r.s2_a[i]))
         for j in range(hw.cols):
             lane = r.s2_w[j * hw.w_bits:(j + 1) * hw.w_bits]
             with m.Switch(d.w_code):
                 for code, width in enumerate(hw.weight_widths):
                     with m.Case(code):
-                        m.d.comb += self.beats.payload.w[j].eq(lane.word_select(r.s2.sub, width).as_signed())
+                        m.d.comb += beat.payload.w[j].eq(lane.word_select(r.s2.sub, width).as_signed())
 
 
 class _WalkRegisters:
@@ -620,7 +625,7 @@ class EltwiseUnit(wiring.Component):
         rq = rqs[0]
         streaming = d.kind == OUTPUT
         pairs = d.pairs[0] if lanes == 2 else Const(0)
-        advance = Signal()
+        advance = Signal(init=1, name="ew_advance")
         data_stage = self.DATA
         valid = [Signal(name=f"ew_valid{i}") for i in range(self.LATENCY + 1)]  # valid[i]: stage i holds a value
         valid2 = [Signal(name=f"ew_valid2_{i}") for i in range(self.LATENCY + 1)] if lanes == 2 else []  # lane 2's
@@ -630,8 +635,15 @@ class EltwiseUnit(wiring.Component):
             rd = Mux(pairs, idx, rd)
             # pairs: the last cycle takes the final one or two values (a second lane only while idx + 1 < n_out)
             m.d.comb += valid2[0].eq(active & pairs & (idx != e.n_out))
-        # the pipeline stalls only while the output stream (fed by stage DATA) waits; arena writes never stall
-        m.d.comb += [advance.eq(~(valid[data_stage] & streaming) | self.outputs.ready), self.rd_en.eq(advance),
+        # the pipeline stalls only while the output stream (fed by stage DATA, through a FIFO) waits; arena writes
+        # never stall. The stall enables every block RAM of two arena replicas, so it is a register worked out a
+        # cycle ahead: ~(valid[DATA] & streaming) | out.i.ready after the coming edge (the descriptor is constant
+        # while any stage holds a value)
+        m.submodules.out = out = StreamFIFO(self.outputs.payload.shape())
+        wiring.connect(m, out.o, wiring.flipped(self.outputs))
+        m.d.sync += advance.eq(~(Mux(advance, valid[data_stage - 1], valid[data_stage]) & streaming)
+                               | out.ready_next)
+        m.d.comb += [self.rd_en.eq(advance),
                      self.a_addr.eq(d.in_base + rd), self.b_addr.eq(d.in2_base + rd),
                      self.a_after.eq(d.in_base + rd + 1), self.b_after.eq(d.in2_base + rd + 1),
                      last[0].eq(Mux(pairs, idx + 1 >= e.n_out, idx == e.n_out))]
@@ -665,8 +677,8 @@ class EltwiseUnit(wiring.Component):
                          r.lo.eq(d.lo), r.hi.eq(d.hi)]
         m.d.comb += [
             self.lut_addr.eq(d.lut_base + (a2[0] >> d.lut_shift.as_unsigned())),
-            self.outputs.valid.eq(valid[data_stage] & streaming), self.outputs.payload.data.eq(a2[0]),
-            self.outputs.payload.last.eq(last[data_stage]),
+            out.i.valid.eq(valid[data_stage] & streaming), out.i.payload.data.eq(a2[0]),
+            out.i.payload.last.eq(last[data_stage]),
         ]
         if self.hw.lut_words:  # the table's entry for stage DATA + 1's value, carried along beside the requantizer
             carried = [Signal(self.wd.store, name=f"lut_carry{i}") for i in range(rq.latency)]
@@ -825,21 +837,19 @@ class Accelerator(wiring.Component):
         """Weights and parameters into the walker and reader; beats to the engine (mac) or the max unit (max)."""
         d, walker, engine, preader, maxu = seq.d, u.walker, u.engine, u.preader, u.maxu
         is_mac = d.kind == MAC
-        # the engine's stall (its drain and tile cooldown) stops at this FIFO instead of reaching the walker
-        m.submodules.beats_fifo = beats = StreamFIFO(beat_layout(self.hw))
-        wiring.connect(m, walker.beats, beats.i)
+        beats = walker.beats  # from the walker's own FIFO: the engine's stall (drain, cooldown) stops there
         m.d.comb += [
             mem.weights.rd_addr.eq(walker.w_addr), mem.weights.rd_en.eq(walker.rd_en),
             walker.w_data.eq(mem.weights.rd_data),
             mem.p_rd.addr.eq(preader.addr), mem.p_rd.en.eq(preader.rd_en), preader.rd_data.eq(mem.p_rd.data),
             engine.params.valid.eq(preader.params.valid), engine.params.payload.eq(preader.params.payload),
             preader.params.ready.eq(engine.params.ready),
-            engine.operands.valid.eq(beats.o.valid & is_mac),
-            engine.operands.payload.w.eq(beats.o.payload.w),
-            engine.operands.payload.last.eq(beats.o.payload.last),
-            maxu.beats.valid.eq(beats.o.valid & ~is_mac),
-            maxu.beats.payload.eq(beats.o.payload),
-            beats.o.ready.eq(Mux(is_mac, engine.operands.ready, maxu.beats.ready)),
+            engine.operands.valid.eq(beats.valid & is_mac),
+            engine.operands.payload.w.eq(beats.payload.w),
+            engine.operands.payload.last.eq(beats.payload.last),
+            maxu.beats.valid.eq(beats.valid & ~is_mac),
+            maxu.beats.payload.eq(beats.payload),
+            beats.ready.eq(Mux(is_mac, engine.operands.ready, maxu.beats.ready)),
             engine.neg_shift.eq(d.neg_shift), engine.clamp_lo.eq(d.clamp_lo), engine.clamp_hi.eq(d.clamp_hi),
             engine.lo.eq(d.lo), engine.hi.eq(d.hi),
         ]
@@ -849,7 +859,7 @@ class Accelerator(wiring.Component):
         wiring.connect(m, engine.results, results.i)
         wiring.connect(m, results.o, seq.macw.results)
         for i in range(self.hw.rows):
-            m.d.comb += engine.operands.payload.a[i].eq(beats.o.payload.a[i])
+            m.d.comb += engine.operands.payload.a[i].eq(beats.payload.a[i])
 
     def _arena_reads(self, m: Module, seq: _Sequencer, mem: _Memories, u: _Units) -> None:
         """The walker owns every replica's read port (one per array row); the eltwise unit replicas 0 and 1, each
@@ -915,9 +925,7 @@ class Accelerator(wiring.Component):
         m.d.sync += [landing.eq(write), halves.eq(routed), index.eq(write.addr - d.out_base)]
         for replica in mem.arena:
             m.d.comb += replica.wr.eq(halves)
-        m.submodules.outputs_fifo = outputs = StreamFIFO(u.ew.outputs.payload.shape())
-        wiring.connect(m, u.ew.outputs, outputs.i)
-        wiring.connect(m, wiring.flipped(self.outputs), outputs.o)
+        wiring.connect(m, u.ew.outputs, wiring.flipped(self.outputs))  # from the unit's own FIFO
         m.d.comb += [
             seq.completion.eq(landing.en + landing.next.en + (self.outputs.valid & self.outputs.ready)),
             self.trace_out.valid.eq(landing.en), self.trace_out.layer.eq(d.trace_id),

@@ -14,13 +14,17 @@ class StreamFIFO(wiring.Component):
     register, so a consumer's ready (its counters, compares and stalls) never
     reaches the producer in the same cycle, and the producer's output logic
     never reaches the consumer's. Latency: one cycle from `i` to `o`.
+
+    `ready_next` is the value `i.ready` takes after the coming clock edge, for a producer that works out its own
+    stall a cycle ahead and keeps it in a register (`WindowWalker`, `EltwiseUnit`: their stall enables every
+    block RAM of the arena).
     """
 
     def __init__(self, shape, depth: int = 2):
         if depth < 2:
             raise ValueError(f"a StreamFIFO needs depth >= 2 for full throughput, got {depth!r}")
         self.shape, self.depth = shape, depth
-        super().__init__({"i": In(stream.Signature(shape)), "o": Out(stream.Signature(shape))})
+        super().__init__({"i": In(stream.Signature(shape)), "o": Out(stream.Signature(shape)), "ready_next": Out(1)})
 
     def elaborate(self, platform):
         m = Module()
@@ -30,4 +34,6 @@ class StreamFIFO(wiring.Component):
             fifo.w_en.eq(self.i.valid), self.i.ready.eq(fifo.w_rdy),
             self.o.valid.eq(fifo.r_rdy), self.o.payload.eq(fifo.r_data), fifo.r_en.eq(self.o.ready),
         ]
+        level_next = fifo.level + (self.i.valid & self.i.ready) - (self.o.valid & self.o.ready)
+        m.d.comb += self.ready_next.eq(level_next != self.depth)
         return m

@@ -853,11 +853,9 @@ class Accelerator(wiring.Component):
             engine.neg_shift.eq(d.neg_shift), engine.clamp_lo.eq(d.clamp_lo), engine.clamp_hi.eq(d.clamp_hi),
             engine.lo.eq(d.lo), engine.hi.eq(d.hi),
         ]
-        # a two-entry FIFO between the engine and the writer: the writer's ready (its counters and compares) no
-        # longer reaches the engine's drain and the parameter reader in the same cycle
-        m.submodules.results_fifo = results = StreamFIFO(engine.result_layout)
-        wiring.connect(m, engine.results, results.i)
-        wiring.connect(m, results.o, seq.macw.results)
+        # through the engine's own results FIFO: the writer's ready (its counters and compares) does not reach
+        # the engine's drain and the parameter reader in the same cycle
+        wiring.connect(m, engine.results, seq.macw.results)
         for i in range(self.hw.rows):
             m.d.comb += engine.operands.payload.a[i].eq(beats.payload.a[i])
 

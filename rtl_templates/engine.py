@@ -1,7 +1,7 @@
 """Tile engine: the systolic array between an operand stream and a requantized result stream."""
 from __future__ import annotations
 
-from amaranth import Module, Shape, Signal, signed
+from amaranth import Module, Mux, Shape, Signal, signed
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
@@ -9,8 +9,10 @@ from .array import SystolicArray
 from hwgen.fixed import LEAKY_MAX_SHIFT, shift_bits
 
 from .requant import PIPELINED_LATENCY, ActivationSupport, Requantizer
+from .streams import StreamFIFO
 
 REQUANT_LATENCY = PIPELINED_LATENCY  # registered requantizer stages between the drain row and `results`
+OUT_FIFO_LATENCY = 1                 # the results FIFO behind them (streams.StreamFIFO)
 
 
 class TileEngine(wiring.Component):
@@ -31,11 +33,12 @@ class TileEngine(wiring.Component):
     for max(K, rows + cols - 1) cycles (the next tile's last k-step must not
     reach PE(0, 0) before this tile's results are copied to the drain chain),
     its first row leaves rows + cols - 1 + RESULT_LATENCY + REQUANT_LATENCY
-    cycles after its last k-step (the PEs' operand, product, accumulator and
-    result registers, the requantizer's registered stages), then one row per
-    cycle. Whole problem: (tiles - 1) * max(K, rows + cols - 1) + K + 2 * rows
-    + cols - 2 + RESULT_LATENCY + REQUANT_LATENCY cycles from the first
-    k-step to the last row.
+    + OUT_FIFO_LATENCY cycles after its last k-step (the PEs' operand,
+    product, accumulator and result registers, the requantizer's registered
+    stages, the results FIFO), then one row per cycle. Whole problem:
+    (tiles - 1) * max(K, rows + cols - 1) + K + 2 * rows + cols - 2
+    + RESULT_LATENCY + REQUANT_LATENCY + OUT_FIFO_LATENCY cycles from the
+    first k-step to the last row.
     """
 
     def __init__(self, rows: int, cols: int, w_shape, a_shape, acc_bits: int, out_bits: int,
@@ -108,19 +111,27 @@ class TileEngine(wiring.Component):
             m.d.sync += [cooldown.eq(cooldown - 1), cooling.eq(cooldown != 1)]
 
         # Output side: requantize drain row 0 with the tile's per-column parameters, in REQUANT_LATENCY
-        # registered stages; the drain shifts whenever the pipeline advances (its last stage is empty or taken).
+        # registered stages, then the results FIFO; the drain shifts whenever the pipeline advances (its last
+        # stage is empty or taken by the FIFO) and a row may leave (`drained`).
+        # `advance` enables every requantizer register and `shift` every drain register, so each is a register,
+        # worked out a cycle ahead from what the stage flags, the FIFO's room (`ready_next`) and the drain's
+        # conditions will be; nothing but a gate lies between them and the fan-out.
+        # `drained` == pending_nz & params.valid & ~owed, as a register: a parameter word that is valid and not
+        # taken stays valid (the stream's rule); one that is not valid yet, or is being taken now, counts as
+        # absent for a cycle. That cycle falls after a tile's last row has left, before the next tile's first row
+        # can leave only while the requantizer's stages still hold rows to write.
+        m.submodules.out = out = StreamFIFO(self.result_layout)
+        wiring.connect(m, out.o, wiring.flipped(self.results))
         stage_valid = [Signal(name=f"requant_valid{i}") for i in range(REQUANT_LATENCY)]
-        advance = Signal()
-        m.d.comb += advance.eq(~stage_valid[-1] | self.results.ready)
-        # `drained` (a row may leave the drain chain) enables every drain register, so it is a register too,
-        # worked out a cycle ahead: pending_nz & params.valid & ~owed on the coming cycle. A parameter word
-        # that is valid and not taken stays valid (the stream's rule); one that is not valid yet, or is being
-        # taken now, counts as absent for a cycle. That cycle falls after a tile's last row has left, before
-        # the next tile's first row can leave only while the requantizer's stages still hold rows to write.
-        drained, owed = Signal(name="drain_ok"), Signal()
-        last_row = Signal()
-        m.d.comb += last_row.eq(drained & advance & pending_one)
-        m.d.sync += drained.eq(nz_next & self.params.valid & ~owed & ~last_row)
+        advance, drained, shift = Signal(init=1, name="requant_advance"), Signal(name="drain_ok"), Signal(name="shift")
+        owed, last_row = Signal(), Signal()
+        advance_next, drained_next = Signal(), Signal()
+        m.d.comb += [
+            last_row.eq(shift & pending_one),
+            advance_next.eq(~Mux(advance, (drained, *stage_valid)[-2], stage_valid[-1]) | out.ready_next),
+            drained_next.eq(nz_next & self.params.valid & ~owed & ~last_row),
+        ]
+        m.d.sync += [advance.eq(advance_next), drained.eq(drained_next), shift.eq(advance_next & drained_next)]
         for j in range(self.cols):
             rq = Requantizer(self.acc_bits, self.out_bits, self.max_right, self.max_left, self.support, pipelined=True)
             m.submodules[f"requant_{j}"] = rq
@@ -129,12 +140,12 @@ class TileEngine(wiring.Component):
                 rq.shift.eq(self.params.payload.shift[j]),
                 rq.neg_shift.eq(self.neg_shift), rq.clamp_lo.eq(self.clamp_lo), rq.clamp_hi.eq(self.clamp_hi),
                 rq.lo.eq(self.lo), rq.hi.eq(self.hi),
-                self.results.payload.data[j].eq(rq.y), self.results.payload.saturated[j].eq(rq.saturated),
+                out.i.payload.data[j].eq(rq.y), out.i.payload.saturated[j].eq(rq.saturated),
             ]
         with m.If(advance):
             m.d.sync += [stage_valid[0].eq(drained)] + [stage_valid[i].eq(stage_valid[i - 1])
                                                          for i in range(1, REQUANT_LATENCY)]
-        m.d.comb += self.results.valid.eq(stage_valid[-1])
+        m.d.comb += out.i.valid.eq(stage_valid[-1])
         # The tile's parameters are taken from the cycle after its last row leaves: `owed` is a register, so the
         # parameter reader's advance does not hang off the requantizer's. Nothing drains in that cycle (pending
         # is 0 until the next snapshot, a cycle later at the earliest), so no cycle is lost; a drain waits while
@@ -144,7 +155,7 @@ class TileEngine(wiring.Component):
             m.d.sync += owed.eq(1)
         with m.Elif(self.params.valid):
             m.d.sync += owed.eq(0)
-        with m.If(drained & advance):
+        with m.If(shift):
             m.d.comb += [array.shift.eq(1), pending_next.eq(pending - 1), nz_next.eq(~pending_one),
                          one_next.eq(pending == 2)]
         return m

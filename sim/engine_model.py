@@ -13,7 +13,7 @@ from amaranth import signed, unsigned
 
 from hwgen.fixed import Fixed, requantize
 from hwgen.hwplan.lowering import requant_fields
-from rtl_templates.engine import REQUANT_LATENCY
+from rtl_templates.engine import OUT_FIFO_LATENCY, REQUANT_LATENCY
 from rtl_templates.pe import RESULT_LATENCY
 from rtl_templates.engine import TileEngine
 
@@ -107,4 +107,4 @@ def tile_cycles_model(cfg: EngineConfig, m: int, k: int, n: int) -> int:
     """Cycles from the first operand to the last result, no stalls (docs/dataflow.md)."""
     tiles = math.ceil(m / cfg.rows) * math.ceil(n / cfg.cols)
     period = max(k, cfg.rows + cfg.cols - 1)
-    return (tiles - 1) * period + k + 2 * cfg.rows + cfg.cols - 2 + RESULT_LATENCY + REQUANT_LATENCY
+    return (tiles - 1) * period + k + 2 * cfg.rows + cfg.cols - 2 + RESULT_LATENCY + REQUANT_LATENCY + OUT_FIFO_LATENCY

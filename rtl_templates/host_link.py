@@ -39,8 +39,14 @@ def next_bank(bank: Signal):
 
 
 class HostLink(wiring.Component):
-    def __init__(self, hw: HardwarePlan, divisor: int, timeout: int):
+    def __init__(self, hw: HardwarePlan, divisor: int, timeout: int, registered_reads: bool | None = None):
+        """`registered_reads`: register both buffers' read data before the unpacking and packing shifters (a
+        `LATCH` state each, a cycle per byte or logit), so a block RAM's clock-to-out (5.8 ns on the ULX3S-85F's
+        speed grade) ends at a flip-flop: the FC autoencoder's and ResNet-8's critical path. None: on ECP5 only;
+        on the iCE40 UP5K the registers' 27 logic cells pushed digits_cnn's 2x4 design past what nextpnr could
+        place (5025 of 5280)."""
         self.hw, self.divisor, self.timeout = hw, divisor, timeout
+        self.registered_reads = registered_reads
         self.in_fmt, self.out_fmt = hw.input.fmt, hw.output.fmt
         self.n_in, self.n_out = hw.input.size, hw.output.size
         self.payload_len = protocol.packed_bytes(self.n_in, self.in_fmt.bits)
@@ -53,6 +59,8 @@ class HostLink(wiring.Component):
 
     def elaborate(self, platform):
         m = Module()
+        self.latch = (getattr(platform, "family", None) == "ecp5" if self.registered_reads is None
+                      else self.registered_reads)
         m.submodules.acc = acc = Accelerator(self.hw)
         m.submodules.rx = rx = UARTRx(self.divisor)
         m.submodules.tx = tx = UARTTx(self.divisor)
@@ -64,6 +72,16 @@ class HostLink(wiring.Component):
         _Compute(self, m, acc, inbuf.read_port(), outbuf.write_port(), queues).elaborate()
         _Transmitter(self, m, tx, outbuf.read_port(), queues).elaborate()
         return m
+
+
+def buffer_read(link: HostLink, m: Module, rd) -> Signal:
+    """The buffer's read data as the shifters see it: `rd.data`, or (`registered_reads`) a register of it, valid a
+    cycle later, which the FSMs wait for in their LATCH states."""
+    if not link.latch:
+        return rd.data
+    fetched = Signal.like(rd.data, name="fetched")
+    m.d.sync += fetched.eq(rd.data)
+    return fetched
 
 
 class _Queues:
@@ -201,6 +219,7 @@ class _Compute:
         next_out = next_bank(self.out_bank)
         beat = self.beat
         first_max = (beat.index == 0) | (beat.data > self.best)  # the first maximum, like argmax
+        fetched = buffer_read(link, m, self.rd)
         # WAIT decides on a registered condition (the bank flags go through Array muxes), worked out only while
         # waiting and cleared when it is acted on, so it never reads banks that are about to move
         startable = Signal()
@@ -220,10 +239,14 @@ class _Compute:
                                      self.out_bank.eq(next_out)]
             with m.State("FETCH"):  # the read port is addressed in every state (below): byte `count` arrives next
                 m.d.comb += link.busy.eq(1)
-                m.next = "BYTE"
-            with m.State("BYTE"):  # rd.data holds byte `count`: append it above the bits not yet sent
+                m.next = "LATCH" if link.latch else "BYTE"
+            if link.latch:
+                with m.State("LATCH"):  # rd.data holds byte `count`; `fetched` takes it at the clock edge
+                    m.d.comb += link.busy.eq(1)
+                    m.next = "BYTE"
+            with m.State("BYTE"):  # `fetched` holds byte `count`: append it above the bits not yet sent
                 m.d.comb += link.busy.eq(1)
-                m.d.sync += [self.bits.eq(self.bits | (self.rd.data << self.nbits)), self.nbits.eq(self.nbits + 8),
+                m.d.sync += [self.bits.eq(self.bits | (fetched << self.nbits)), self.nbits.eq(self.nbits + 8),
                              self.count.eq(self.count + 1)]
                 m.next = "EMIT"
             with m.State("EMIT"):
@@ -311,6 +334,7 @@ class _Transmitter:
         out_base = Signal(range(BANKS * link.n_out))  # follows `bank` a cycle late, like the compute side's in_base
         m.d.sync += out_base.eq(self.bank * link.n_out)
         m.d.comb += self.rd.addr.eq(out_base + self.n_values)
+        fetched = buffer_read(link, m, self.rd)
         m.d.sync += self.count_sent.eq(0)
         with m.If(self.count_sent):
             m.d.sync += self.total.eq(self.total + self.sent)
@@ -338,10 +362,13 @@ class _Transmitter:
                         m.next = following
                         if following == "READ":
                             m.d.sync += [self.n_values.eq(0), self.nbits.eq(0), self.bits.eq(0)]
-            with m.State("READ"):  # addressed in every state (below): logit `n_values` arrives next
-                m.next = "PACK"
-            with m.State("PACK"):  # rd.data holds logit `n_values`: append its low bits
-                m.d.sync += [self.bits.eq(self.bits | (self.rd.data[:fmt.bits] << self.nbits)),
+            with m.State("READ"):  # addressed in every state (above): logit `n_values` arrives next
+                m.next = "LATCH" if link.latch else "PACK"
+            if link.latch:
+                with m.State("LATCH"):  # rd.data holds logit `n_values`; `fetched` takes it at the clock edge
+                    m.next = "PACK"
+            with m.State("PACK"):  # `fetched` holds logit `n_values`: append its low bits
+                m.d.sync += [self.bits.eq(self.bits | (fetched[:fmt.bits] << self.nbits)),
                              self.nbits.eq(self.nbits + fmt.bits), self.n_values.eq(self.n_values + 1)]
                 m.next = "BYTES"
             with m.State("BYTES"):

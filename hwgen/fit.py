@@ -110,12 +110,19 @@ def write_lanes(family: str) -> int:
     return WRITE_LANES.get(family, 2)
 
 
+# Registers from a PE's operands to its product, by family (HardwarePlan.product_stages): ECP5 takes a fabric
+# register behind the MULT18X18D (the DSP-to-accumulator route was 7.2 ns of the ULX3S-85F's critical path at
+# 8x16); the UP5K cannot afford its flip-flops (an earlier try pushed digits_cnn's 2x4 design off the device).
+PRODUCT_STAGES = {"ecp5": 3}
+
+
 def plan_for(qm: QuantizedModel, shape: ArrayShape, family: str) -> HardwarePlan:
     """The hardware plan for a board family: two write lanes where the family takes them and the two-lane arena
-    stays within MAX_TWO_LANE_ARENA_BLOCKS block RAMs, else one."""
-    hw = make_hardware_plan(qm, shape, write_lanes(family))
+    stays within MAX_TWO_LANE_ARENA_BLOCKS block RAMs, else one; the family's product registers."""
+    stages = PRODUCT_STAGES.get(family, 2)
+    hw = make_hardware_plan(qm, shape, write_lanes(family), stages)
     if hw.write_lanes == 2 and arena_blocks(hw, family) > MAX_TWO_LANE_ARENA_BLOCKS:
-        hw = make_hardware_plan(qm, shape, 1)
+        hw = make_hardware_plan(qm, shape, 1, stages)
     return hw
 
 

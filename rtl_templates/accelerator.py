@@ -825,7 +825,7 @@ class Accelerator(wiring.Component):
         a_shape = (signed if hw.a_signed else unsigned)(hw.a_bits)
         m.submodules.engine = engine = TileEngine(hw.rows, hw.cols, signed(hw.w_bits), a_shape, hw.acc_bits,
                                                   hw.store_bits - 1, hw.max_right, hw.max_left,
-                                                  activation_support(hw))
+                                                  activation_support(hw), hw.product_stages)
         m.submodules.max_unit = maxu = MaxUnit(hw)
         m.submodules.eltwise = ew = EltwiseUnit(hw)
         for unit, kinds in ((walker, (MAC, MAX)), (preader, (MAC,)), (seq.macw, (MAC,)), (maxu, (MAX,)),

@@ -8,7 +8,7 @@ from amaranth import Module, Mux, Shape, Signal, signed
 from amaranth.lib import data, wiring
 from amaranth.lib.wiring import In, Out
 
-from .pe import PE, RESULT_LATENCY
+from .pe import PE, PRODUCT_LATENCY, result_latency
 
 
 class SystolicArray(wiring.Component):
@@ -23,13 +23,13 @@ class SystolicArray(wiring.Component):
     sum (`tile_done_next`: its value after the coming clock edge); then
     `snapshot` copies all results into the drain chain, which `shift` moves
     up one row per call, row 0 leaving at `out_row`.
-    Latency from the last k-step to `tile_done`: rows + cols - 2 + RESULT_LATENCY enabled cycles.
+    Latency from the last k-step to `tile_done`: rows + cols - 2 + result_latency(product_stages) enabled cycles.
     """
 
-    def __init__(self, rows: int, cols: int, w_shape, a_shape, acc_bits: int):
+    def __init__(self, rows: int, cols: int, w_shape, a_shape, acc_bits: int, product_stages: int = PRODUCT_LATENCY):
         if rows < 1 or cols < 1:
             raise ValueError(f"array needs at least 1x1 PEs, got rows={rows!r} cols={cols!r}")
-        self.rows, self.cols = rows, cols
+        self.rows, self.cols, self.product_stages = rows, cols, product_stages
         self.w_shape, self.a_shape, self.acc_bits = Shape.cast(w_shape), Shape.cast(a_shape), acc_bits
         super().__init__({
             "en": In(1),
@@ -44,11 +44,12 @@ class SystolicArray(wiring.Component):
     @property
     def latency(self) -> int:
         """Enabled cycles from the last k-step entering to `tile_done`."""
-        return self.rows + self.cols - 2 + RESULT_LATENCY
+        return self.rows + self.cols - 2 + result_latency(self.product_stages)
 
     def elaborate(self, platform):
         m = Module()
-        pes = [[PE(self.w_shape, self.a_shape, self.acc_bits) for _ in range(self.cols)] for _ in range(self.rows)]
+        pes = [[PE(self.w_shape, self.a_shape, self.acc_bits, self.product_stages) for _ in range(self.cols)]
+               for _ in range(self.rows)]
         for i, row in enumerate(pes):
             for j, pe in enumerate(row):
                 m.submodules[f"pe_{i}_{j}"] = pe

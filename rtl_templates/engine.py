@@ -6,6 +6,7 @@ from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
 from .array import SystolicArray
+from .pe import PRODUCT_LATENCY
 from hwgen.fixed import LEAKY_MAX_SHIFT, shift_bits
 
 from .requant import PIPELINED_LATENCY, ActivationSupport, Requantizer
@@ -38,12 +39,14 @@ class TileEngine(wiring.Component):
     stages, the results FIFO), then one row per cycle. Whole problem:
     (tiles - 1) * max(K, rows + cols - 1) + K + 2 * rows + cols - 2
     + RESULT_LATENCY + REQUANT_LATENCY + OUT_FIFO_LATENCY cycles from the
-    first k-step to the last row.
+    first k-step to the last row (RESULT_LATENCY: `pe.result_latency` of
+    `product_stages`).
     """
 
     def __init__(self, rows: int, cols: int, w_shape, a_shape, acc_bits: int, out_bits: int,
-                 max_right: int, max_left: int, support: ActivationSupport = ActivationSupport()):
-        self.rows, self.cols, self.support = rows, cols, support
+                 max_right: int, max_left: int, support: ActivationSupport = ActivationSupport(),
+                 product_stages: int = PRODUCT_LATENCY):
+        self.rows, self.cols, self.support, self.product_stages = rows, cols, support, product_stages
         self.w_shape, self.a_shape, self.acc_bits, self.out_bits = Shape.cast(w_shape), Shape.cast(a_shape), acc_bits, out_bits
         self.max_right, self.max_left = max_right, max_left
         out_shape = signed(out_bits + 1)
@@ -72,7 +75,8 @@ class TileEngine(wiring.Component):
 
     def elaborate(self, platform):
         m = Module()
-        m.submodules.array = array = SystolicArray(self.rows, self.cols, self.w_shape, self.a_shape, self.acc_bits)
+        m.submodules.array = array = SystolicArray(self.rows, self.cols, self.w_shape, self.a_shape, self.acc_bits,
+                                                   self.product_stages)
 
         pending = Signal(range(self.rows + 1))     # rows still in the drain chain
         cooldown = Signal(range(self.min_tile_period))

@@ -7,10 +7,11 @@ on the ULX3S-85F). Instantiating MULT18X18D with its input and output
 registers splits that path in two: fabric -> DSP input register, DSP input
 register -> DSP output register. Other targets get the same two stages in
 plain registers (yosys packs them into the iCE40's SB_MAC16 where it can).
-A third register in the fabric after the product was tried (the route from
-the DSP block to the accumulator is 6.5 ns of routing on the ULX3S-85F at
-8x16), but its 16 flip-flops per PE pushed digits_cnn's 2x4 design off the
-iCE40 UP5K.
+`stages` 3 adds a register in the fabric after the product: the route from
+the DSP block to the accumulator was 7.2 ns of the ULX3S-85F's critical path
+at 8x16. The hardware plan asks for it on ECP5 only
+(`HardwarePlan.product_stages`, `hwgen.fit.plan_for`): its flip-flops per PE
+pushed digits_cnn's 2x4 design off the iCE40 UP5K.
 
 The two forms are cycle-identical, so the cycle model, the golden model and
 the regressions hold for both; `hwgen sim --dsp ecp5` simulates the ECP5 form
@@ -22,7 +23,7 @@ from amaranth import ClockSignal, Instance, Module, Shape, Signal, signed
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
-LATENCY = 2  # enabled cycles from the operands at the inputs to their product at `product`
+LATENCY = 2  # enabled cycles from the operands at the inputs to their product at `product` (`stages` 2)
 ECP5_OPERAND_BITS = 18
 
 
@@ -45,11 +46,12 @@ class ECP5DspTarget:
 
 
 class PipelinedMultiplier(wiring.Component):
-    """product = w * a, LATENCY enabled cycles after w and a are presented; holds while `en` is low."""
+    """product = w * a, `stages` enabled cycles after w and a are presented (LATENCY, or one more with a fabric
+    register behind the product); holds while `en` is low."""
 
     FORMS = ("generic", "ecp5")
 
-    def __init__(self, w_shape, a_shape, form: str | None = None):
+    def __init__(self, w_shape, a_shape, form: str | None = None, stages: int = LATENCY):
         """`form`: None picks from the platform (ECP5 DSP where the operands fit); "generic" or "ecp5" force one,
         so a test can put both side by side."""
         self.w_shape, self.a_shape = Shape.cast(w_shape), Shape.cast(a_shape)
@@ -57,7 +59,9 @@ class PipelinedMultiplier(wiring.Component):
             raise ValueError(f"form must be one of {self.FORMS} or None, got {form!r}")
         if form == "ecp5" and not fits_mult18x18d(self.w_shape, self.a_shape):
             raise ValueError(f"{self.w_shape!r} x {self.a_shape!r} does not fit MULT18X18D's 18-bit signed ports")
-        self.form = form
+        if stages not in (LATENCY, LATENCY + 1):
+            raise ValueError(f"stages must be {LATENCY} or {LATENCY + 1}, got {stages!r}")
+        self.form, self.stages = form, stages
         super().__init__({
             "en": In(1), "w": In(self.w_shape), "a": In(self.a_shape),
             "product": Out(product_shape(self.w_shape, self.a_shape)),
@@ -66,24 +70,33 @@ class PipelinedMultiplier(wiring.Component):
     def elaborate(self, platform):
         form = self.form or ("ecp5" if getattr(platform, "family", None) == "ecp5"
                              and fits_mult18x18d(self.w_shape, self.a_shape) else "generic")
-        if form == "ecp5":
-            return self._mult18x18d()
         m = Module()
+        product = Signal.like(self.product, name="product_reg", reset_less=True)  # after LATENCY stages
+        if form == "ecp5":
+            self._mult18x18d(m, product)
+        else:
+            self._generic(m, product)
+        if self.stages == LATENCY:
+            m.d.comb += self.product.eq(product)
+        else:  # a fabric register behind the product, reset-less like the others
+            behind = Signal.like(self.product, name="product_behind", reset_less=True)
+            with m.If(self.en):
+                m.d.sync += behind.eq(product)
+            m.d.comb += self.product.eq(behind)
+        return m
+
+    def _generic(self, m: Module, product: Signal) -> None:
         # no reset: the PE's flags say which products count, and reset-less registers are what yosys packs into
         # the iCE40's SB_MAC16 (its input and output registers) instead of logic cells
         w_reg = Signal(self.w_shape, name="w_reg", reset_less=True)
         a_reg = Signal(self.a_shape, name="a_reg", reset_less=True)
-        product = Signal.like(self.product, name="product_reg", reset_less=True)
-        m.d.comb += self.product.eq(product)
         with m.If(self.en):
             m.d.sync += [w_reg.eq(self.w), a_reg.eq(self.a), product.eq(w_reg * a_reg)]
-        return m
 
-    def _mult18x18d(self) -> Module:
+    def _mult18x18d(self, m: Module, product: Signal) -> None:
         """MULT18X18D with its A/B input registers and its output register on CLK0/CE0; both ports signed."""
-        m = Module()
         a18, b18, p36 = Signal(signed(ECP5_OPERAND_BITS)), Signal(signed(ECP5_OPERAND_BITS)), Signal(36)
-        m.d.comb += [a18.eq(self.a), b18.eq(self.w), self.product.eq(p36[:len(self.product)])]
+        m.d.comb += [a18.eq(self.a), b18.eq(self.w), product.eq(p36[:len(product)])]
         ports = {f"i_A{i}": a18[i] for i in range(ECP5_OPERAND_BITS)}
         ports |= {f"i_B{i}": b18[i] for i in range(ECP5_OPERAND_BITS)}
         ports |= {f"i_C{i}": 0 for i in range(ECP5_OPERAND_BITS)}
@@ -94,4 +107,3 @@ class PipelinedMultiplier(wiring.Component):
         registers = {"p_REG_INPUTA_CLK": "CLK0", "p_REG_INPUTB_CLK": "CLK0", "p_REG_OUTPUT_CLK": "CLK0",
                      "p_REG_PIPELINE_CLK": "NONE", "p_REG_INPUTC_CLK": "NONE"}
         m.submodules.mult18x18d = Instance("MULT18X18D", **registers, **ports)
-        return m

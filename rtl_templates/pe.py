@@ -14,6 +14,11 @@ PRODUCT_LATENCY = MULTIPLIER_LATENCY  # a PE accumulates its operand pair this m
 RESULT_LATENCY = PRODUCT_LATENCY + 2  # enabled cycles from a PE's `last` operands to its `result` (and `done`)
 
 
+def result_latency(product_stages: int = PRODUCT_LATENCY) -> int:
+    """RESULT_LATENCY for a multiplier of `product_stages` (HardwarePlan.product_stages)."""
+    return product_stages + 2
+
+
 class PE(wiring.Component):
     """Multiply a `w_shape` weight by an `a_shape` activation into an `acc_bits` accumulator.
 
@@ -27,18 +32,19 @@ class PE(wiring.Component):
 
     The product comes from a `PipelinedMultiplier` (registered operands and
     product, the DSP's own registers on ECP5) PRODUCT_LATENCY cycles later,
-    with the flags delayed to match; the multiply and the accumulate never
-    share a cycle. `first` restarts the accumulation; the cycle after `last`
+    with the flags delayed to match (`product_stages`: one more, a fabric
+    register behind the product, where the plan asks for it); the multiply
+    and the accumulate never share a cycle. `first` restarts the accumulation; the cycle after `last`
     the accumulator is copied to `result`. Everything holds while `en` is
     low. Latency: `result` is valid, and `done` high, RESULT_LATENCY enabled
-    cycles after `last`.
+    cycles after `last` (`result_latency(product_stages)`).
     """
 
-    def __init__(self, w_shape, a_shape, acc_bits: int):
+    def __init__(self, w_shape, a_shape, acc_bits: int, product_stages: int = PRODUCT_LATENCY):
         self.w_shape, self.a_shape = Shape.cast(w_shape), Shape.cast(a_shape)
         if not self.w_shape.signed:
             raise ValueError(f"weights are signed (numerics: formats), got w_shape={self.w_shape!r}")
-        self.acc_bits = acc_bits
+        self.acc_bits, self.product_stages = acc_bits, product_stages
         self.product_shape = product_shape(self.w_shape, self.a_shape)
         if acc_bits < 2:
             raise ValueError(f"acc_bits must be at least 2, got {acc_bits!r}")
@@ -52,11 +58,11 @@ class PE(wiring.Component):
 
     def elaborate(self, platform):
         m = Module()
-        m.submodules.multiplier = mul = PipelinedMultiplier(self.w_shape, self.a_shape)
+        m.submodules.multiplier = mul = PipelinedMultiplier(self.w_shape, self.a_shape, stages=self.product_stages)
         m.d.comb += [mul.en.eq(self.en), mul.w.eq(self.w_in), mul.a.eq(self.a_in)]
         # the flags travel beside the multiplier's pipeline: stage 0 is the operands' own output registers
         p_first, p_last = self.first_out, self.last_out
-        for stage in range(1, PRODUCT_LATENCY):
+        for stage in range(1, self.product_stages):
             nf, nl = Signal(name=f"p{stage}_first"), Signal(name=f"p{stage}_last")
             with m.If(self.en):
                 m.d.sync += [nf.eq(p_first), nl.eq(p_last)]

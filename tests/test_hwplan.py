@@ -185,9 +185,11 @@ def test_a_large_two_lane_arena_falls_back_to_one_lane(cnn_path, monkeypatch):
     assert two.write_lanes == 2 and fit.arena_blocks(two, "ecp5") <= fit.MAX_TWO_LANE_ARENA_BLOCKS
     monkeypatch.setattr(fit, "MAX_TWO_LANE_ARENA_BLOCKS", fit.arena_blocks(two, "ecp5") - 1)
     one = fit.plan_for(cnn, shape, "ecp5")
-    assert one.write_lanes == 1 and one == make_hardware_plan(cnn, shape, write_lanes=1)
+    assert one.write_lanes == 1 and one == make_hardware_plan(cnn, shape, write_lanes=1, product_stages=3)
     assert sum(c.estimate for c in estimate_cycles(one)) > sum(c.estimate for c in estimate_cycles(two))
-    assert fit.plan_for(cnn, shape, "ice40").write_lanes == 1
+    ice = fit.plan_for(cnn, shape, "ice40")
+    assert ice.write_lanes == 1 and ice.product_stages == 2  # the UP5K affords neither
+    assert two.product_stages == 3  # ECP5: a fabric register behind the DSP
 
 
 @pytest.mark.filterwarnings("ignore::hwgen.api.CalibrationWarning")

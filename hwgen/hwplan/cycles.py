@@ -39,10 +39,10 @@ def _write_cycles(rows: int, cols: int, lanes: int) -> int:
     return rows // 2 * (cols + 1) + rows % 2 * cols
 
 
-def _mac_cycles(op: LayerOp, rows: int, cols: int, lanes: int) -> int:
+def _mac_cycles(op: LayerOp, rows: int, cols: int, lanes: int, product_stages: int) -> int:
     per_row_tile = sum(max(op.k, rows + cols - 1, _write_cycles(min(rows, op.m), c.cols, lanes))
                        for c in column_tiles(op, cols))
-    return sum(rows + per_row_tile for _ in row_tiles(op, rows)) + rows + cols + 4
+    return sum(rows + per_row_tile for _ in row_tiles(op, rows)) + rows + cols + 2 + product_stages
 
 
 def _max_cycles(op: LayerOp, rows: int, lanes: int) -> int:
@@ -55,7 +55,7 @@ def estimate_cycles(hw: HardwarePlan) -> list[LayerCycles]:
         name = "(output stream)" if op.kind == OUTPUT else hw.layer_names[op.trace_id]
         macs = op.m * op.groups * op.coutg * op.k if op.kind == MAC else 0
         if op.kind == MAC:
-            cycles = _mac_cycles(op, hw.rows, hw.cols, hw.write_lanes)
+            cycles = _mac_cycles(op, hw.rows, hw.cols, hw.write_lanes, hw.product_stages)
         elif op.kind == MAX:
             cycles = _max_cycles(op, hw.rows, hw.write_lanes)
         else:

@@ -139,6 +139,9 @@ class HardwarePlan:
     # values the arena takes per cycle: 2 stores it as interleaved halves and pairs the writes (docs/accelerator.md);
     # 1 where logic cells are scarcer than cycles (the iCE40: hwgen.fit.write_lanes)
     write_lanes: int = 2
+    # registers between a PE's operands and its product: 2, or 3 with a fabric register behind the DSP where the
+    # route from the DSP to the accumulator limits the clock and flip-flops are plentiful (ECP5: hwgen.fit.plan_for)
+    product_stages: int = 2
     schema: str = field(default=SCHEMA)
     version: int = field(default=SCHEMA_VERSION)
 

@@ -68,10 +68,12 @@ def test_random_models_bit_exact(tmp_path, seed):
     suffix = ".pt2" if seed % 2 else ".pt"
     _, shape = save_random_model(seed, tmp_path / f"m{suffix}")
     array = ArrayShape(int(rng.integers(1, 9)), int(rng.integers(1, 6)))
-    board = "icebreaker" if seed % 3 == 1 else None  # the iCE40's one-lane arena (hwgen.fit.write_lanes)
+    # the iCE40's one-lane arena (hwgen.fit.write_lanes); ECP5's third product register (hwgen.fit.PRODUCT_STAGES)
+    board = {1: "icebreaker", 2: "ulx3s-85f"}.get(seed % 3)
     b = build(tmp_path / f"m{suffix}", tmp_path / "b", array=array, inputs=3, input_shape=shape, board=board,
               weight_bits=int(rng.choice([3, 4, 6, 8])), act_bits=int(rng.choice([5, 8])), per_channel=seed % 3 == 0)
-    assert b.hw.write_lanes == (1 if board else 2)
+    assert b.hw.write_lanes == (1 if board == "icebreaker" else 2)
+    assert b.hw.product_stages == (3 if board == "ulx3s-85f" else 2)
     r = simulate(b.path, stall=0.15 if seed % 2 else 0.0, seed=seed, work_dir=tmp_path / "sim")
     assert r.mismatches == [] and r.bit_exact and r.inputs == 3
 
@@ -345,10 +347,12 @@ def test_ecp5_dsp_form_bit_exact_under_stalls(tmp_path):
     from hwgen.simulate import accelerator_sources
 
     _, shape = save_random_model(DEFAULT_SEEDS[0], tmp_path / "m.pt2")
-    b = build(tmp_path / "m.pt2", tmp_path / "b", array=ArrayShape(2, 3), inputs=3, input_shape=shape, act_bits=5)
+    b = build(tmp_path / "m.pt2", tmp_path / "b", array=ArrayShape(2, 3), inputs=3, input_shape=shape, act_bits=5,
+              board="orangecrab-25f")
+    assert b.hw.product_stages == 3  # and a fabric register behind each DSP
     text = accelerator_sources(Build.open(b.path), "ecp5")[b.manifest["verilog"]]
     instances = text.split("MULT18X18D #(")[1:]
-    assert len(instances) == 2 * 3
+    assert len(instances) == 2 * 3 and "product_behind" in text
     assert all('.REG_INPUTA_CLK("CLK0")' in i and '.REG_OUTPUT_CLK("CLK0")' in i for i in instances)
     # the arena's banks: DP16KD with the output register (sim/models/DP16KD.v), both replicas
     rams = text.split("DP16KD #(")[1:]

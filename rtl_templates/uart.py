@@ -42,7 +42,10 @@ class UARTRx(wiring.Component):
     """Samples each bit in its middle. A byte whose stop bit is low is dropped and pulses `frame_error`.
 
     `bytes` has no backpressure (a UART cannot wait): the consumer must take
-    one byte per `10 * divisor` cycles.
+    one byte per `10 * divisor` cycles. `bytes.valid` and `frame_error` are
+    registers, a cycle after the stop bit's sample, so the bit timer's
+    compare does not reach the consumer's logic (the ULX3S's critical path
+    at 8x16 once the accelerator's enables were registered).
     """
 
     def __init__(self, divisor: int):
@@ -59,6 +62,7 @@ class UARTRx(wiring.Component):
         timer = Signal(range(self.divisor * 3 // 2 + 1))
         bit = Signal(range(9))
         shift = Signal(8)
+        m.d.sync += [self.bytes.valid.eq(0), self.frame_error.eq(0)]  # pulses of one cycle, set in STOP
         with m.FSM():
             with m.State("IDLE"):
                 with m.If(~rx):
@@ -83,10 +87,7 @@ class UARTRx(wiring.Component):
                 with m.If(timer != 0):
                     m.d.sync += timer.eq(timer - 1)
                 with m.Else():
-                    with m.If(rx):
-                        m.d.comb += [self.bytes.valid.eq(1)]
-                    with m.Else():
-                        m.d.comb += self.frame_error.eq(1)
+                    m.d.sync += [self.bytes.valid.eq(rx), self.frame_error.eq(~rx)]
                     m.next = "IDLE"
         m.d.comb += self.bytes.payload.eq(shift)
         return m

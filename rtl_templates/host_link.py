@@ -39,14 +39,15 @@ def next_bank(bank: Signal):
 
 
 class HostLink(wiring.Component):
-    def __init__(self, hw: HardwarePlan, divisor: int, timeout: int, registered_reads: bool | None = None):
-        """`registered_reads`: register both buffers' read data before the unpacking and packing shifters (a
-        `LATCH` state each, a cycle per byte or logit), so a block RAM's clock-to-out (5.8 ns on the ULX3S-85F's
-        speed grade) ends at a flip-flop: the FC autoencoder's and ResNet-8's critical path. None: on ECP5 only;
-        on the iCE40 UP5K the registers' 27 logic cells pushed digits_cnn's 2x4 design past what nextpnr could
-        place (5025 of 5280)."""
+    def __init__(self, hw: HardwarePlan, divisor: int, timeout: int, pipelined: bool | None = None):
+        """`pipelined`: register both buffers' read data before the unpacking and packing shifters (a `LATCH`
+        state each, a cycle per byte or logit), so a block RAM's clock-to-out (5.8 ns on the ULX3S-85F's speed
+        grade) ends at a flip-flop (the FC autoencoder's and ResNet-8's critical path), and the UART receiver's
+        byte strobe (`UARTRx(registered=True)`). None: on ECP5 only; on the iCE40 UP5K the registers' 27 logic
+        cells pushed digits_cnn's 2x4 design past what nextpnr could place (5025 of 5280), and the strobe cost
+        both digits_cnn designs 4-14% of their Fmax."""
         self.hw, self.divisor, self.timeout = hw, divisor, timeout
-        self.registered_reads = registered_reads
+        self.pipelined = pipelined
         self.in_fmt, self.out_fmt = hw.input.fmt, hw.output.fmt
         self.n_in, self.n_out = hw.input.size, hw.output.size
         self.payload_len = protocol.packed_bytes(self.n_in, self.in_fmt.bits)
@@ -59,10 +60,9 @@ class HostLink(wiring.Component):
 
     def elaborate(self, platform):
         m = Module()
-        self.latch = (getattr(platform, "family", None) == "ecp5" if self.registered_reads is None
-                      else self.registered_reads)
+        self.latch = getattr(platform, "family", None) == "ecp5" if self.pipelined is None else self.pipelined
         m.submodules.acc = acc = Accelerator(self.hw)
-        m.submodules.rx = rx = UARTRx(self.divisor)
+        m.submodules.rx = rx = UARTRx(self.divisor, registered=self.latch)
         m.submodules.tx = tx = UARTTx(self.divisor)
         m.submodules.inbuf = inbuf = Memory(shape=unsigned(8), depth=BANKS * self.payload_len, init=[])
         m.submodules.outbuf = outbuf = Memory(shape=signed(self.hw.store_bits), depth=BANKS * self.n_out, init=[])
@@ -75,7 +75,7 @@ class HostLink(wiring.Component):
 
 
 def buffer_read(link: HostLink, m: Module, rd) -> Signal:
-    """The buffer's read data as the shifters see it: `rd.data`, or (`registered_reads`) a register of it, valid a
+    """The buffer's read data as the shifters see it: `rd.data`, or (`pipelined`) a register of it, valid a
     cycle later, which the FSMs wait for in their LATCH states."""
     if not link.latch:
         return rd.data

@@ -15,12 +15,13 @@ DIVISOR = 8
 TIMEOUT = 40 * DIVISOR
 
 
-@pytest.fixture(scope="module", params=[False, True], ids=["direct_reads", "registered_reads"])
+@pytest.fixture(scope="module", params=[False, True], ids=["ice40_form", "ecp5_form"])
 def mlp_link(tmp_path_factory, mlp_path, request):
-    """The link as the iCE40 builds it, and with the buffers' reads registered (LATCH states), as ECP5 does."""
+    """The link as the iCE40 builds it, and as ECP5 does (`pipelined`: the buffers' reads registered in LATCH
+    states, the UART receiver's byte strobe registered)."""
     tmp = tmp_path_factory.mktemp("link")
     b = build(mlp_path, tmp / "b", array=ArrayShape(4, 4), inputs=4)
-    verilog = emit_verilog(HostLink(b.hw, DIVISOR, TIMEOUT, registered_reads=request.param), "host_link")
+    verilog = emit_verilog(HostLink(b.hw, DIVISOR, TIMEOUT, pipelined=request.param), "host_link")
     return b, runner.build(verilog, "host_link", tmp / "sim")
 
 

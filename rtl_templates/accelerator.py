@@ -872,7 +872,10 @@ class Accelerator(wiring.Component):
                 m.d.comb += [replica.rd[f].eq(Mux(walking, walk_read[f], ew_read[f])) for f in ew_read]
             else:
                 m.d.comb += [replica.rd[f].eq(ew_read[f]) for f in ew_read]
-            m.d.comb += replica.rd_en.eq(Mux(walking, walker.rd_en, ew.rd_en))
+            # both enables are registers, and the unit that is not running holds its at 1 (its stages are empty),
+            # so their AND is the running unit's: no descriptor decode in front of every block RAM's enable
+            # (DS-CNN's critical path on the ULX3S-85F, 10.8 ns, with the kind decode and the multiplexer)
+            m.d.comb += replica.rd_en.eq(walker.rd_en & ew.rd_en)
         m.d.comb += [ew.a_data.eq(mem.arena[0].rd_data), ew.b_data.eq(mem.arena[1].rd_data),
                      ew.a_next.eq(mem.arena[0].rd_next), ew.b_next.eq(mem.arena[1].rd_next)]
         if mem.lut_rd is not None:

@@ -60,9 +60,10 @@ class HostLink(wiring.Component):
 
     def elaborate(self, platform):
         m = Module()
-        self.latch = getattr(platform, "family", None) == "ecp5" if self.pipelined is None else self.pipelined
+        # `pipelined` resolved for this platform; the processes read it while they elaborate
+        self.registered = getattr(platform, "family", None) == "ecp5" if self.pipelined is None else self.pipelined
         m.submodules.acc = acc = Accelerator(self.hw)
-        m.submodules.rx = rx = UARTRx(self.divisor, registered=self.latch)
+        m.submodules.rx = rx = UARTRx(self.divisor, registered=self.registered)
         m.submodules.tx = tx = UARTTx(self.divisor)
         m.submodules.inbuf = inbuf = Memory(shape=unsigned(8), depth=BANKS * self.payload_len, init=[])
         m.submodules.outbuf = outbuf = Memory(shape=signed(self.hw.store_bits), depth=BANKS * self.n_out, init=[])
@@ -77,7 +78,7 @@ class HostLink(wiring.Component):
 def buffer_read(link: HostLink, m: Module, rd) -> Signal:
     """The buffer's read data as the shifters see it: `rd.data`, or (`pipelined`) a register of it, valid a
     cycle later, which the FSMs wait for in their LATCH states."""
-    if not link.latch:
+    if not link.registered:
         return rd.data
     fetched = Signal.like(rd.data, name="fetched")
     m.d.sync += fetched.eq(rd.data)
@@ -239,8 +240,8 @@ class _Compute:
                                      self.out_bank.eq(next_out)]
             with m.State("FETCH"):  # the read port is addressed in every state (below): byte `count` arrives next
                 m.d.comb += link.busy.eq(1)
-                m.next = "LATCH" if link.latch else "BYTE"
-            if link.latch:
+                m.next = "LATCH" if link.registered else "BYTE"
+            if link.registered:
                 with m.State("LATCH"):  # rd.data holds byte `count`; `fetched` takes it at the clock edge
                     m.d.comb += link.busy.eq(1)
                     m.next = "BYTE"
@@ -363,8 +364,8 @@ class _Transmitter:
                         if following == "READ":
                             m.d.sync += [self.n_values.eq(0), self.nbits.eq(0), self.bits.eq(0)]
             with m.State("READ"):  # addressed in every state (above): logit `n_values` arrives next
-                m.next = "LATCH" if link.latch else "PACK"
-            if link.latch:
+                m.next = "LATCH" if link.registered else "PACK"
+            if link.registered:
                 with m.State("LATCH"):  # rd.data holds logit `n_values`; `fetched` takes it at the clock edge
                     m.next = "PACK"
             with m.State("PACK"):  # `fetched` holds logit `n_values`: append its low bits

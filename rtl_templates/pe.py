@@ -11,12 +11,13 @@ from .multiplier import PipelinedMultiplier, product_shape
 PRODUCT_LATENCY = MULTIPLIER_LATENCY  # a PE accumulates its operand pair this many enabled cycles after it arrives
 
 
-RESULT_LATENCY = PRODUCT_LATENCY + 2  # enabled cycles from a PE's `last` operands to its `result` (and `done`)
-
-
 def result_latency(product_stages: int = PRODUCT_LATENCY) -> int:
-    """RESULT_LATENCY for a multiplier of `product_stages` (HardwarePlan.product_stages)."""
+    """Enabled cycles from a PE's `last` operands to its `result` (and `done`), for a multiplier of
+    `product_stages` (HardwarePlan.product_stages): the product, the accumulator, the result register."""
     return product_stages + 2
+
+
+RESULT_LATENCY = result_latency()  # at the default two product stages
 
 
 class PE(wiring.Component):

@@ -35,15 +35,15 @@ def synth_small_design(tmp_path, array: str, board: str) -> dict:
 def test_small_design_gives_an_icebreaker_bitstream(tmp_path):
     r = synth_small_design(tmp_path, "1x2", "icebreaker")
     assert r["fits"] and r["board"] == "icebreaker"
-    # measured 2422 LUTs at 3c35dad, 2408 before (1780 before the overlapping host link, the activation clamps and the pipeline registers;
-    # 2230 before the registered parameter word and address, memory read addresses, window bounds and five-stage
-    # requantizer)
+    # measured 2422 LUTs at 3c35dad, 2408 before (1780 before the overlapping host link, the activation clamps and
+    # the pipeline registers; 2230 before the registered parameter word and address, memory read addresses, window
+    # bounds and five-stage requantizer)
     assert r["luts_available"] == 5280 and 0 < r["luts"] <= 2500
     assert r["dsps"] == 2  # one SB_MAC16 per PE
-    # measured 44.6 MHz at 3c35dad, 44.9 before (38.9 with the UART's registered strobe, now ECP5's only; 23.5 before
-    # any pipeline registers, 30.8 with the first three, 38.2 before the registered
-    # argmax and bank decision of the host link, 40.0 before the registers that came with 2408 LUTs; nextpnr's
-    # default seed: repeatable): a timing regression fails
+    # measured 44.6 MHz at 3c35dad, 44.9 before (38.9 with the UART's registered strobe, now ECP5's only; 23.5
+    # before any pipeline registers, 30.8 with the first three, 38.2 before the registered argmax and bank decision
+    # of the host link, 40.0 before the registers that came with 2408 LUTs; nextpnr's default seed: repeatable):
+    # a timing regression fails
     assert r["fmax_mhz"] >= 42.5
     assert r["latency_us"] == pytest.approx(r["cycles_per_inference"] / 12.0)  # the 12 MHz oscillator
     # 3 Mbaud (12 MHz / 4); 16 inputs and 4 logits packed at their widths, 5 framing bytes in the request and 7 in
@@ -81,9 +81,8 @@ def test_small_design_on_ecp5_uses_the_registered_dsp(tmp_path):
     assert len(rams) == 5 and all(p["REGMODE_B"] == "OUTREG" and p["REGMODE_A"] == "NOREG" for p in rams)
     assert sum(int(p["DATA_WIDTH_B"], 2) == 18 for p in rams) == 1
     # measured 198.1 MHz at 3c35dad (with a fabric register behind each DSP), 196.9 before (169.3 before the
-    # registered parameter word, window bounds, five-stage requantizer,
-    # registered memory addresses and DP16KD output registers; nextpnr's default seed: repeatable): a timing
-    # regression fails
+    # registered parameter word, window bounds, five-stage requantizer, registered memory addresses and DP16KD
+    # output registers; nextpnr's default seed: repeatable): a timing regression fails
     assert r["fmax_mhz"] >= 188.0
 
 
@@ -112,9 +111,9 @@ def test_array_auto_fits_the_icebreaker(tmp_path, cnn_path):
     assert proc.returncode == 0, proc.stderr
     r = json.loads(proc.stdout)
     assert r["fits"] and r["dsps"] == 8 and r["meets_timing"]
-    # measured 39.3 MHz at 5016 logic cells at 3c35dad, 39.2 at 5015 before (31.5 earlier, 29.1-34.7 at the intermediate pipelining steps, 25.2
-    # before them, 19.7 before any; the UP5K is 95% full, so a small change moves it by a few MHz, and 5025 cells
-    # no longer placed): a timing regression fails
+    # measured 39.3 MHz at 5016 logic cells at 3c35dad, 39.2 at 5015 before (31.5 earlier, 29.1-34.7 at the
+    # intermediate pipelining steps, 25.2 before them, 19.7 before any; the UP5K is 95% full, so a small change
+    # moves it by a few MHz, and 5025 cells no longer placed): a timing regression fails
     assert r["fmax_mhz"] >= 35.0
 
 

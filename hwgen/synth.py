@@ -62,6 +62,7 @@ class SynthResult:
     log: str
     cached: bool                     # the tools' results came from the cache
     synth_key: str
+    seed: int | None = None          # nextpnr's placement seed (None: its default)
 
     def to_json(self) -> dict:
         return asdict(self)
@@ -120,14 +121,15 @@ def _link_figures(hw, baud: int, compute_us: float | None) -> dict:
 
 def synth(build_path: str | Path, board_name: str, *, clock_mhz: float | None = None, baud: int | None = None,
           output: str | Path | None = None, progress: bool = False, cache: str | Path | None = None,
-          cycles_per_inference: float | None = None) -> SynthResult:
+          cycles_per_inference: float | None = None, seed: int | None = None) -> SynthResult:
     """Synthesize, place and route the board top for `board_name`; raise FitError if it does not fit.
 
     The tools' results and bitstream are cached by a digest of the exact
     files the tools read (Amaranth's build plan) and the tool versions, so an
     unchanged build returns at once (`cached` in the result). Latency uses
     `cycles_per_inference` if given, else what `hwgen sim` measured, else the
-    hardware plan's estimate.
+    hardware plan's estimate. `seed` is nextpnr's placement seed: on a nearly full device Fmax moves by up to
+    about 10% from one seed to another, so a user after the last MHz tries a few.
     """
     from boards import board
     from rtl_templates.board_top import BoardTop
@@ -154,7 +156,8 @@ def synth(build_path: str | Path, board_name: str, *, clock_mhz: float | None = 
     out.mkdir(parents=True)
     plan = brd.platform().build(BoardTop(b.hw, baud=baud, pll=pll), name=TOP, build_dir=str(out), do_build=False,
                                 synth_opts=brd.synth_opts, script_after_read=SCRIPT_AFTER_READ,
-                                nextpnr_opts=f"--timing-allow-fail --report {TOP}.report.json")
+                                nextpnr_opts=f"--timing-allow-fail --report {TOP}.report.json"
+                                + (f" --seed {seed}" if seed is not None else ""))
     store = ResultCache(cache)
     key = digest(plan.digest().hex(), brd.name, tool_versions(*SYNTH_PACKAGES))
     bitstream_name = f"{TOP}.bin" if brd.family == "ice40" else f"{TOP}.bit"
@@ -191,7 +194,7 @@ def synth(build_path: str | Path, board_name: str, *, clock_mhz: float | None = 
         **_link_figures(b.hw, baud, cycles / clock if cycles else None),
         bitstream=str(bitstream) if bitstream.exists() else None,
         log=str(out / f"{TOP}.tim") if (out / f"{TOP}.tim").exists() else str(out / "tools.log"),
-        cached=cached, synth_key=key)
+        cached=cached, synth_key=key, seed=seed)
     (out / "synth.json").write_text(json.dumps(result.to_json(), indent=1) + "\n")
     if not tools["fits"]:
         errors = tools["errors"]

@@ -27,7 +27,7 @@ from hwgen.hwplan import ELTWISE, INPUT, KINDS, MAC, MAX, OUTPUT, HardwarePlan, 
 from .engine import TileEngine
 from .memories import READ_LATENCY, BankedMemory, InterleavedMemory
 from .requant import PIPELINED_LATENCY, ActivationSupport, Requantizer
-from .streams import StreamFIFO
+from .streams import LookaheadEnable, StreamFIFO
 
 
 def descriptor_layout(hw: HardwarePlan) -> data.StructLayout:
@@ -106,8 +106,9 @@ class WindowWalker(wiring.Component):
         # will be after the coming edge
         m.submodules.out = out = StreamFIFO(beat_layout(self.hw))
         wiring.connect(m, out.o, wiring.flipped(self.beats))
-        advance, issue = Signal(init=1, name="walk_advance"), Signal()
-        m.d.sync += advance.eq(~Mux(advance, r.flight[-1].valid, r.s2.valid) | out.ready_next)
+        advance_en, issue = LookaheadEnable("walk_advance"), Signal()
+        advance = advance_en.fanout
+        advance_en.update(m, ~Mux(advance_en.local, r.flight[-1].valid, r.s2.valid) | out.ready_next)
         m.d.comb += [
             issue.eq(r.active & ~r.setup & advance),
             self.rd_en.eq(advance),
@@ -256,8 +257,9 @@ class _WalkRegisters:
         # chan_off: the k-steps' input channel * h * w; krow: + ky * w; kpos: + kx (the address's k-step part)
         for name in ("iy0", "ix0", "ybase", "m_cnt", "chan_off", "krow", "kpos", "gchan", "wtile", "kword", "sub"):
             setattr(self, name, counter(name))
+        # only the window's ky and kx are read as positions; the other loops count down to their last pass
         for name, field in (("ox", "ow"), ("g", "groups"), ("ntc", "nt"), ("k", "k"), ("ky", "kh"), ("kx", "kw")):
-            setattr(self, name, LoopCounter(wd.loop(field), e[field], name))
+            setattr(self, name, LoopCounter(wd.loop(field), e[field], name, value=name in ("ky", "kx")))
         # a beat's flags, through the memories' READ_LATENCY stages (reads in flight), then stage 2
         flags = data.StructLayout({"valid": 1, "last": 1, "pad": rows, "sub": range(max(hw.w_bits, 2))})
         self.flight = [Signal(flags, name=f"flight{i}") for i in range(READ_LATENCY)]
@@ -269,16 +271,24 @@ class _WalkRegisters:
 
 class LoopCounter:
     """A loop counter from 0 to `end` (the loop's last value), its `last` flag registered: the compare runs
-    beside the counter's enable logic instead of in front of it."""
+    beside the counter's enable logic instead of in front of it.
 
-    def __init__(self, shape, end, name: str):
-        self.value, self.last, self.end = Signal(shape, name=name), Signal(name=f"{name}_last"), end
+    With `value` (the position is read) it counts up and `last` compares the incremented count with `end`;
+    otherwise it counts the passes left down to 0 and `last` compares the count with 1, a constant, so no
+    carry chain lies in front of the compare (the k-step loop's add and compare were the OrangeCrab's
+    critical path, 5.4 ns)."""
+
+    def __init__(self, shape, end, name: str, value: bool = True):
+        self.counts_up, self.end = value, end
+        self.value, self.last = Signal(shape, name=name if value else f"{name}_left"), Signal(name=f"{name}_last")
 
     def restart(self) -> list:
-        return [self.value.eq(0), self.last.eq(self.end == 0)]
+        return [self.value.eq(0 if self.counts_up else self.end), self.last.eq(self.end == 0)]
 
     def step(self) -> list:
-        return [self.value.eq(self.value + 1), self.last.eq(self.value + 1 == self.end)]
+        if self.counts_up:
+            return [self.value.eq(self.value + 1), self.last.eq(self.value + 1 == self.end)]
+        return [self.value.eq(self.value - 1), self.last.eq(self.value == 1)]
 
 
 class TileCounter:
@@ -306,6 +316,13 @@ class TileCounter:
         """min(left, rows), and 0 past the layer's last pixel."""
         rows = self._rows
         return self.rows_left.eq(Mux(left >= rows, rows, Mux(left < 0, 0, left)))
+
+    def _rows_left_after_step(self):
+        """_rows_left(left - rows), its compares on `left` itself, beside the subtract rather than behind it (the
+        OrangeCrab's critical path, 5.6 ns); the subtract's low bits only where the result lies in 0..rows."""
+        rows, left = self._rows, self.left
+        return self.rows_left.eq(Mux(left >= 2 * rows, rows,
+                                     Mux(left < rows, 0, (left - rows)[:len(self.rows_left)])))
 
     def _last_col(self, tile_is_last):
         """The group's last column tile has cols_last columns, every other one all of them."""
@@ -344,9 +361,9 @@ class TileCounter:
         with m.If(last_nt):
             m.d.sync += self.nt.eq(0)
             with m.If(self.g == e.groups):
-                left = self.left - rows
                 m.d.sync += [self.g.eq(0), self.g_off.eq(0), self.ch_off.eq(0), self.m0.eq(self.m0 + rows),
-                             self.left.eq(left), self._rows_left(left), self.final.eq(self.left <= 2 * rows),
+                             self.left.eq(self.left - rows), self._rows_left_after_step(),
+                             self.final.eq(self.left <= 2 * rows),
                              self.pair_ahead.eq(self.left >= 2 * rows + 2)]
             with m.Else():
                 m.d.sync += [self.g.eq(self.g + 1), self.g_off.eq(self.g_off + group_step),
@@ -400,6 +417,8 @@ class MacWriter(wiring.Component):
         d, e, iw, hw = self.d, self.e, self.wd.index, self.hw
         tc = TileCounter(m, d, e, iw, hw.rows, hw.cols)
         i = Signal(range(hw.rows + 1))  # the tile's row being written (the even one of a pair)
+        # i + 1, i + 2, i + 3 kept beside it, so the next row's compares are one carry chain each, from registers
+        i_plus = [Signal(range(hw.rows + 4), name=f"i_plus{k}") for k in (1, 2, 3)]
         j = Signal(range(hw.cols))
         lane_off = Signal(signed(iw))
         pixel = Signal(signed(iw))
@@ -419,6 +438,7 @@ class MacWriter(wiring.Component):
         m.d.comb += take.eq(pair & ~have)
         with m.If(self.start):
             m.d.sync += tc.reset() + [i.eq(0), j.eq(0), lane_off.eq(0), busy.eq(1), row_skip.eq(0),
+                                      *(plus.eq(k) for k, plus in enumerate(i_plus, 1)),
                                       col_last.eq(Mux(e.nt == 0, e.cols_last, hw.cols - 1) == 0)]
             if paired:
                 m.d.sync += [have.eq(0), pair.eq(d.m >= 2)]
@@ -444,14 +464,16 @@ class MacWriter(wiring.Component):
         m.d.comb += self.results.ready.eq(consume)
         next_past_end, next_pair, next_last_col = tc.upcoming()
         after = Signal.like(i)  # the row after this beat's (or its pair's)
-        m.d.comb += after.eq(i + 1 + have)
+        m.d.comb += after.eq(Mux(have, i_plus[1], i_plus[0]))
         with m.If(consume & ~take):
-            m.d.sync += [j.eq(0), lane_off.eq(0), i.eq(after), row_skip.eq(after >= tc.rows_left),
-                         col_last.eq(tc.last_col == 0)]
+            m.d.sync += [j.eq(0), lane_off.eq(0), i.eq(after), col_last.eq(tc.last_col == 0),
+                         row_skip.eq(Mux(have, i_plus[1] >= tc.rows_left, i_plus[0] >= tc.rows_left)),
+                         *(plus.eq(Mux(have, i_plus[0], i) + k + 1) for k, plus in enumerate(i_plus, 1))]
             if paired:
-                m.d.sync += [have.eq(0), pair.eq(after + 1 < tc.rows_left)]
+                m.d.sync += [have.eq(0), pair.eq(Mux(have, i_plus[2] < tc.rows_left, i_plus[1] < tc.rows_left))]
             with m.If(after == hw.rows):
-                m.d.sync += [i.eq(0), row_skip.eq(next_past_end), col_last.eq(next_last_col == 0)]
+                m.d.sync += [i.eq(0), row_skip.eq(next_past_end), col_last.eq(next_last_col == 0),
+                             *(plus.eq(k) for k, plus in enumerate(i_plus, 1))]
                 if paired:
                     m.d.sync += pair.eq(next_pair)
                 tc.step()
@@ -478,12 +500,21 @@ class MaxUnit(wiring.Component):
         best = [Signal(self.wd.store, name=f"best{i}") for i in range(hw.rows)]
         first = Signal(init=1)
         full = Signal()  # `best` holds a finished window waiting to be written
-        m.d.comb += self.beats.ready.eq(~full)
-        with m.If(self.beats.valid & ~full):
-            for i in range(hw.rows):
-                a = self.beats.payload.a[i]
+        # a beat is registered before its compares, so they start from flip-flops and not from the walker's
+        # FIFO's distributed RAM (the OrangeCrab's critical path, 5.3 ns); it waits there while `full`
+        staged, staged_last = Signal(name="max_staged"), Signal(name="max_staged_last")
+        staged_a = [Signal(self.wd.store, name=f"max_staged_a{i}") for i in range(hw.rows)]
+        compare = Signal()
+        m.d.comb += [compare.eq(staged & ~full), self.beats.ready.eq(~staged | ~full)]
+        with m.If(self.beats.valid & self.beats.ready):
+            m.d.sync += [staged.eq(1), staged_last.eq(self.beats.payload.last)]
+            m.d.sync += [reg.eq(self.beats.payload.a[i]) for i, reg in enumerate(staged_a)]
+        with m.Elif(compare):
+            m.d.sync += staged.eq(0)
+        with m.If(compare):
+            for i, a in enumerate(staged_a):
                 m.d.sync += best[i].eq(Mux(first | (a > best[i]), a, best[i]))
-            m.d.sync += [first.eq(self.beats.payload.last), full.eq(self.beats.payload.last)]
+            m.d.sync += [first.eq(staged_last), full.eq(staged_last)]
 
         e = self.e
         tc = TileCounter(m, d, e, iw, hw.rows, None)
@@ -492,7 +523,7 @@ class MaxUnit(wiring.Component):
         m.d.comb += pixel.eq(tc.m0 + lane)
         m.d.sync += [self.write.en.eq(0), self.write.next.en.eq(0)]
         with m.If(self.start):
-            m.d.sync += tc.reset() + [lane.eq(0), first.eq(1), full.eq(0)]
+            m.d.sync += tc.reset() + [lane.eq(0), first.eq(1), full.eq(0), staged.eq(0)]
         step = hw.write_lanes  # output pixels per cycle: neighbouring pixels of one channel, neighbouring addresses
         with m.Elif(full):
             maxima = Cat(*best, best[-1])  # padded: word lane + 1 exists for every lane
@@ -625,7 +656,8 @@ class EltwiseUnit(wiring.Component):
         rq = rqs[0]
         streaming = d.kind == OUTPUT
         pairs = d.pairs[0] if lanes == 2 else Const(0)
-        advance = Signal(init=1, name="ew_advance")
+        advance_en = LookaheadEnable("ew_advance")
+        advance = advance_en.fanout
         data_stage = self.DATA
         valid = [Signal(name=f"ew_valid{i}") for i in range(self.LATENCY + 1)]  # valid[i]: stage i holds a value
         valid2 = [Signal(name=f"ew_valid2_{i}") for i in range(self.LATENCY + 1)] if lanes == 2 else []  # lane 2's
@@ -641,8 +673,8 @@ class EltwiseUnit(wiring.Component):
         # while any stage holds a value)
         m.submodules.out = out = StreamFIFO(self.outputs.payload.shape())
         wiring.connect(m, out.o, wiring.flipped(self.outputs))
-        m.d.sync += advance.eq(~(Mux(advance, valid[data_stage - 1], valid[data_stage]) & streaming)
-                               | out.ready_next)
+        advance_en.update(m, ~(Mux(advance_en.local, valid[data_stage - 1], valid[data_stage]) & streaming)
+                          | out.ready_next)
         m.d.comb += [self.rd_en.eq(advance),
                      self.a_addr.eq(d.in_base + rd), self.b_addr.eq(d.in2_base + rd),
                      self.a_after.eq(d.in_base + rd + 1), self.b_after.eq(d.in2_base + rd + 1),

@@ -22,7 +22,9 @@ class SystolicArray(wiring.Component):
     `tile_done` rises when PE(rows-1, cols-1) has captured the tile's last
     sum (`tile_done_next`: its value after the coming clock edge); then
     `snapshot` copies all results into the drain chain, which `shift` moves
-    up one row per call, row 0 leaving at `out_row`.
+    up one row per call, row 0 leaving at `out_row` (bit i of `shift` moves
+    row i; a row below the last one still holding a result may be left
+    where it is; `snapshot` and `shift` never rise together).
     Latency from the last k-step to `tile_done`: rows + cols - 2 + result_latency(product_stages) enabled cycles.
     """
 
@@ -37,7 +39,7 @@ class SystolicArray(wiring.Component):
             "w": In(data.ArrayLayout(self.w_shape, cols)),
             "valid": In(1), "first": In(1), "last": In(1),
             "tile_done": Out(1), "tile_done_next": Out(1),
-            "snapshot": In(1), "shift": In(1),
+            "snapshot": In(1), "shift": In(rows),
             "out_row": Out(data.ArrayLayout(signed(acc_bits), cols)),
         })
 
@@ -92,14 +94,16 @@ class SystolicArray(wiring.Component):
         corner = pes[-1][-1]
         m.d.comb += [self.tile_done.eq(corner.done), self.tile_done_next.eq(corner.done_next)]
 
-        # Drain chain: one register per PE, loaded all at once, moved up a row per shift.
+        # Drain chain: one register per PE, loaded all at once, moved up a row per shift. `shift` has a bit per
+        # row (the engine keeps each in a register of its own), so no one net reaches every drain register; row
+        # i's bit is its multiplexer's select, as `snapshot` and `shift` never rise in the same cycle.
         chain = [[Signal(signed(self.acc_bits), name=f"drain_{i}_{j}") for j in range(self.cols)] for i in range(self.rows)]
         for i in range(self.rows):
             for j in range(self.cols):
-                with m.If(self.snapshot):
-                    m.d.sync += chain[i][j].eq(pes[i][j].result)
-                with m.Elif(self.shift):
+                with m.If(self.shift[i]):
                     m.d.sync += chain[i][j].eq(chain[i + 1][j] if i + 1 < self.rows else 0)
+                with m.Elif(self.snapshot):
+                    m.d.sync += chain[i][j].eq(pes[i][j].result)
         for j in range(self.cols):
             m.d.comb += self.out_row[j].eq(chain[0][j])
         return m

@@ -1,7 +1,7 @@
 """Tile engine: the systolic array between an operand stream and a requantized result stream."""
 from __future__ import annotations
 
-from amaranth import Module, Mux, Shape, Signal, signed
+from amaranth import Cat, Module, Mux, Shape, Signal, signed
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
@@ -10,7 +10,7 @@ from .pe import PRODUCT_LATENCY
 from hwgen.fixed import LEAKY_MAX_SHIFT, shift_bits
 
 from .requant import PIPELINED_LATENCY, ActivationSupport, Requantizer
-from .streams import StreamFIFO
+from .streams import LookaheadEnable, StreamFIFO
 
 REQUANT_LATENCY = PIPELINED_LATENCY  # registered requantizer stages between the drain row and `results`
 OUT_FIFO_LATENCY = 1                 # the results FIFO behind them (streams.StreamFIFO)
@@ -127,15 +127,19 @@ class TileEngine(wiring.Component):
         m.submodules.out = out = StreamFIFO(self.result_layout)
         wiring.connect(m, out.o, wiring.flipped(self.results))
         stage_valid = [Signal(name=f"requant_valid{i}") for i in range(REQUANT_LATENCY)]
-        advance, drained, shift = Signal(init=1, name="requant_advance"), Signal(name="drain_ok"), Signal(name="shift")
+        advance_en, shift_en = LookaheadEnable("requant_advance"), LookaheadEnable("shift", init=0)
+        advance, shift = advance_en.fanout, shift_en.fanout     # to every requantizer / drain register
+        drained = Signal(name="drain_ok")
         owed, last_row = Signal(), Signal()
         advance_next, drained_next = Signal(), Signal()
         m.d.comb += [
-            last_row.eq(shift & pending_one),
-            advance_next.eq(~Mux(advance, (drained, *stage_valid)[-2], stage_valid[-1]) | out.ready_next),
+            last_row.eq(shift_en.local & pending_one),
+            advance_next.eq(~Mux(advance_en.local, (drained, *stage_valid)[-2], stage_valid[-1]) | out.ready_next),
             drained_next.eq(nz_next & self.params.valid & ~owed & ~last_row),
         ]
-        m.d.sync += [advance.eq(advance_next), drained.eq(drained_next), shift.eq(advance_next & drained_next)]
+        m.d.sync += drained.eq(drained_next)
+        advance_en.update(m, advance_next)
+        shift_en.update(m, advance_next & drained_next)
         for j in range(self.cols):
             rq = Requantizer(self.acc_bits, self.out_bits, self.max_right, self.max_left, self.support, pipelined=True)
             m.submodules[f"requant_{j}"] = rq
@@ -159,7 +163,19 @@ class TileEngine(wiring.Component):
             m.d.sync += owed.eq(1)
         with m.Elif(self.params.valid):
             m.d.sync += owed.eq(0)
-        with m.If(shift):
-            m.d.comb += [array.shift.eq(1), pending_next.eq(pending - 1), nz_next.eq(~pending_one),
+        # the drain rows' own shift registers: row k moves while it is filled (pending > k, the thermometer
+        # `filled`), so each register's next value differs and synthesis keeps them apart; row 0's is `shift`
+        filled, filled_next = Signal(self.rows, name="drain_filled"), Signal(self.rows)
+        m.d.comb += filled_next.eq(filled)
+        m.d.sync += filled.eq(filled_next)
+        with m.If(array.snapshot):
+            m.d.comb += filled_next.eq(-1)
+        with m.Elif(shift_en.local):
+            m.d.comb += filled_next.eq(filled >> 1)
+        row_shift = [shift] + [Signal(name=f"shift_row{k}") for k in range(1, self.rows)]
+        m.d.sync += [row_shift[k].eq(advance_next & drained_next & filled_next[k]) for k in range(1, self.rows)]
+        m.d.comb += array.shift.eq(Cat(*row_shift))
+        with m.If(shift_en.local):
+            m.d.comb += [pending_next.eq(pending - 1), nz_next.eq(~pending_one),
                          one_next.eq(pending == 2)]
         return m

@@ -27,6 +27,7 @@ from amaranth.lib.wiring import In, Out
 from hwgen.fit import BRAM_MODES, ecp5_bank_depth
 
 READ_LATENCY = 3  # enabled cycles from `rd_addr` to `rd_data`: the address register, the block, the bank register
+WRITE_STAGE_LATENCY = 1  # cycles a write waits in the write stage (BankedMemory `write_stage`) before it lands
 # A writable bank's memory name starts with this: synthesis marks those memories' read-during-write collisions as
 # undefined (`COLLISION_X_MASK`), so yosys builds no address compare and bypass register around each block RAM
 RAM_BANK = "ram_bank"
@@ -84,16 +85,18 @@ class BankedMemory(wiring.Component):
     FORMS = ("generic", "ecp5")
 
     def __init__(self, shape, depth: int, init=(), writable: bool = True, bank_depth: int | None = None,
-                 form: str | None = None):
+                 form: str | None = None, write_stage: bool | None = None):
         """`form`: None picks from the platform ("ecp5" on ECP5 where `uses_dp16kd` holds); "generic" or "ecp5"
-        force one, so a test can put both side by side."""
+        force one, so a test can put both side by side. `write_stage`: the write port registered once more
+        inside the memory, each bank's write enable decoded into a register of its own, so a write lands a
+        cycle later (WRITE_STAGE_LATENCY); None: on ECP5 only (the UP5K cannot spare the flip-flops)."""
         if form not in (None, *self.FORMS):
             raise ValueError(f"form must be one of {self.FORMS} or None, got {form!r}")
         self.form = form
         self.shape, self.depth, self.init = Shape.cast(shape), depth, list(init)
         if bank_depth is not None and (bank_depth < 1 or bank_depth & (bank_depth - 1)):
             raise ValueError(f"bank_depth must be a power of 2, got {bank_depth!r}")
-        self.writable, self.bank_depth = writable, bank_depth
+        self.writable, self.bank_depth, self.write_stage = writable, bank_depth, write_stage
         addr = range(max(depth, 2))
         ports = {"rd_addr": In(addr), "rd_en": In(1), "rd_data": Out(self.shape)}
         if writable:
@@ -120,12 +123,19 @@ class BankedMemory(wiring.Component):
         depth = self._bank_depth(platform)
         return form == "ecp5" and depth in DP16KD_MODES and (not any(self.init) or depth in DP16KD_INIT_DEPTHS)
 
+    def registers_writes(self, platform) -> bool:
+        """Whether writes pass the extra stage (`write_stage`, or the platform's family when None)."""
+        if not self.writable:
+            return False
+        return self.write_stage if self.write_stage is not None else getattr(platform, "family", None) == "ecp5"
+
     def elaborate(self, platform):
         m = Module()
         bank_depth = self._bank_depth(platform)
         banks = self.banks(platform)
         dp16kd = self.uses_dp16kd(platform)
         low = max(bank_depth - 1, 1).bit_length() if banks > 1 else len(self.rd_addr)
+        self._write_port(m, platform, banks, low)
         # the address registered first: the caller's address logic (adders, the walker / element-wise
         # multiplexer) ends here, and only a register drives the block RAMs' address pins across the die
         addr = Signal.like(self.rd_addr, name="rd_addr_q", reset_less=True)
@@ -151,9 +161,25 @@ class BankedMemory(wiring.Component):
                 m.d.sync += held[b].eq(rd.data)
             if self.writable:
                 wr = bank.write_port()
-                m.d.comb += [wr.addr.eq(self.wr_addr[:low]), wr.data.eq(self.wr_data),
-                             wr.en.eq(self.wr_en & ((self.wr_addr >> low) == b))]
+                m.d.comb += [wr.addr.eq(self._wr_addr[:low]), wr.data.eq(self._wr_data), wr.en.eq(self._wr_bank[b])]
         return m
+
+    def _write_port(self, m: Module, platform, banks: int, low: int) -> None:
+        """The address, data and per-bank enables the banks write with: the ports themselves, or (write stage)
+        registers of them. Registered, the bank decode ends in a flip-flop per bank, and only flip-flops drive
+        the block RAMs' write pins (DS-CNN's critical path on the ULX3S-85F: the decode and its route to 16
+        arena copies' blocks, 11.2 ns)."""
+        if not self.writable:
+            return
+        bank_writes = [self.wr_en & ((self.wr_addr >> low) == b) for b in range(banks)]
+        if not self.registers_writes(platform):
+            self._wr_addr, self._wr_data, self._wr_bank = self.wr_addr, self.wr_data, bank_writes
+            return
+        self._wr_addr = Signal.like(self.wr_addr, name="wr_addr_q", reset_less=True)
+        self._wr_data = Signal.like(self.wr_data, name="wr_data_q", reset_less=True)
+        self._wr_bank = [Signal(name=f"bank{b}_we_q") for b in range(banks)]
+        m.d.sync += [self._wr_addr.eq(self.wr_addr), self._wr_data.eq(self.wr_data)]
+        m.d.sync += [reg.eq(en) for reg, en in zip(self._wr_bank, bank_writes)]
 
     def _dp16kd_bank(self, m: Module, b: int, bank_depth: int, low: int, addr: Signal):
         """Bank `b` as DP16KD blocks side by side (port A writes, port B reads through its output register, both
@@ -162,8 +188,8 @@ class BankedMemory(wiring.Component):
         byte_enables = Const(0b11 if width == 18 else 0, 4)  # the 18-bit mode writes both halves
         write = Signal(name=f"bank{b}_we")
         if self.writable:
-            m.d.comb += write.eq(self.wr_en & ((self.wr_addr >> low) == b))
-            wr_ad, wr_data = Cat(byte_enables[:skip], self.wr_addr[:low]), Value.cast(self.wr_data)
+            m.d.comb += write.eq(self._wr_bank[b])
+            wr_ad, wr_data = Cat(byte_enables[:skip], self._wr_addr[:low]), Value.cast(self._wr_data)
         else:
             wr_ad, wr_data = Const(0, 14), Const(0, self.shape.width)
         contents = self.init[b * bank_depth:(b + 1) * bank_depth]
@@ -217,10 +243,11 @@ class InterleavedMemory(wiring.Component):
     `wr[1]` unused) behind the same ports, for a target short of logic.
     """
 
-    def __init__(self, shape, depth: int, lanes: int = 2, bank_depth: int | None = None):
+    def __init__(self, shape, depth: int, lanes: int = 2, bank_depth: int | None = None,
+                 write_stage: bool | None = None):
         self.shape, self.depth, self.lanes = Shape.cast(shape), depth, lanes
         sizes = [(depth + 1) // 2, max(depth // 2, 1)] if lanes == 2 else [depth]
-        self.halves = [BankedMemory(shape, size, bank_depth=bank_depth) for size in sizes]
+        self.halves = [BankedMemory(shape, size, bank_depth=bank_depth, write_stage=write_stage) for size in sizes]
         rd = half_layout(depth)
         wr = data.StructLayout({"addr": rd["even"].shape, "data": self.shape, "en": 1})
         super().__init__({"rd": In(rd), "rd_en": In(1), "rd_data": Out(self.shape), "rd_next": Out(self.shape),

@@ -357,5 +357,6 @@ def test_ecp5_dsp_form_bit_exact_under_stalls(tmp_path):
     # the arena's banks: DP16KD with the output register (sim/models/DP16KD.v), both replicas
     rams = text.split("DP16KD #(")[1:]
     assert len(rams) >= 2 and all('.REGMODE_B("OUTREG")' in r for r in rams)
+    assert "bank0_we_q" in text  # the arena's write stage: each bank's enable in a register of its own
     r = simulate(b.path, stall=0.15, seed=3, work_dir=tmp_path / "sim", dsp="ecp5")
     assert r.mismatches == [] and r.bit_exact and r.inputs == 3 and r.dsp == "ecp5"

@@ -81,6 +81,19 @@ class Requantizer(wiring.Component):
         m.d.comb += [shift.eq(shift_value), right.eq(Mux(shift > 0, shift, 0)), left.eq(Mux(shift < 0, -shift, 0))]
         return right, left
 
+    @staticmethod
+    def _narrow_compares(m: Module, wide, bits: int):
+        """`wide < bound` and `wide > bound` for bounds of at most `bits` signed bits, as a `bits`-wide compare
+        beside a check that `wide` fits that width (its bits above are copies of the sign): the carry chain is
+        the bound's width, not the accumulator's (the OrangeCrab's critical path, a 40-bit compare, 5.9 ns)."""
+        if len(wide) <= bits:
+            return (lambda bound: wide < bound), (lambda bound: wide > bound)
+        fits, small = Signal(name="fits_bound"), Signal(signed(bits), name="narrow")
+        top = wide[bits - 1:]
+        m.d.comb += [fits.eq((top == 0) | (top == (1 << len(top)) - 1)), small.eq(wide[:bits].as_signed())]
+        negative = wide[-1]
+        return (lambda bound: Mux(fits, small < bound, negative)), (lambda bound: Mux(fits, small > bound, ~negative))
+
     def elaborate(self, platform):
         m = Module()
         # stage 1: the bias add, and beside it the shift's direction and amounts, worked out from the shift alone
@@ -111,9 +124,10 @@ class Requantizer(wiring.Component):
         # the format's bits of `widened`; stage 5 chooses among them, so no stage holds a compare chain and a
         # multiplexer behind it (the OrangeCrab's critical path), and only the format's bits are registered
         fmt = self.out_shape.width
-        lower = {"any": widened < self.clamp_lo, "zero": (self.clamp_lo == 0) & (widened < 0), "none": Const(0)}
-        below_act, above_act = self._stage(m, lower[self.support.lower]), self._stage(m, widened > self.clamp_hi)
-        below_fmt, above_fmt = self._stage(m, widened < self.lo), self._stage(m, widened > self.hi)
+        less, more = self._narrow_compares(m, widened, len(self.clamp_lo))
+        lower = {"any": less(self.clamp_lo), "zero": (self.clamp_lo == 0) & (widened < 0), "none": Const(0)}
+        below_act, above_act = self._stage(m, lower[self.support.lower]), self._stage(m, more(self.clamp_hi))
+        below_fmt, above_fmt = self._stage(m, less(self.lo)), self._stage(m, more(self.hi))
         kept = self._stage(m, widened[:fmt].as_signed())
 
         # stage 5: the value out of the activation's bounds, and whether it lies outside the format

@@ -114,15 +114,21 @@ def write_lanes(family: str) -> int:
 # register behind the MULT18X18D (the DSP-to-accumulator route was 7.2 ns of the ULX3S-85F's critical path at
 # 8x16); the UP5K cannot afford its flip-flops (an earlier try pushed digits_cnn's 2x4 design off the device).
 PRODUCT_STAGES = {"ecp5": 3}
+# Read latency of the banked memories, by family (HardwarePlan.read_latency): ECP5 registers the bank
+# multiplexer's first level, because a large model's block RAMs spread over the die and the route from one of
+# them into the whole multiplexer was the critical path (ResNet-8 at 4x16, 11.9 ns; the FC autoencoder's 9-bank
+# weight ROM, 11.5 ns); the UP5K cannot spare the flip-flops, and its memories are a few banks.
+READ_LATENCY = {"ecp5": 4}
 
 
 def plan_for(qm: QuantizedModel, shape: ArrayShape, family: str) -> HardwarePlan:
     """The hardware plan for a board family: two write lanes where the family takes them and the two-lane arena
-    stays within MAX_TWO_LANE_ARENA_BLOCKS block RAMs, else one; the family's product registers."""
-    stages = PRODUCT_STAGES.get(family, 2)
-    hw = make_hardware_plan(qm, shape, write_lanes(family), stages)
+    stays within MAX_TWO_LANE_ARENA_BLOCKS block RAMs, else one; the family's product registers and read
+    latency."""
+    stages, latency = PRODUCT_STAGES.get(family, 2), READ_LATENCY.get(family, 3)
+    hw = make_hardware_plan(qm, shape, write_lanes(family), stages, latency)
     if hw.write_lanes == 2 and arena_blocks(hw, family) > MAX_TWO_LANE_ARENA_BLOCKS:
-        hw = make_hardware_plan(qm, shape, 1, stages)
+        hw = make_hardware_plan(qm, shape, 1, stages, latency)
     return hw
 
 

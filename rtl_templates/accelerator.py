@@ -25,7 +25,7 @@ from amaranth.lib.wiring import In, Out
 from hwgen.hwplan import ELTWISE, INPUT, KINDS, MAC, MAX, OUTPUT, HardwarePlan, descriptor_fields, descriptor_words
 
 from .engine import TileEngine
-from .memories import READ_LATENCY, BankedMemory, InterleavedMemory
+from .memories import BankedMemory, InterleavedMemory
 from .requant import PIPELINED_LATENCY, ActivationSupport, Requantizer
 from .streams import LookaheadEnable, StreamFIFO
 
@@ -78,7 +78,7 @@ class WindowWalker(wiring.Component):
     each row's window origin), for each group and column tile, for each
     k-step (channel, ky, kx): one beat with every row's activation (or the
     pad value outside the image) and the column tile's weights, unpacked at
-    the layer's own width. The arena and weight memories answer READ_LATENCY
+    the layer's own width. The arena and weight memories answer hw.read_latency
     cycles after the address (banked, rtl_templates/memories.py) and their
     data is registered once more (stage 2, so no bank multiplexer drives
     logic); every stage holds while `beats` is not ready.
@@ -145,7 +145,7 @@ class WindowWalker(wiring.Component):
         second, within the memories' read latency, so no cycle is added.
         """
         d = self.d
-        assert READ_LATENCY >= 2, "the pad decision takes the second read stage"
+        assert self.hw.read_latency >= 2, "the pad decision takes the second read stage"
         inside = Signal(self.hw.rows)
         for i in range(self.hw.rows):
             y_at, x_at = r.row_y[i] + r.ky.value, r.row_x[i] + r.kx.value
@@ -260,9 +260,9 @@ class _WalkRegisters:
         # only the window's ky and kx are read as positions; the other loops count down to their last pass
         for name, field in (("ox", "ow"), ("g", "groups"), ("ntc", "nt"), ("k", "k"), ("ky", "kh"), ("kx", "kw")):
             setattr(self, name, LoopCounter(wd.loop(field), e[field], name, value=name in ("ky", "kx")))
-        # a beat's flags, through the memories' READ_LATENCY stages (reads in flight), then stage 2
+        # a beat's flags, through the memories' read_latency stages (reads in flight), then stage 2
         flags = data.StructLayout({"valid": 1, "last": 1, "pad": rows, "sub": range(max(hw.w_bits, 2))})
-        self.flight = [Signal(flags, name=f"flight{i}") for i in range(READ_LATENCY)]
+        self.flight = [Signal(flags, name=f"flight{i}") for i in range(hw.read_latency)]
         # stage 2: the memories' outputs registered, so no bank multiplexer drives the pad muxes or the unpacking
         self.s2 = Signal(flags, name="s2")
         self.s2_a = [Signal(wd.store, name=f"s2_a{i}") for i in range(rows)]
@@ -589,12 +589,12 @@ class EltwiseUnit(wiring.Component):
     along x, each row `up` times along y; `up` = 1, `w` = 1 read one value
     after the other; the address after each one is worked out beside it, so
     a pair read meets one adder before the memory's address register), stage
-    READ_LATENCY has the arena's data, the next
-    (DATA) registers it and addresses the table memory, the next sums
+    `hw.read_latency` has the arena's data, the next
+    (`data_stage`) registers it and addresses the table memory, the next sums
     (a << sa) + (b << sb), the next PIPELINED_LATENCY stages requantize
     (`Requantizer(pipelined=True)`), the last writes the requantized value
     or the table's entry at out_base + out_off + index. The output stream
-    takes stage DATA's values.
+    takes stage `data_stage`'s values.
 
     An entry with `pairs` set (a plain walk, no table, not streamed) takes two
     values per cycle: the arena reads as pairs (`a_next`, `b_next`), a second
@@ -603,11 +603,10 @@ class EltwiseUnit(wiring.Component):
     entry.
     """
 
-    DATA = READ_LATENCY + 1                         # the stage holding the registered arena data
-    LATENCY = DATA + 2 + PIPELINED_LATENCY          # stages from the read to the write
-
     def __init__(self, hw: HardwarePlan):
         self.hw, self.wd = hw, Widths(hw)
+        self.data_stage = hw.read_latency + 1               # the stage holding the registered arena data
+        self.latency = self.data_stage + 2 + PIPELINED_LATENCY  # stages from the read to the write
         super().__init__({
             "start": In(1), "d": In(descriptor_layout(hw)), "e": In(ends_layout(hw)),
             "rd_en": Out(1), "a_addr": Out(unsigned(self.wd.addr)), "b_addr": Out(unsigned(self.wd.addr)),
@@ -658,18 +657,18 @@ class EltwiseUnit(wiring.Component):
         pairs = d.pairs[0] if lanes == 2 else Const(0)
         advance_en = LookaheadEnable("ew_advance")
         advance = advance_en.fanout
-        data_stage = self.DATA
-        valid = [Signal(name=f"ew_valid{i}") for i in range(self.LATENCY + 1)]  # valid[i]: stage i holds a value
-        valid2 = [Signal(name=f"ew_valid2_{i}") for i in range(self.LATENCY + 1)] if lanes == 2 else []  # lane 2's
-        active, idx, last = valid[0], Signal(signed(iw)), Signal(data_stage + 1)  # last: stages 0-DATA's final one
+        data_stage = self.data_stage
+        valid = [Signal(name=f"ew_valid{i}") for i in range(self.latency + 1)]  # valid[i]: stage i holds a value
+        valid2 = [Signal(name=f"ew_valid2_{i}") for i in range(self.latency + 1)] if lanes == 2 else []  # lane 2's
+        active, idx, last = valid[0], Signal(signed(iw)), Signal(data_stage + 1)  # last: stages 0-data_stage's final one
         rd = self._read_walk(m, active & advance, idx)
         if lanes == 2:
             rd = Mux(pairs, idx, rd)
             # pairs: the last cycle takes the final one or two values (a second lane only while idx + 1 < n_out)
             m.d.comb += valid2[0].eq(active & pairs & (idx != e.n_out))
-        # the pipeline stalls only while the output stream (fed by stage DATA, through a FIFO) waits; arena writes
+        # the pipeline stalls only while the output stream (fed by stage data_stage, through a FIFO) waits; arena writes
         # never stall. The stall enables every block RAM of two arena replicas, so it is a register worked out a
-        # cycle ahead: ~(valid[DATA] & streaming) | out.i.ready after the coming edge (the descriptor is constant
+        # cycle ahead: ~(valid[data_stage] & streaming) | out.i.ready after the coming edge (the descriptor is constant
         # while any stage holds a value)
         m.submodules.out = out = StreamFIFO(self.outputs.payload.shape())
         wiring.connect(m, out.o, wiring.flipped(self.outputs))
@@ -686,7 +685,7 @@ class EltwiseUnit(wiring.Component):
             with m.If(last[0]):
                 m.d.sync += active.eq(0)
 
-        # per lane: stage DATA, the arena's outputs registered; DATA + 1, the sum, then the requantizer's stages
+        # per lane: stage data_stage, the arena's outputs registered; data_stage + 1, the sum, then the requantizer's stages
         def per_lane(shape, name):
             return [Signal(shape, name=f"{name}{i}") for i in range(lanes)]
 
@@ -694,7 +693,7 @@ class EltwiseUnit(wiring.Component):
         acc3, sat = per_lane(signed(hw.acc_bits), "acc3_"), per_lane(1, "sat")
         with m.If(advance):
             m.d.sync += [valid[i].eq(valid[i - 1] if i <= data_stage else valid[i - 1] & ~streaming)  # streamed:
-                         for i in range(1, self.LATENCY + 1)]                                        # not written
+                         for i in range(1, self.latency + 1)]                                        # not written
             m.d.sync += [valid2[i].eq(valid2[i - 1]) for i in range(1, len(valid2))]
             m.d.sync += [last[i].eq(last[i - 1]) for i in range(1, data_stage + 1)]
             for lane, (a_in, b_in) in enumerate(((self.a_data, self.b_data), (self.a_next, self.b_next))[:lanes]):
@@ -712,7 +711,7 @@ class EltwiseUnit(wiring.Component):
             out.i.valid.eq(valid[data_stage] & streaming), out.i.payload.data.eq(a2[0]),
             out.i.payload.last.eq(last[data_stage]),
         ]
-        if self.hw.lut_words:  # the table's entry for stage DATA + 1's value, carried along beside the requantizer
+        if self.hw.lut_words:  # the table's entry for stage data_stage + 1's value, carried along beside the requantizer
             carried = [Signal(self.wd.store, name=f"lut_carry{i}") for i in range(rq.latency)]
             with m.If(advance):
                 m.d.sync += [carried[0].eq(self.lut_data)] + [carried[i].eq(carried[i - 1])
@@ -799,7 +798,7 @@ class Accelerator(wiring.Component):
         m.submodules.program = program = Memory(shape=unsigned(descriptor_layout(hw).size), depth=len(hw.program),
                                                 init=descriptor_words(hw))
         m.submodules.weights = weights = BankedMemory(unsigned(hw.weight_word_width), len(hw.weight_words),
-                                                      init=hw.weight_words, writable=False)
+                                                      init=hw.weight_words, writable=False, latency=hw.read_latency)
         # On ECP5 a parameter ROM (one word per column tile, hundreds of bits wide) deeper than a LUT4's 16 entries
         # goes to block RAM: left to yosys, ResNet-8's 23 x 496-bit ROM became LUT5s whose shared address and wide
         # outputs congested the router (70478 arcs still to route after 10 minutes; with the ROM in block RAM the
@@ -814,7 +813,7 @@ class Accelerator(wiring.Component):
             lut_rd = tables.read_port()
         arena = []
         for r in range(hw.replicas):
-            replica = InterleavedMemory(wd.store, hw.arena_depth, lanes=hw.write_lanes)
+            replica = InterleavedMemory(wd.store, hw.arena_depth, lanes=hw.write_lanes, latency=hw.read_latency)
             m.submodules[f"arena{r}"] = replica
             arena.append(replica)
         return _Memories(program.read_port(), weights, params.read_port(), lut_rd, arena)

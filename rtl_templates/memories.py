@@ -27,6 +27,9 @@ from amaranth.lib.wiring import In, Out
 from hwgen.fit import BRAM_MODES, ecp5_bank_depth
 
 READ_LATENCY = 3  # enabled cycles from `rd_addr` to `rd_data`: the address register, the block, the bank register
+# ... and with a registered group level in the bank multiplexer (HardwarePlan.read_latency; hwgen.fit.plan_for)
+READ_LATENCIES = (READ_LATENCY, READ_LATENCY + 1)
+GROUP_BANKS = 4  # banks per group of the registered level: a 4:1 multiplexer is two LUT4s and a PFUMX on ECP5
 WRITE_STAGE_LATENCY = 1  # cycles a write waits in the write stage (BankedMemory `write_stage`) before it lands
 # A writable bank's memory name starts with this: synthesis marks those memories' read-during-write collisions as
 # undefined (`COLLISION_X_MASK`), so yosys builds no address compare and bypass register around each block RAM
@@ -85,17 +88,24 @@ class BankedMemory(wiring.Component):
     FORMS = ("generic", "ecp5")
 
     def __init__(self, shape, depth: int, init=(), writable: bool = True, bank_depth: int | None = None,
-                 form: str | None = None, write_stage: bool | None = None):
+                 form: str | None = None, write_stage: bool | None = None, latency: int = READ_LATENCY):
         """`form`: None picks from the platform ("ecp5" on ECP5 where `uses_dp16kd` holds); "generic" or "ecp5"
         force one, so a test can put both side by side. `write_stage`: the write port registered once more
         inside the memory, each bank's write enable decoded into a register of its own, so a write lands a
-        cycle later (WRITE_STAGE_LATENCY); None: on ECP5 only (the UP5K cannot spare the flip-flops)."""
+        cycle later (WRITE_STAGE_LATENCY); None: on ECP5 only (the UP5K cannot spare the flip-flops).
+        `latency` READ_LATENCY + 1 registers the bank multiplexer's first level (groups of GROUP_BANKS banks):
+        the route from a block RAM spread across the die then ends at a group register, and the rest of the
+        multiplexer runs from registers (ResNet-8's and the FC autoencoder's critical paths on the ULX3S-85F,
+        a DP16KD's output routed into the whole multiplexer, 11.9 and 11.5 ns)."""
+        if latency not in READ_LATENCIES:
+            raise ValueError(f"latency must be one of {READ_LATENCIES}, got {latency!r}")
+        self.latency = latency
         if form not in (None, *self.FORMS):
             raise ValueError(f"form must be one of {self.FORMS} or None, got {form!r}")
         self.form = form
         self.shape, self.depth, self.init = Shape.cast(shape), depth, list(init)
-        if bank_depth is not None and (bank_depth < 1 or bank_depth & (bank_depth - 1)):
-            raise ValueError(f"bank_depth must be a power of 2, got {bank_depth!r}")
+        if bank_depth is not None and (bank_depth < 2 or bank_depth & (bank_depth - 1)):
+            raise ValueError(f"bank_depth must be a power of 2 from 2 on, got {bank_depth!r}")
         self.writable, self.bank_depth, self.write_stage = writable, bank_depth, write_stage
         addr = range(max(depth, 2))
         ports = {"rd_addr": In(addr), "rd_en": In(1), "rd_data": Out(self.shape)}
@@ -123,6 +133,33 @@ class BankedMemory(wiring.Component):
         depth = self._bank_depth(platform)
         return form == "ecp5" and depth in DP16KD_MODES and (not any(self.init) or depth in DP16KD_INIT_DEPTHS)
 
+    def _bank_multiplexer(self, m: Module, held: list, sel) -> None:
+        """rd_data = held[sel], directly or (latency READ_LATENCY + 1) through a registered level of groups."""
+        def select(out, inputs, index):
+            with m.Switch(index):
+                for b, value in enumerate(inputs):
+                    with m.Case(b):
+                        m.d.comb += out.eq(value)
+
+        if self.latency == READ_LATENCY:
+            select(self.rd_data, held, sel)
+            return
+        width = (GROUP_BANKS - 1).bit_length()
+        groups = [held[g:g + GROUP_BANKS] for g in range(0, len(held), GROUP_BANKS)]
+        group_q = [Signal(self.shape, name=f"group{g}_q", reset_less=True) for g in range(len(groups))]
+        sel3 = Signal(range(max(len(groups), 2)), reset_less=True)  # the group read, at the group registers
+        for g, (members, reg) in enumerate(zip(groups, group_q)):
+            picked = Signal(self.shape, name=f"group{g}")
+            if len(members) > 1:
+                select(picked, members, sel[:width])
+            else:
+                m.d.comb += picked.eq(members[0])
+            with m.If(self.rd_en):
+                m.d.sync += reg.eq(picked)
+        with m.If(self.rd_en):
+            m.d.sync += sel3.eq(sel >> width)
+        select(self.rd_data, group_q, sel3)
+
     def registers_writes(self, platform) -> bool:
         """Whether writes pass the extra stage (`write_stage`, or the platform's family when None)."""
         if not self.writable:
@@ -144,10 +181,7 @@ class BankedMemory(wiring.Component):
         held = [Signal(self.shape, name=f"bank{b}_q", reset_less=True) for b in range(banks)]
         with m.If(self.rd_en):
             m.d.sync += [addr.eq(self.rd_addr), sel1.eq(addr >> low), sel2.eq(sel1)]
-        with m.Switch(sel2):
-            for b in range(banks):
-                with m.Case(b):
-                    m.d.comb += self.rd_data.eq(held[b])
+        self._bank_multiplexer(m, held, sel2)
         for b in range(banks):
             if dp16kd:
                 m.d.comb += held[b].eq(self._dp16kd_bank(m, b, bank_depth, low, addr))
@@ -244,10 +278,11 @@ class InterleavedMemory(wiring.Component):
     """
 
     def __init__(self, shape, depth: int, lanes: int = 2, bank_depth: int | None = None,
-                 write_stage: bool | None = None):
-        self.shape, self.depth, self.lanes = Shape.cast(shape), depth, lanes
+                 write_stage: bool | None = None, latency: int = READ_LATENCY):
+        self.shape, self.depth, self.lanes, self.latency = Shape.cast(shape), depth, lanes, latency
         sizes = [(depth + 1) // 2, max(depth // 2, 1)] if lanes == 2 else [depth]
-        self.halves = [BankedMemory(shape, size, bank_depth=bank_depth, write_stage=write_stage) for size in sizes]
+        self.halves = [BankedMemory(shape, size, bank_depth=bank_depth, write_stage=write_stage, latency=latency)
+                       for size in sizes]
         rd = half_layout(depth)
         wr = data.StructLayout({"addr": rd["even"].shape, "data": self.shape, "en": 1})
         super().__init__({"rd": In(rd), "rd_en": In(1), "rd_data": Out(self.shape), "rd_next": Out(self.shape),
@@ -287,9 +322,9 @@ class InterleavedMemory(wiring.Component):
             return m
         even, odd = self.halves
         m.submodules.even, m.submodules.odd = even, odd
-        lane = [Signal(name=f"lane{i}", reset_less=True) for i in range(READ_LATENCY)]  # beside the reads in flight
+        lane = [Signal(name=f"lane{i}", reset_less=True) for i in range(self.latency)]  # beside the reads in flight
         with m.If(self.rd_en):
-            m.d.sync += [lane[0].eq(self.rd.lane)] + [lane[i].eq(lane[i - 1]) for i in range(1, READ_LATENCY)]
+            m.d.sync += [lane[0].eq(self.rd.lane)] + [lane[i].eq(lane[i - 1]) for i in range(1, self.latency)]
         for half, addr, wr in ((even, self.rd.even, self.wr[0]), (odd, self.rd.odd, self.wr[1])):
             m.d.comb += [half.rd_addr.eq(addr), half.rd_en.eq(self.rd_en),
                          half.wr_addr.eq(wr.addr), half.wr_data.eq(wr.data), half.wr_en.eq(wr.en)]

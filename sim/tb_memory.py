@@ -2,7 +2,7 @@
 
 Both get the same random reads, writes (a RAM) and read enables every cycle (addresses changed also while `rd_en` is
 low; the blocks never read the address written at the same edge, which the accelerator never does); each cycle
-both `rd_data` must equal a Python list (the initial contents, then the writes) read through READ_LATENCY
+both `rd_data` must equal a Python list (the initial contents, then the writes) read through `latency`
 enabled stages. With `write_latency` 1 (the write stage) a write lands at the second clock edge after it is
 driven, and a read that would meet it at that edge is held off instead (`rd_en` low).
 Writes the number of checked cycles and the first mismatches to $HWGEN_REPORT.

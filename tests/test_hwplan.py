@@ -185,11 +185,13 @@ def test_a_large_two_lane_arena_falls_back_to_one_lane(cnn_path, monkeypatch):
     assert two.write_lanes == 2 and fit.arena_blocks(two, "ecp5") <= fit.MAX_TWO_LANE_ARENA_BLOCKS
     monkeypatch.setattr(fit, "MAX_TWO_LANE_ARENA_BLOCKS", fit.arena_blocks(two, "ecp5") - 1)
     one = fit.plan_for(cnn, shape, "ecp5")
-    assert one.write_lanes == 1 and one == make_hardware_plan(cnn, shape, write_lanes=1, product_stages=3)
+    assert one.write_lanes == 1 and one == make_hardware_plan(cnn, shape, write_lanes=1, product_stages=3,
+                                                              read_latency=4)
     assert sum(c.estimate for c in estimate_cycles(one)) > sum(c.estimate for c in estimate_cycles(two))
     ice = fit.plan_for(cnn, shape, "ice40")
-    assert ice.write_lanes == 1 and ice.product_stages == 2  # the UP5K affords neither
-    assert two.product_stages == 3  # ECP5: a fabric register behind the DSP
+    assert (ice.write_lanes, ice.product_stages, ice.read_latency) == (1, 2, 3)  # the UP5K affords none of them
+    # ECP5: a fabric register behind the DSP, a registered level in the bank multiplexers
+    assert (two.product_stages, two.read_latency) == (3, 4)
 
 
 @pytest.mark.filterwarnings("ignore::hwgen.api.CalibrationWarning")

@@ -32,11 +32,13 @@ __all__ = ["ELTWISE", "INPUT", "KINDS", "MAC", "MAX", "OUTPUT", "SCHEMA", "SCHEM
 
 
 def make_hardware_plan(qm: QuantizedModel, array: ArrayShape, write_lanes: int = 2,
-                       product_stages: int = 2) -> HardwarePlan:
+                       product_stages: int = 2, read_latency: int = 3) -> HardwarePlan:
     if write_lanes not in (1, 2):
         raise ValueError(f"write_lanes must be 1 or 2, got {write_lanes!r}")
     if product_stages not in (2, 3):
         raise ValueError(f"product_stages must be 2 or 3, got {product_stages!r}")
+    if read_latency not in (3, 4):
+        raise ValueError(f"read_latency must be 3 or 4, got {read_latency!r}")
     graph, plan = qm.graph, qm.plan
     fmt = {graph.input.name: plan.input, **{lp.name: lp.out for lp in plan.layers}}
     layout = allocate(graph, fmt.__getitem__)
@@ -54,4 +56,4 @@ def make_hardware_plan(qm: QuantizedModel, array: ArrayShape, write_lanes: int =
         param_words=tuple(pack_param_word(b, s, dp.acc_bits, shift_width) for b, s in prog.param_entries) or (0,),
         lut_words=tuple(prog.lut_words), program=tuple(prog.ops), tensors=tensors, layer_names=tuple(n.name for n in graph.nodes),
         output_name=layout.storage(graph.output.name), macs=sum(getattr(n, "macs", 0) for n in graph.nodes),
-        write_lanes=write_lanes, product_stages=product_stages)
+        write_lanes=write_lanes, product_stages=product_stages, read_latency=read_latency)

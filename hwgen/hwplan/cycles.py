@@ -39,14 +39,14 @@ def _write_cycles(rows: int, cols: int, lanes: int) -> int:
     return rows // 2 * (cols + 1) + rows % 2 * cols
 
 
-def _mac_cycles(op: LayerOp, rows: int, cols: int, lanes: int, product_stages: int) -> int:
+def _mac_cycles(op: LayerOp, rows: int, cols: int, lanes: int, product_stages: int, read_latency: int) -> int:
     per_row_tile = sum(max(op.k, rows + cols - 1, _write_cycles(min(rows, op.m), c.cols, lanes))
                        for c in column_tiles(op, cols))
-    return sum(rows + per_row_tile for _ in row_tiles(op, rows)) + rows + cols + 2 + product_stages
+    return sum(rows + per_row_tile for _ in row_tiles(op, rows)) + rows + cols + product_stages + read_latency - 1
 
 
-def _max_cycles(op: LayerOp, rows: int, lanes: int) -> int:
-    return sum(rows + op.groups * (op.k + -(-min(rows, op.m) // lanes)) for _ in row_tiles(op, rows)) + 4
+def _max_cycles(op: LayerOp, rows: int, lanes: int, read_latency: int) -> int:
+    return sum(rows + op.groups * (op.k + -(-min(rows, op.m) // lanes)) for _ in row_tiles(op, rows)) + read_latency + 1
 
 
 def estimate_cycles(hw: HardwarePlan) -> list[LayerCycles]:
@@ -55,10 +55,10 @@ def estimate_cycles(hw: HardwarePlan) -> list[LayerCycles]:
         name = "(output stream)" if op.kind == OUTPUT else hw.layer_names[op.trace_id]
         macs = op.m * op.groups * op.coutg * op.k if op.kind == MAC else 0
         if op.kind == MAC:
-            cycles = _mac_cycles(op, hw.rows, hw.cols, hw.write_lanes, hw.product_stages)
+            cycles = _mac_cycles(op, hw.rows, hw.cols, hw.write_lanes, hw.product_stages, hw.read_latency)
         elif op.kind == MAX:
-            cycles = _max_cycles(op, hw.rows, hw.write_lanes)
+            cycles = _max_cycles(op, hw.rows, hw.write_lanes, hw.read_latency)
         else:
-            cycles = (-(-op.n_out // 2) if op.pairs else op.n_out) + 2
+            cycles = (-(-op.n_out // 2) if op.pairs else op.n_out) + hw.read_latency - 1
         out.append(LayerCycles(name, KINDS[op.kind], macs, macs / hw.pes, cycles + DESCRIPTOR_FETCH))
     return out

@@ -142,6 +142,9 @@ class HardwarePlan:
     # registers between a PE's operands and its product: 2, or 3 with a fabric register behind the DSP where the
     # route from the DSP to the accumulator limits the clock and flip-flops are plentiful (ECP5: hwgen.fit.plan_for)
     product_stages: int = 2
+    # enabled cycles from a banked memory's read address to its data (the arena and the weights): 3, or 4 with
+    # a registered level in the bank multiplexer where block RAMs spread over a large die (ECP5: hwgen.fit.plan_for)
+    read_latency: int = 3
     schema: str = field(default=SCHEMA)
     version: int = field(default=SCHEMA_VERSION)
 

@@ -69,11 +69,12 @@ def test_random_models_bit_exact(tmp_path, seed):
     _, shape = save_random_model(seed, tmp_path / f"m{suffix}")
     array = ArrayShape(int(rng.integers(1, 9)), int(rng.integers(1, 6)))
     # the iCE40's one-lane arena (hwgen.fit.write_lanes); ECP5's third product register (hwgen.fit.PRODUCT_STAGES)
+    # and registered bank-multiplexer level (hwgen.fit.READ_LATENCY)
     board = {1: "icebreaker", 2: "ulx3s-85f"}.get(seed % 3)
     b = build(tmp_path / f"m{suffix}", tmp_path / "b", array=array, inputs=3, input_shape=shape, board=board,
               weight_bits=int(rng.choice([3, 4, 6, 8])), act_bits=int(rng.choice([5, 8])), per_channel=seed % 3 == 0)
     assert b.hw.write_lanes == (1 if board == "icebreaker" else 2)
-    assert b.hw.product_stages == (3 if board == "ulx3s-85f" else 2)
+    assert (b.hw.product_stages, b.hw.read_latency) == ((3, 4) if board == "ulx3s-85f" else (2, 3))
     r = simulate(b.path, stall=0.15 if seed % 2 else 0.0, seed=seed, work_dir=tmp_path / "sim")
     assert r.mismatches == [] and r.bit_exact and r.inputs == 3
 

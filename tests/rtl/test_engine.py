@@ -148,24 +148,25 @@ def test_multiplier_forms_agree_with_the_model_under_random_enables(sim_root, w_
     assert res.report["checked"] >= 380 and res.report["mismatches"] == [], res.report["mismatches"]
 
 
-@pytest.mark.parametrize("width, depth, bank_depth, writable, write_stage", [
-    (9, 5000, None, True, True), pytest.param(16, 1500, None, True, False, marks=pytest.mark.slow),
-    pytest.param(20, 700, 1024, True, True, marks=pytest.mark.slow),
-    pytest.param(9, 3000, None, False, False, marks=pytest.mark.slow), (20, 1500, 1024, False, False)])
+@pytest.mark.parametrize("width, depth, bank_depth, writable, write_stage, latency", [
+    (9, 11000, None, True, True, 4), pytest.param(16, 1500, None, True, False, 3, marks=pytest.mark.slow),
+    pytest.param(20, 700, 1024, True, True, 3, marks=pytest.mark.slow),
+    pytest.param(9, 3000, None, False, False, 3, marks=pytest.mark.slow), (20, 1500, 1024, False, False, 3)])
 def test_memory_forms_agree_with_a_list_under_random_enables(sim_root, width, depth, bank_depth, writable,
-                                                             write_stage):
+                                                             write_stage, latency):
     """The ECP5 form (DP16KD banks with their output register, sim/models/DP16KD.v) and the portable form,
     side by side on Verilator: both read a list through READ_LATENCY enabled stages, with random writes (a RAM)
     or random initial contents (a ROM: the INITVAL layout) and addresses that change while the enable is low.
     Widths 9 (2048-word banks, the 9-bit mode), 16 (1024-word banks, the 18-bit mode with its byte enables),
-    20 (two blocks side by side per bank); RAMs with and without the write stage (a write lands a cycle later)."""
+    20 (two blocks side by side per bank); RAMs with and without the write stage (a write lands a cycle later);
+    latency 4 (ECP5's plans): the bank multiplexer's registered group level, 6 banks in two groups."""
     import random
 
     from amaranth import Module
     from amaranth.lib import wiring
     from amaranth.lib.wiring import In, Out
 
-    from rtl_templates.memories import READ_LATENCY, WRITE_STAGE_LATENCY, BankedMemory
+    from rtl_templates.memories import WRITE_STAGE_LATENCY, BankedMemory
     from rtl_templates.multiplier import ECP5DspTarget
 
     rng = random.Random(width * depth)
@@ -181,7 +182,7 @@ def test_memory_forms_agree_with_a_list_under_random_enables(sim_root, width, de
             m = Module()
             for form in BankedMemory.FORMS:
                 mem = BankedMemory(unsigned(width), depth, init=init, writable=writable, bank_depth=bank_depth,
-                                   form=form, write_stage=write_stage)
+                                   form=form, write_stage=write_stage, latency=latency)
                 assert mem.registers_writes(platform) == (writable and write_stage)
                 assert mem.uses_dp16kd(platform) == (form == "ecp5")
                 m.submodules[form] = mem
@@ -195,7 +196,7 @@ def test_memory_forms_agree_with_a_list_under_random_enables(sim_root, width, de
     bank_depth = bank_depth or (2048 if width <= 9 else 1024)
     assert text.count("DP16KD #(") == -(-depth // bank_depth) * -(-width // (18 if bank_depth == 1024 else 9))
     design = runner.build({"mem.v": text, **runner.ecp5_models()}, "mem", sim_root)
-    job = {"seed": width * depth, "depth": depth, "width": width, "cycles": 1500, "latency": READ_LATENCY,
+    job = {"seed": width * depth, "depth": depth, "width": width, "cycles": 1500, "latency": latency,
            "writable": writable, "init": init, "write_latency": WRITE_STAGE_LATENCY if write_stage else 0}
     res = runner.run(design, "mem", "sim.tb_memory", job, name="memory")
     assert res.failures == 0

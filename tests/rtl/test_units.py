@@ -10,6 +10,8 @@ is walked.
 """
 from __future__ import annotations
 
+import dataclasses
+
 import itertools
 import random
 
@@ -108,12 +110,12 @@ def _expected_beats(op: LayerOp, hw: HardwarePlan, wmat: np.ndarray | None) -> l
 
 
 class _ReadPipe:
-    """A read port as BankedMemory has it: the address registered, then READ_LATENCY - 1 stages, all moving on
+    """A read port as BankedMemory has it: the address registered, then latency - 1 stages, all moving on
     an enabled cycle only."""
 
-    def __init__(self):
+    def __init__(self, latency: int = READ_LATENCY):
         self.address = None
-        self.stages: list = [None] * (READ_LATENCY - 1)
+        self.stages: list = [None] * (latency - 1)
 
     def tick(self, enabled: bool, read):
         """The clock edge: `read` is what the address presented this cycle reads: a value, or (a memory being
@@ -131,7 +133,7 @@ def _walk(hw: HardwarePlan, op: LayerOp, seed: int) -> list[tuple]:
     rng = random.Random(seed)
     beats: list[tuple] = []
     expected_count = op.mtiles * op.groups * op.nt * op.k
-    memories = _ReadPipe()
+    memories = _ReadPipe(hw.read_latency)
 
     async def testbench(ctx):
         _set_descriptor(ctx, dut, op)
@@ -166,9 +168,11 @@ def _walk(hw: HardwarePlan, op: LayerOp, seed: int) -> list[tuple]:
     return beats
 
 
-@pytest.mark.parametrize("array,narrow", [("1x1", False), ("2x3", True), ("3x2", False), ("4x4", True)])
-def test_walker_beats_follow_the_loop_nest(unit_model, array, narrow):
+@pytest.mark.parametrize("array,narrow,read_latency", [("1x1", False, 3), ("2x3", True, 4), ("3x2", False, 3),
+                                                       ("4x4", True, 4)])
+def test_walker_beats_follow_the_loop_nest(unit_model, array, narrow, read_latency):
     qm, hw = _plan(unit_model, array, narrow)
+    hw = dataclasses.replace(hw, read_latency=read_latency)  # ECP5's registered bank-multiplexer level: 4
     walked = [op for op in hw.program if op.kind in (MAC, MAX)]
     assert {op.kind for op in walked} == {MAC, MAX}
     if narrow:
@@ -360,14 +364,14 @@ def _eltwise_writes(hw: HardwarePlan, op: LayerOp, lut: list[int], value) -> tup
     dut = EltwiseUnit(hw)
     writes = []
     write_cycles = 0
-    arena = _ReadPipe()
+    arena = _ReadPipe(hw.read_latency)
 
     async def testbench(ctx):
         _set_descriptor(ctx, dut, op)
         ctx.set(dut.start, 1)
         await ctx.tick()
         ctx.set(dut.start, 0)
-        for _ in range(op.n_out + EltwiseUnit.LATENCY + 2):
+        for _ in range(op.n_out + dut.latency + 2):
             nonlocal write_cycles
             if ctx.get(dut.write.en):
                 write_cycles += 1
@@ -386,10 +390,11 @@ def _eltwise_writes(hw: HardwarePlan, op: LayerOp, lut: list[int], value) -> tup
     return write_cycles, writes
 
 
-@pytest.mark.parametrize("array", ["1x1", "2x3"])
-def test_eltwise_unit_adds_requantizes_and_writes(unit_model, array):
+@pytest.mark.parametrize("array,read_latency", [("1x1", 3), ("2x3", 4)])
+def test_eltwise_unit_adds_requantizes_and_writes(unit_model, array, read_latency):
     """The residual Add: (a << sa) + (b << sb) requantized, two elements per cycle (pairs read and written)."""
     qm, hw = _plan(unit_model, array, narrow=False)
+    hw = dataclasses.replace(hw, read_latency=read_latency)
     op = next(op for op in hw.program if op.kind == ELTWISE and op.has_b)
     out = qm.plan.layer(hw.layer_names[op.trace_id]).out
     assert op.pairs
@@ -445,13 +450,15 @@ def test_eltwise_unit_looks_up_tables_and_writes_copies_at_their_offset(zoo_plan
     assert [a for a, _ in writes] == [copy.out_base + copy.out_off + i for i in range(copy.n_out)]
 
 
-@pytest.mark.parametrize("depth,bank_depth", [(13, 4), (8, 8), (5, None)])
-def test_banked_memory_reads_what_was_written_read_latency_enabled_cycles_later(depth, bank_depth):
-    """Random reads, writes and enables against a list; the read pipeline holds while `rd_en` is low."""
+@pytest.mark.parametrize("depth,bank_depth,latency", [(13, 4, 3), (8, 8, 3), (5, None, 3), (40, 2, 4), (8, 2, 4),
+                                                       (5, None, 4)])
+def test_banked_memory_reads_what_was_written_read_latency_enabled_cycles_later(depth, bank_depth, latency):
+    """Random reads, writes and enables against a list; the read pipeline holds while `rd_en` is low. Latency 4:
+    the registered group level (20 banks: five groups)."""
     init = [(7 * i + 3) % 256 for i in range(depth)]
-    dut = BankedMemory(unsigned(8), depth, init=init, bank_depth=bank_depth)
+    dut = BankedMemory(unsigned(8), depth, init=init, bank_depth=bank_depth, latency=latency)
     rng = random.Random(depth)
-    model, reads = list(init), _ReadPipe()
+    model, reads = list(init), _ReadPipe(latency)
 
     async def testbench(ctx):
         for _ in range(300):
@@ -473,13 +480,14 @@ def test_banked_memory_reads_what_was_written_read_latency_enabled_cycles_later(
     assert dut.banks() == -(-depth // (bank_depth or depth))
 
 
-@pytest.mark.parametrize("depth,bank_depth,lanes", [(13, 2, 2), (8, 4, 2), (5, None, 2), (13, 4, 1)])
-def test_interleaved_memory_writes_and_reads_pairs_at_any_parity(depth, bank_depth, lanes):
+@pytest.mark.parametrize("depth,bank_depth,lanes,latency", [(13, 2, 2, 3), (8, 4, 2, 3), (5, None, 2, 3),
+                                                             (13, 4, 1, 3), (27, 2, 2, 4)])
+def test_interleaved_memory_writes_and_reads_pairs_at_any_parity(depth, bank_depth, lanes, latency):
     """Pair writes (a value at addr, another at addr + 1), single writes, pair and single reads, random enables,
     against a list: what the arena's units rely on (one lane: single writes and reads only)."""
-    dut = InterleavedMemory(unsigned(8), depth, lanes=lanes, bank_depth=bank_depth)
+    dut = InterleavedMemory(unsigned(8), depth, lanes=lanes, bank_depth=bank_depth, latency=latency)
     rng = random.Random(depth)
-    model, reads = [0] * depth, _ReadPipe()
+    model, reads = [0] * depth, _ReadPipe(latency)
 
     class Wrapper(wiring.Component):  # the routing helpers are statements on the user's side: build them here
         def __init__(self):

@@ -103,12 +103,13 @@ class WindowWalker(wiring.Component):
         r = _WalkRegisters(self.hw, self.wd, self.e)
         # the beats leave through a FIFO, so that the stall (`advance`, the read enable of every block RAM of the
         # arena and the weights) is a register, worked out a cycle ahead: ~s2.valid | out.i.ready, both as they
-        # will be after the coming edge
-        m.submodules.out = out = StreamFIFO(beat_layout(self.hw))
+        # will be after the coming edge; the room counted without the beat the consumer may take this cycle, so
+        # the consumer's logic does not reach the stall (three entries keep a beat per cycle)
+        m.submodules.out = out = StreamFIFO(beat_layout(self.hw), depth=3)
         wiring.connect(m, out.o, wiring.flipped(self.beats))
         advance_en, issue = LookaheadEnable("walk_advance"), Signal()
         advance = advance_en.fanout
-        advance_en.update(m, ~Mux(advance_en.local, r.flight[-1].valid, r.s2.valid) | out.ready_next)
+        advance_en.update(m, ~Mux(advance_en.local, r.flight[-1].valid, r.s2.valid) | out.ready_unless_taken)
         m.d.comb += [
             issue.eq(r.active & ~r.setup & advance),
             self.rd_en.eq(advance),
@@ -133,7 +134,7 @@ class WindowWalker(wiring.Component):
                 self._next_k_step(m, r)
             with m.Else():
                 self._next_tile(m, r)
-        self._beat(m, r, out.i)
+        self._beat(m, r, out.i, advance)
         return m
 
     def _addresses(self, m: Module, r: "_WalkRegisters", advance) -> Signal:
@@ -224,10 +225,11 @@ class WindowWalker(wiring.Component):
         with m.Else():
             m.d.sync += r.ntc.step() + channel_start(r.gchan) + [r.wtile.eq(r.wtile + d.w_words)]
 
-    def _beat(self, m: Module, r: "_WalkRegisters", beat) -> None:
-        """Stage 2: registered memory data -> beat, pad values substituted, weights unpacked at the layer's width."""
+    def _beat(self, m: Module, r: "_WalkRegisters", beat, advance) -> None:
+        """Stage 2: registered memory data -> beat, pad values substituted, weights unpacked at the layer's width.
+        It enters the FIFO as stage 2 moves on (`advance`, which is high only while the FIFO has room)."""
         hw, d = self.hw, self.d
-        m.d.comb += [beat.valid.eq(r.s2.valid), beat.payload.last.eq(r.s2.last)]
+        m.d.comb += [beat.valid.eq(r.s2.valid & advance), beat.payload.last.eq(r.s2.last)]
         for i in range(hw.rows):
             m.d.comb += beat.payload.a[i].eq(Mux(r.s2.pad[i], d.pad_value, r.s2_a[i]))
         for j in range(hw.cols):
@@ -830,21 +832,25 @@ class Accelerator(wiring.Component):
         completion = Signal(range(3))
         m.d.comb += mem.prog_rd.addr.eq(pc)
         m.d.sync += start.eq(0)  # a pulse: set in LOAD, so it is high in START only
+        # done == d.n_out and pc == the last entry, as registers worked out with the counts they compare, so the
+        # step to the next entry is a gate from flip-flops (the OrangeCrab's critical path, 5.1 ns)
+        finished, pc_last = Signal(), Signal(init=len(hw.program) == 1)
         with m.FSM():
             with m.State("FETCH"):
                 m.next = "LOAD"
             with m.State("LOAD"):
                 word = descriptor_layout(hw)(mem.prog_rd.data)
-                m.d.sync += [d.eq(mem.prog_rd.data), done.eq(0)]
+                m.d.sync += [d.eq(mem.prog_rd.data), done.eq(0), finished.eq(word.n_out == 0)]
                 m.d.sync += [e[name].eq(word[name] - 1) for name in LOOP_ENDS]
                 m.d.sync += start.eq(1 << word.kind.as_unsigned())
                 m.next = "START"
             with m.State("START"):  # `start` holds the kind decoded in LOAD for this one cycle
                 m.next = "RUN"
             with m.State("RUN"):
-                m.d.sync += done.eq(done + completion)
-                with m.If((done == d.n_out) & ~macw.busy):
-                    m.d.sync += pc.eq(Mux(pc == len(hw.program) - 1, 0, pc + 1))
+                m.d.sync += [done.eq(done + completion), finished.eq(done + completion == d.n_out)]
+                with m.If(finished & ~macw.busy):
+                    m.d.sync += [pc.eq(Mux(pc_last, 0, pc + 1)),
+                                 pc_last.eq(Mux(pc_last, len(hw.program) == 1, pc + 1 == len(hw.program) - 1))]
                     m.next = "FETCH"
         return _Sequencer(d, e, start, completion, macw)
 

@@ -19,7 +19,9 @@ frame; then the receiver ignores the line until it has been idle for
 """
 from __future__ import annotations
 
-from amaranth import Array, Cat, Module, Mux, Signal, signed, unsigned
+from dataclasses import dataclass
+
+from amaranth import Array, Cat, Module, Mux, Signal, Value, signed, unsigned
 from amaranth.lib import wiring
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
@@ -28,6 +30,7 @@ from hwgen import protocol
 from hwgen.hwplan import HardwarePlan
 
 from .accelerator import Accelerator
+from .memories import READ_LATENCY, BankedMemory
 from .uart import UARTRx, UARTTx
 
 BANKS = 2  # requests (and responses) in flight: hwgen.protocol's window
@@ -40,10 +43,12 @@ def next_bank(bank: Signal):
 
 class HostLink(wiring.Component):
     def __init__(self, hw: HardwarePlan, divisor: int, timeout: int, pipelined: bool | None = None):
-        """`pipelined`: register both buffers' read data before the unpacking and packing shifters (a `LATCH`
-        state each, a cycle per byte or logit), so a block RAM's clock-to-out (5.8 ns on the ULX3S-85F's speed
-        grade) ends at a flip-flop (the FC autoencoder's and ResNet-8's critical path), and the UART receiver's
-        byte strobe (`UARTRx(registered=True)`). None: on ECP5 only; on the iCE40 UP5K the registers' 27 logic
+        """`pipelined`: both buffers are banked memories (`memories.BankedMemory`: on ECP5 DP16KD banks with their
+        output register, then registered read data before the unpacking and packing shifters; `LATCH` states
+        wait for it, READ_LATENCY cycles per byte or logit), so a block RAM's clock-to-out (5.8 ns on the
+        ULX3S-85F's speed grade) and the multiplexer between blocks end at flip-flops (the FC autoencoder's and
+        ResNet-8's critical path, 9.8 ns, with the inferred buffer), and the UART receiver's byte strobe is a
+        register (`UARTRx(registered=True)`). None: on ECP5 only; on the iCE40 UP5K the registers' 27 logic
         cells pushed digits_cnn's 2x4 design past what nextpnr could place (5025 of 5280), and the strobe cost
         both digits_cnn designs 4-14% of their Fmax."""
         self.hw, self.divisor, self.timeout = hw, divisor, timeout
@@ -65,19 +70,43 @@ class HostLink(wiring.Component):
         m.submodules.acc = acc = Accelerator(self.hw)
         m.submodules.rx = rx = UARTRx(self.divisor, registered=self.registered)
         m.submodules.tx = tx = UARTTx(self.divisor)
-        m.submodules.inbuf = inbuf = Memory(shape=unsigned(8), depth=BANKS * self.payload_len, init=[])
-        m.submodules.outbuf = outbuf = Memory(shape=signed(self.hw.store_bits), depth=BANKS * self.n_out, init=[])
+        in_rd, in_wr = self._buffer(m, "inbuf", unsigned(8), BANKS * self.payload_len)
+        out_rd, out_wr = self._buffer(m, "outbuf", signed(self.hw.store_bits), BANKS * self.n_out)
         m.d.comb += [rx.rx.eq(self.rx), self.tx.eq(tx.tx)]
         queues = _Queues(m, self.label_bits)
-        _Receiver(self, m, rx, inbuf.write_port(), queues).elaborate()
-        _Compute(self, m, acc, inbuf.read_port(), outbuf.write_port(), queues).elaborate()
-        _Transmitter(self, m, tx, outbuf.read_port(), queues).elaborate()
+        _Receiver(self, m, rx, in_wr, queues).elaborate()
+        _Compute(self, m, acc, in_rd, out_wr, queues).elaborate()
+        _Transmitter(self, m, tx, out_rd, queues).elaborate()
         return m
+
+    def _buffer(self, m: Module, name: str, shape, depth: int) -> tuple["_Port", "_Port"]:
+        """A buffer's read and write ports: an inferred memory (read data a cycle after the address), or
+        (`registered`) a banked one, read every cycle (READ_LATENCY)."""
+        if not self.registered:
+            m.submodules[name] = mem = Memory(shape=shape, depth=depth, init=[])
+            rd, wr = mem.read_port(), mem.write_port()
+            return _Port(rd.addr, rd.data, rd.en), _Port(wr.addr, wr.data, wr.en)
+        m.submodules[name] = mem = BankedMemory(shape, depth)
+        m.d.comb += mem.rd_en.eq(1)
+        return _Port(mem.rd_addr, mem.rd_data, mem.rd_en), _Port(mem.wr_addr, mem.wr_data, mem.wr_en)
+
+    @property
+    def read_waits(self) -> int:
+        """LATCH states between addressing a buffer and using its registered data (none in the direct form)."""
+        return READ_LATENCY if self.registered else 0
+
+
+@dataclass(frozen=True)
+class _Port:
+    """A buffer port as the processes drive it, whichever memory lies behind."""
+    addr: Value
+    data: Value
+    en: Value
 
 
 def buffer_read(link: HostLink, m: Module, rd) -> Signal:
-    """The buffer's read data as the shifters see it: `rd.data`, or (`pipelined`) a register of it, valid a
-    cycle later, which the FSMs wait for in their LATCH states."""
+    """The buffer's read data as the shifters see it: `rd.data`, or (`pipelined`) a register of the banked
+    buffer's data, which the FSMs wait for in their LATCH states."""
     if not link.registered:
         return rd.data
     fetched = Signal.like(rd.data, name="fetched")
@@ -243,11 +272,11 @@ class _Compute:
                                      self.out_bank.eq(next_out)]
             with m.State("FETCH"):  # the read port is addressed in every state (below): byte `count` arrives next
                 m.d.comb += link.busy.eq(1)
-                m.next = "LATCH" if link.registered else "BYTE"
-            if link.registered:
-                with m.State("LATCH"):  # rd.data holds byte `count`; `fetched` takes it at the clock edge
+                m.next = "LATCH0" if link.read_waits else "BYTE"
+            for wait in range(link.read_waits):  # the last: rd.data holds byte `count`; `fetched` takes it
+                with m.State(f"LATCH{wait}"):
                     m.d.comb += link.busy.eq(1)
-                    m.next = "BYTE"
+                    m.next = f"LATCH{wait + 1}" if wait + 1 < link.read_waits else "BYTE"
             with m.State("BYTE"):  # `fetched` holds byte `count`: append it above the bits not yet sent
                 m.d.comb += link.busy.eq(1)
                 m.d.sync += [self.bits.eq(self.bits | (fetched << self.nbits)), self.nbits.eq(self.nbits + 8),
@@ -369,10 +398,10 @@ class _Transmitter:
                         if following == "READ":
                             m.d.sync += [self.n_values.eq(0), self.nbits.eq(0), self.bits.eq(0)]
             with m.State("READ"):  # addressed in every state (above): logit `n_values` arrives next
-                m.next = "LATCH" if link.registered else "PACK"
-            if link.registered:
-                with m.State("LATCH"):  # rd.data holds logit `n_values`; `fetched` takes it at the clock edge
-                    m.next = "PACK"
+                m.next = "LATCH0" if link.read_waits else "PACK"
+            for wait in range(link.read_waits):  # the last: rd.data holds logit `n_values`; `fetched` takes it
+                with m.State(f"LATCH{wait}"):
+                    m.next = f"LATCH{wait + 1}" if wait + 1 < link.read_waits else "PACK"
             with m.State("PACK"):  # `fetched` holds logit `n_values`: append its low bits
                 m.d.sync += [self.bits.eq(self.bits | (fetched[:fmt.bits] << self.nbits)),
                              self.nbits.eq(self.nbits + fmt.bits), self.n_values.eq(self.n_values + 1)]

@@ -75,10 +75,10 @@ def test_small_design_on_ecp5_uses_the_registered_dsp(tmp_path):
     dsps = [c["parameters"] for c in netlist["modules"]["hwgen_top"]["cells"].values() if c["type"] == "MULT18X18D"]
     assert len(dsps) == 4
     assert all(p["REG_INPUTA_CLK"] == p["REG_INPUTB_CLK"] == p["REG_OUTPUT_CLK"] == "CLK0" for p in dsps)
-    # every arena bank (two replicas of two halves) and the weight ROM (16-bit words: the 18-bit mode) is a
-    # DP16KD whose read port has its output register on
+    # every arena bank (two replicas of two halves), the weight ROM (16-bit words: the 18-bit mode) and the host
+    # link's two buffers is a DP16KD whose read port has its output register on
     rams = [c["parameters"] for c in netlist["modules"]["hwgen_top"]["cells"].values() if c["type"] == "DP16KD"]
-    assert len(rams) == 5 and all(p["REGMODE_B"] == "OUTREG" and p["REGMODE_A"] == "NOREG" for p in rams)
+    assert len(rams) == 7 and all(p["REGMODE_B"] == "OUTREG" and p["REGMODE_A"] == "NOREG" for p in rams)
     assert sum(int(p["DATA_WIDTH_B"], 2) == 18 for p in rams) == 1
     # measured 198.1 MHz at 3c35dad (with a fabric register behind each DSP), 196.9 before (169.3 before the
     # registered parameter word, window bounds, five-stage requantizer, registered memory addresses and DP16KD

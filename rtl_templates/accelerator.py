@@ -246,8 +246,10 @@ class _WalkRegisters:
     def __init__(self, hw: HardwarePlan, wd: Widths, e):
         rows, iw = hw.rows, wd.index
 
+        # the counters are set by `start` before any use, so they have no reset: on the iCE40 a reset joins the
+        # logic of every enable (SB_DFFESR resets only when enabled), and it was the iCEBreaker's critical path
         def counter(name: str) -> Signal:
-            return Signal(signed(iw), name=name)
+            return Signal(signed(iw), name=name, reset_less=True)
 
         self.active, self.setup = Signal(name="active"), Signal(name="setup")
         self.rows_done = Signal(name="rows_done")  # m_cnt >= m: every output pixel has had its window origin
@@ -282,7 +284,8 @@ class LoopCounter:
 
     def __init__(self, shape, end, name: str, value: bool = True):
         self.counts_up, self.end = value, end
-        self.value, self.last = Signal(shape, name=name if value else f"{name}_left"), Signal(name=f"{name}_last")
+        self.value = Signal(shape, name=name if value else f"{name}_left", reset_less=True)  # set by `restart`
+        self.last = Signal(name=f"{name}_last", reset_less=True)
 
     def restart(self) -> list:
         return [self.value.eq(0 if self.counts_up else self.end), self.last.eq(self.end == 0)]
@@ -758,6 +761,7 @@ class _Sequencer:
     d: Any             # the running layer's descriptor (a View of descriptor_layout)
     e: Any             # its loop ends minus 1 (a View of ends_layout), valid with `start`
     start: Signal      # one-hot by LayerOp kind, one cycle: start the unit of d.kind (registered: no decode after it)
+    start_next: Signal  # the value `start` takes after the coming edge
     completion: Signal  # output values written or streamed this cycle (0-2)
     macw: "MacWriter"
 
@@ -831,7 +835,8 @@ class Accelerator(wiring.Component):
         done = Signal(range(max(op.n_out for op in hw.program) + 1))
         completion = Signal(range(3))
         m.d.comb += mem.prog_rd.addr.eq(pc)
-        m.d.sync += start.eq(0)  # a pulse: set in LOAD, so it is high in START only
+        start_next = Signal.like(start)
+        m.d.sync += start.eq(start_next)  # a pulse: set in LOAD, so it is high in START only
         # done == d.n_out and pc == the last entry, as registers worked out with the counts they compare, so the
         # step to the next entry is a gate from flip-flops (the OrangeCrab's critical path, 5.1 ns)
         finished, pc_last = Signal(), Signal(init=len(hw.program) == 1)
@@ -842,7 +847,7 @@ class Accelerator(wiring.Component):
                 word = descriptor_layout(hw)(mem.prog_rd.data)
                 m.d.sync += [d.eq(mem.prog_rd.data), done.eq(0), finished.eq(word.n_out == 0)]
                 m.d.sync += [e[name].eq(word[name] - 1) for name in LOOP_ENDS]
-                m.d.sync += start.eq(1 << word.kind.as_unsigned())
+                m.d.comb += start_next.eq(1 << word.kind.as_unsigned())
                 m.next = "START"
             with m.State("START"):  # `start` holds the kind decoded in LOAD for this one cycle
                 m.next = "RUN"
@@ -852,7 +857,7 @@ class Accelerator(wiring.Component):
                     m.d.sync += [pc.eq(Mux(pc_last, 0, pc + 1)),
                                  pc_last.eq(Mux(pc_last, len(hw.program) == 1, pc + 1 == len(hw.program) - 1))]
                     m.next = "FETCH"
-        return _Sequencer(d, e, start, completion, macw)
+        return _Sequencer(d, e, start, start_next, completion, macw)
 
     def _units(self, m: Module, seq: _Sequencer) -> _Units:
         """One unit per layer kind; each sees the descriptor and starts when the sequencer starts its kind."""
@@ -867,7 +872,11 @@ class Accelerator(wiring.Component):
         m.submodules.eltwise = ew = EltwiseUnit(hw)
         for unit, kinds in ((walker, (MAC, MAX)), (preader, (MAC,)), (seq.macw, (MAC,)), (maxu, (MAX,)),
                             (ew, (ELTWISE, OUTPUT))):
-            m.d.comb += [unit.d.eq(seq.d), unit.e.eq(seq.e), unit.start.eq(Cat(*(seq.start[x] for x in kinds)).any())]
+            # each unit's start a register of its own: the OR of its kinds lies before it, not in front of the
+            # priority of every counter of the unit (the OrangeCrab's critical path, through the walker's, 5.7 ns)
+            unit_start = Signal(name=f"start_{type(unit).__name__}")
+            m.d.sync += unit_start.eq(Cat(*(seq.start_next[x] for x in kinds)).any())
+            m.d.comb += [unit.d.eq(seq.d), unit.e.eq(seq.e), unit.start.eq(unit_start)]
         return _Units(walker, preader, engine, maxu, ew)
 
     def _walker_paths(self, m: Module, seq: _Sequencer, mem: _Memories, u: _Units) -> None:

@@ -84,10 +84,14 @@ class WindowWalker(wiring.Component):
     logic); every stage holds while `beats` is not ready.
     """
 
-    def __init__(self, hw: HardwarePlan):
+    def __init__(self, hw: HardwarePlan, consumer_free: bool | None = None):
+        """`consumer_free`: the stall counts the FIFO's room without the beat the consumer may take this cycle
+        (three entries), so the consumer's readiness does not reach it; None: everywhere but on the iCE40,
+        whose UP5K cannot spare the third entry's logic cells (digits_cnn's 2x4 design no longer placed)."""
         self.hw = hw
         self.wd = Widths(hw)
         self.desc = descriptor_layout(hw)
+        self.consumer_free = consumer_free
         super().__init__({
             "start": In(1), "d": In(self.desc), "e": In(ends_layout(hw)), "busy": Out(1),
             "rd_en": Out(1),
@@ -103,13 +107,17 @@ class WindowWalker(wiring.Component):
         r = _WalkRegisters(self.hw, self.wd, self.e)
         # the beats leave through a FIFO, so that the stall (`advance`, the read enable of every block RAM of the
         # arena and the weights) is a register, worked out a cycle ahead: ~s2.valid | out.i.ready, both as they
-        # will be after the coming edge; the room counted without the beat the consumer may take this cycle, so
-        # the consumer's logic does not reach the stall (three entries keep a beat per cycle)
-        m.submodules.out = out = StreamFIFO(beat_layout(self.hw), depth=3)
+        # will be after the coming edge; `consumer_free`: the room counted without the beat the consumer may take
+        # this cycle, so the consumer's logic does not reach the stall (three entries keep a beat per cycle)
+        free = self.consumer_free
+        if free is None:
+            free = getattr(platform, "family", None) != "ice40"
+        m.submodules.out = out = StreamFIFO(beat_layout(self.hw), depth=3 if free else 2)
         wiring.connect(m, out.o, wiring.flipped(self.beats))
         advance_en, issue = LookaheadEnable("walk_advance"), Signal()
         advance = advance_en.fanout
-        advance_en.update(m, ~Mux(advance_en.local, r.flight[-1].valid, r.s2.valid) | out.ready_unless_taken)
+        advance_en.update(m, ~Mux(advance_en.local, r.flight[-1].valid, r.s2.valid)
+                          | (out.ready_unless_taken if free else out.ready_next))
         m.d.comb += [
             issue.eq(r.active & ~r.setup & advance),
             self.rd_en.eq(advance),

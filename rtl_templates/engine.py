@@ -87,13 +87,16 @@ class TileEngine(wiring.Component):
         # `pending`: en == ~(tile_done & (pending != 0)) on every cycle.
         # `pending != 0` and `pending == 1` are kept as flags beside the count, so the enable's next value is a few
         # gates from registers rather than a decrement and a compare
+        # The snapshot (tile_done & ~pending_nz) is a register worked out the same way, so the route from the
+        # corner PE does not lead on into the drain rows' shift registers (the ULX3S-85F's critical path, 8.1 ns).
         en, pending_next = Signal(init=1, name="array_en"), Signal.like(pending)
         pending_nz, pending_one = Signal(name="pending_nz"), Signal(name="pending_one")
         nz_next, one_next = Signal(), Signal()
-        m.d.comb += [array.en.eq(en), array.snapshot.eq(array.tile_done & ~pending_nz), pending_next.eq(pending),
+        snapshot = Signal(name="snapshot")
+        m.d.comb += [array.en.eq(en), array.snapshot.eq(snapshot), pending_next.eq(pending),
                      nz_next.eq(pending_nz), one_next.eq(pending_one)]
         m.d.sync += [pending.eq(pending_next), pending_nz.eq(nz_next), pending_one.eq(one_next),
-                     en.eq(~(array.tile_done_next & nz_next))]
+                     en.eq(~(array.tile_done_next & nz_next)), snapshot.eq(array.tile_done_next & ~nz_next)]
         with m.If(array.snapshot):
             m.d.comb += [pending_next.eq(self.rows), nz_next.eq(1), one_next.eq(self.rows == 1)]
 

@@ -128,8 +128,8 @@ class _ReadPipe:
         return self.stages[-1]
 
 
-def _walk(hw: HardwarePlan, op: LayerOp, seed: int) -> list[tuple]:
-    dut = WindowWalker(hw)
+def _walk(hw: HardwarePlan, op: LayerOp, seed: int, consumer_free: bool = True) -> list[tuple]:
+    dut = WindowWalker(hw, consumer_free=consumer_free)
     rng = random.Random(seed)
     beats: list[tuple] = []
     expected_count = op.mtiles * op.groups * op.nt * op.k
@@ -168,9 +168,12 @@ def _walk(hw: HardwarePlan, op: LayerOp, seed: int) -> list[tuple]:
     return beats
 
 
-@pytest.mark.parametrize("array,narrow,read_latency", [("1x1", False, 3), ("2x3", True, 4), ("3x2", False, 3),
-                                                       ("4x4", True, 4)])
-def test_walker_beats_follow_the_loop_nest(unit_model, array, narrow, read_latency):
+@pytest.mark.parametrize("array,narrow,read_latency,consumer_free", [
+    ("1x1", False, 3, True), ("2x3", True, 4, True), ("3x2", False, 3, False), ("4x4", True, 4, True),
+    ("2x4", False, 3, False)])
+def test_walker_beats_follow_the_loop_nest(unit_model, array, narrow, read_latency, consumer_free):
+    """Every beat against the loop nest, under random readiness; both stall forms (`consumer_free`: the
+    FIFO's room counted without the beat taken this cycle; without it, the iCE40's two-entry form)."""
     qm, hw = _plan(unit_model, array, narrow)
     hw = dataclasses.replace(hw, read_latency=read_latency)  # ECP5's registered bank-multiplexer level: 4
     walked = [op for op in hw.program if op.kind in (MAC, MAX)]
@@ -180,7 +183,7 @@ def test_walker_beats_follow_the_loop_nest(unit_model, array, narrow, read_laten
     for n, op in enumerate(walked):
         node = qm.graph.nodes[op.trace_id]
         wmat = weight_matrix(qm, node)[0] if op.kind == MAC else None
-        got = _walk(hw, op, seed=n)
+        got = _walk(hw, op, seed=n, consumer_free=consumer_free)
         want = _expected_beats(op, hw, wmat)
         for b, (g, w) in enumerate(zip(got, want)):
             assert g[0] == w[0], f"{node.name} beat {b}: activations {g[0]} != {w[0]}"

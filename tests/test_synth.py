@@ -117,17 +117,22 @@ def test_array_auto_fits_the_icebreaker(tmp_path, cnn_path):
     assert r["fmax_mhz"] >= 35.0
 
 
-@pytest.mark.slow  # three place-and-route runs (~1.5 minutes)
+@pytest.mark.slow  # four place-and-route runs (~2 minutes)
 @pytest.mark.filterwarnings("ignore")
 def test_clock_max_and_the_synth_cache(tmp_path):
     """--clock max: the fastest PLL clock below the oscillator design's Fmax that meets timing. Also: another
-    baud rate is another design to the synthesis cache, while --clock max reuses the oscillator run."""
+    baud rate or placement seed is another design to the synthesis cache, while --clock max reuses the
+    oscillator run."""
     torch.manual_seed(0)
     export(nn.Sequential(nn.Flatten(), nn.Linear(16, 4)), (1, 4, 4), tmp_path / "m.pt2")
     assert hwgen("build", tmp_path / "m.pt2", "--array", "1x1", "-o", tmp_path / "b", "--vectors", "1").returncode == 0
     at_oscillator = json.loads(hwgen("synth", tmp_path / "b", "--board", "icebreaker", "--json").stdout)
     other = json.loads(hwgen("synth", tmp_path / "b", "--board", "icebreaker", "--baud", "57600", "--json").stdout)
     assert not at_oscillator["cached"] and not other["cached"] and other["synth_key"] != at_oscillator["synth_key"]
+    # --seed: nextpnr places with it, and it is another design to the cache
+    seeded = json.loads(hwgen("synth", tmp_path / "b", "--board", "icebreaker", "--seed", "7", "--json").stdout)
+    assert seeded["seed"] == 7 and not seeded["cached"] and seeded["synth_key"] != at_oscillator["synth_key"]
+    assert "--seed 7" in (tmp_path / "b" / "synth-icebreaker" / "build_hwgen_top.sh").read_text()
     proc = hwgen("synth", tmp_path / "b", "--board", "icebreaker", "--clock", "max", "--json")
     assert proc.returncode == 0, proc.stderr
     r = json.loads(proc.stdout)

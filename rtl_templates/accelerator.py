@@ -271,7 +271,7 @@ class _WalkRegisters:
             setattr(self, name, counter(name))
         # only the window's ky and kx are read as positions; the other loops count down to their last pass
         for name, field in (("ox", "ow"), ("g", "groups"), ("ntc", "nt"), ("k", "k"), ("ky", "kh"), ("kx", "kw")):
-            setattr(self, name, LoopCounter(wd.loop(field), e[field], name, value=name in ("ky", "kx")))
+            setattr(self, name, LoopCounter(wd.loop(field), e[field], name, counts_up=name in ("ky", "kx")))
         # a beat's flags, through the memories' read_latency stages (reads in flight), then stage 2
         flags = data.StructLayout({"valid": 1, "last": 1, "pad": rows, "sub": range(max(hw.w_bits, 2))})
         self.flight = [Signal(flags, name=f"flight{i}") for i in range(hw.read_latency)]
@@ -285,14 +285,14 @@ class LoopCounter:
     """A loop counter from 0 to `end` (the loop's last value), its `last` flag registered: the compare runs
     beside the counter's enable logic instead of in front of it.
 
-    With `value` (the position is read) it counts up and `last` compares the incremented count with `end`;
+    With `counts_up` (the position, `value`, is read) it counts up and `last` compares the incremented count with `end`;
     otherwise it counts the passes left down to 0 and `last` compares the count with 1, a constant, so no
     carry chain lies in front of the compare (the k-step loop's add and compare were the OrangeCrab's
     critical path, 5.4 ns)."""
 
-    def __init__(self, shape, end, name: str, value: bool = True):
-        self.counts_up, self.end = value, end
-        self.value = Signal(shape, name=name if value else f"{name}_left", reset_less=True)  # set by `restart`
+    def __init__(self, shape, end, name: str, counts_up: bool = True):
+        self.counts_up, self.end = counts_up, end
+        self.value = Signal(shape, name=name if counts_up else f"{name}_left", reset_less=True)  # set by `restart`
         self.last = Signal(name=f"{name}_last", reset_less=True)
 
     def restart(self) -> list:
@@ -673,16 +673,17 @@ class EltwiseUnit(wiring.Component):
         data_stage = self.data_stage
         valid = [Signal(name=f"ew_valid{i}") for i in range(self.latency + 1)]  # valid[i]: stage i holds a value
         valid2 = [Signal(name=f"ew_valid2_{i}") for i in range(self.latency + 1)] if lanes == 2 else []  # lane 2's
-        active, idx, last = valid[0], Signal(signed(iw)), Signal(data_stage + 1)  # last: stages 0-data_stage's final one
+        # last: whether stages 0 to data_stage hold the walk's final value
+        active, idx, last = valid[0], Signal(signed(iw)), Signal(data_stage + 1)
         rd = self._read_walk(m, active & advance, idx)
         if lanes == 2:
             rd = Mux(pairs, idx, rd)
             # pairs: the last cycle takes the final one or two values (a second lane only while idx + 1 < n_out)
             m.d.comb += valid2[0].eq(active & pairs & (idx != e.n_out))
-        # the pipeline stalls only while the output stream (fed by stage data_stage, through a FIFO) waits; arena writes
-        # never stall. The stall enables every block RAM of two arena replicas, so it is a register worked out a
-        # cycle ahead: ~(valid[data_stage] & streaming) | out.i.ready after the coming edge (the descriptor is constant
-        # while any stage holds a value)
+        # the pipeline stalls only while the output stream (fed by stage data_stage, through a FIFO) waits; arena
+        # writes never stall. The stall enables every block RAM of two arena replicas, so it is a register worked
+        # out a cycle ahead: ~(valid[data_stage] & streaming) | out.i.ready after the coming edge (the descriptor is
+        # constant while any stage holds a value)
         m.submodules.out = out = StreamFIFO(self.outputs.payload.shape())
         wiring.connect(m, out.o, wiring.flipped(self.outputs))
         advance_en.update(m, ~(Mux(advance_en.local, valid[data_stage - 1], valid[data_stage]) & streaming)
@@ -698,7 +699,8 @@ class EltwiseUnit(wiring.Component):
             with m.If(last[0]):
                 m.d.sync += active.eq(0)
 
-        # per lane: stage data_stage, the arena's outputs registered; data_stage + 1, the sum, then the requantizer's stages
+        # per lane: stage data_stage, the arena's outputs registered; data_stage + 1, the sum, then the
+        # requantizer's stages
         def per_lane(shape, name):
             return [Signal(shape, name=f"{name}{i}") for i in range(lanes)]
 
@@ -724,7 +726,8 @@ class EltwiseUnit(wiring.Component):
             out.i.valid.eq(valid[data_stage] & streaming), out.i.payload.data.eq(a2[0]),
             out.i.payload.last.eq(last[data_stage]),
         ]
-        if self.hw.lut_words:  # the table's entry for stage data_stage + 1's value, carried along beside the requantizer
+        # the table's entry for stage data_stage + 1's value, carried along beside the requantizer
+        if self.hw.lut_words:
             carried = [Signal(self.wd.store, name=f"lut_carry{i}") for i in range(rq.latency)]
             with m.If(advance):
                 m.d.sync += [carried[0].eq(self.lut_data)] + [carried[i].eq(carried[i - 1])

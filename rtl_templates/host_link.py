@@ -104,6 +104,21 @@ class _Port:
     en: Value
 
 
+def after_read(link: HostLink, then: str) -> str:
+    """The state to go to after addressing a buffer: the first LATCH state (`latch_states`), or `then`."""
+    return "LATCH0" if link.read_waits else then
+
+
+def latch_states(link: HostLink, m: Module, then: str, busy: bool = False) -> None:
+    """The LATCH states between addressing a buffer and its registered data (`fetched` takes it in the last
+    one), ending in state `then`. `busy`: the link is busy in them."""
+    for wait in range(link.read_waits):
+        with m.State(f"LATCH{wait}"):
+            if busy:
+                m.d.comb += link.busy.eq(1)
+            m.next = f"LATCH{wait + 1}" if wait + 1 < link.read_waits else then
+
+
 def buffer_read(link: HostLink, m: Module, rd) -> Signal:
     """The buffer's read data as the shifters see it: `rd.data`, or (`pipelined`) a register of the banked
     buffer's data, which the FSMs wait for in their LATCH states."""
@@ -272,11 +287,8 @@ class _Compute:
                                      self.out_bank.eq(next_out)]
             with m.State("FETCH"):  # the read port is addressed in every state (below): byte `count` arrives next
                 m.d.comb += link.busy.eq(1)
-                m.next = "LATCH0" if link.read_waits else "BYTE"
-            for wait in range(link.read_waits):  # the last: rd.data holds byte `count`; `fetched` takes it
-                with m.State(f"LATCH{wait}"):
-                    m.d.comb += link.busy.eq(1)
-                    m.next = f"LATCH{wait + 1}" if wait + 1 < link.read_waits else "BYTE"
+                m.next = after_read(link, "BYTE")
+            latch_states(link, m, "BYTE", busy=True)
             with m.State("BYTE"):  # `fetched` holds byte `count`: append it above the bits not yet sent
                 m.d.comb += link.busy.eq(1)
                 m.d.sync += [self.bits.eq(self.bits | (fetched << self.nbits)), self.nbits.eq(self.nbits + 8),
@@ -398,10 +410,8 @@ class _Transmitter:
                         if following == "READ":
                             m.d.sync += [self.n_values.eq(0), self.nbits.eq(0), self.bits.eq(0)]
             with m.State("READ"):  # addressed in every state (above): logit `n_values` arrives next
-                m.next = "LATCH0" if link.read_waits else "PACK"
-            for wait in range(link.read_waits):  # the last: rd.data holds logit `n_values`; `fetched` takes it
-                with m.State(f"LATCH{wait}"):
-                    m.next = f"LATCH{wait + 1}" if wait + 1 < link.read_waits else "PACK"
+                m.next = after_read(link, "PACK")
+            latch_states(link, m, "PACK")
             with m.State("PACK"):  # `fetched` holds logit `n_values`: append its low bits
                 m.d.sync += [self.bits.eq(self.bits | (fetched[:fmt.bits] << self.nbits)),
                              self.nbits.eq(self.nbits + fmt.bits), self.n_values.eq(self.n_values + 1)]

@@ -25,10 +25,11 @@ from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
 from hwgen.fit import BRAM_MODES, ecp5_bank_depth
+from hwgen.hwplan.model import READ_LATENCIES
 
-READ_LATENCY = 3  # enabled cycles from `rd_addr` to `rd_data`: the address register, the block, the bank register
-# ... and with a registered group level in the bank multiplexer (HardwarePlan.read_latency; hwgen.fit.plan_for)
-READ_LATENCIES = (READ_LATENCY, READ_LATENCY + 1)
+# enabled cycles from `rd_addr` to `rd_data`: the address register, the block, the bank register; the plan may
+# ask for one more, a registered group level in the bank multiplexer (HardwarePlan.read_latency)
+READ_LATENCY = READ_LATENCIES[0]
 GROUP_BANKS = 4  # banks per group of the registered level: a 4:1 multiplexer is two LUT4s and a PFUMX on ECP5
 WRITE_STAGE_LATENCY = 1  # cycles a write waits in the write stage (BankedMemory `write_stage`) before it lands
 # A writable bank's memory name starts with this: synthesis marks those memories' read-during-write collisions as

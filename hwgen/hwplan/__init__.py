@@ -22,8 +22,8 @@ from .allocation import allocate
 from .cycles import LayerCycles, estimate_cycles
 from .encoding import descriptor_fields, descriptor_width, descriptor_words
 from .lowering import datapath, lower
-from .model import (ELTWISE, INPUT, KINDS, MAC, MAX, OUTPUT, SCHEMA, SCHEMA_VERSION, ArrayShape, HardwarePlan,
-                    LayerOp, TensorSlot)
+from .model import (ELTWISE, INPUT, KINDS, MAC, MAX, OUTPUT, READ_LATENCIES, SCHEMA, SCHEMA_VERSION, ArrayShape,
+                    HardwarePlan, LayerOp, TensorSlot)
 from .packing import pack_param_word
 
 __all__ = ["ELTWISE", "INPUT", "KINDS", "MAC", "MAX", "OUTPUT", "SCHEMA", "SCHEMA_VERSION", "ArrayShape",
@@ -32,13 +32,13 @@ __all__ = ["ELTWISE", "INPUT", "KINDS", "MAC", "MAX", "OUTPUT", "SCHEMA", "SCHEM
 
 
 def make_hardware_plan(qm: QuantizedModel, array: ArrayShape, write_lanes: int = 2,
-                       product_stages: int = 2, read_latency: int = 3) -> HardwarePlan:
+                       product_stages: int = 2, read_latency: int = READ_LATENCIES[0]) -> HardwarePlan:
     if write_lanes not in (1, 2):
         raise ValueError(f"write_lanes must be 1 or 2, got {write_lanes!r}")
     if product_stages not in (2, 3):
         raise ValueError(f"product_stages must be 2 or 3, got {product_stages!r}")
-    if read_latency not in (3, 4):
-        raise ValueError(f"read_latency must be 3 or 4, got {read_latency!r}")
+    if read_latency not in READ_LATENCIES:
+        raise ValueError(f"read_latency must be one of {READ_LATENCIES}, got {read_latency!r}")
     graph, plan = qm.graph, qm.plan
     fmt = {graph.input.name: plan.input, **{lp.name: lp.out for lp in plan.layers}}
     layout = allocate(graph, fmt.__getitem__)

@@ -115,6 +115,10 @@ class TensorSlot:
     fmt: Fixed
 
 
+# the banked memories' read latencies a plan may ask for (HardwarePlan.read_latency; rtl_templates.memories)
+READ_LATENCIES = (3, 4)
+
+
 @dataclass(frozen=True)
 class HardwarePlan:
     rows: int
@@ -144,7 +148,7 @@ class HardwarePlan:
     product_stages: int = 2
     # enabled cycles from a banked memory's read address to its data (the arena and the weights): 3, or 4 with
     # a registered level in the bank multiplexer where block RAMs spread over a large die (ECP5: hwgen.fit.plan_for)
-    read_latency: int = 3
+    read_latency: int = READ_LATENCIES[0]
     schema: str = field(default=SCHEMA)
     version: int = field(default=SCHEMA_VERSION)
 

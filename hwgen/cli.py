@@ -178,11 +178,12 @@ def build_(model, output, array, board, vectors, as_json, **kw):
               help="Random gaps on the input stream and backpressure on the output, probability per cycle "
                    "(driven from cocotb every cycle: much slower than the default fast mode).")
 @click.option("--seed", type=int, default=0, show_default=True, help="Seed of the random stalls.")
-# the forms of rtl_templates.multiplier.PipelinedMultiplier.FORMS, spelled out: the CLI imports no Amaranth
-@click.option("--dsp", type=click.Choice(["generic", "ecp5"]), default="generic", show_default=True,
-              help="Cell form of the PEs and memories: 'ecp5' simulates the registered MULT18X18D and "
-                   "DP16KD instances that `hwgen synth` builds for an ECP5 board, with hwgen's behavioural "
-                   "models of those cells.")
+# hwgen.simulate.SIM_FORMS, spelled out: the CLI imports no Amaranth
+@click.option("--dsp", type=click.Choice(["generic", "ecp5", "ice40"]), default="generic", show_default=True,
+              help="Form of the design: 'ecp5' simulates the registered MULT18X18D and DP16KD instances that "
+                   "`hwgen synth` builds for an ECP5 board, with hwgen's behavioural models of those cells; "
+                   "'ice40' the forms it builds for an iCE40 board (two-entry FIFOs, LUT parameter ROMs, "
+                   "SB_RAM40_4K-deep banks).")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object instead of tables.")
 @handle_errors
 def sim_(build_dir, inputs, stall, seed, dsp, as_json):

@@ -50,7 +50,7 @@ class SimulationResult:
     simulated_cycles: int
     cycles_per_second: float
     trace_writes: int
-    dsp: str = "generic"             # the multiplier form simulated (PipelinedMultiplier.FORMS)
+    dsp: str = "generic"             # the form simulated (SIM_FORMS)
 
     def to_json(self) -> dict:
         return asdict(self)
@@ -80,14 +80,19 @@ def trace_format(hw: HardwarePlan):
     return TraceFormat(trace["layer"].shape.width, trace["index"].shape.width, hw.store_bits)
 
 
+SIM_FORMS = ("generic", "ecp5", "ice40")
+
+
 def accelerator_sources(build: Build, dsp: str = "generic") -> dict[str, str]:
     """The accelerator's Verilog by file name: the build's own, or re-emitted as `hwgen synth` builds it for an
-    ECP5 board (the PEs' MULT18X18D and the RAM banks' DP16KD instances) plus our behavioural models of those
-    cells."""
-    from rtl_templates.multiplier import ECP5DspTarget, PipelinedMultiplier
+    ECP5 board (the PEs' MULT18X18D and the RAM banks' DP16KD instances, plus our behavioural models of those
+    cells) or for an iCE40 board (its per-family forms: two-entry FIFOs, beats taken straight from the
+    engine's FIFO, LUT parameter ROMs, SB_RAM40_4K-deep banks; inferred cells, as yosys maps them)."""
+    from rtl_templates.family import FamilyTarget
+    from rtl_templates.multiplier import ECP5DspTarget
 
-    if dsp not in PipelinedMultiplier.FORMS:
-        raise HwgenError(f"unknown DSP form {dsp!r}; choose one of {', '.join(PipelinedMultiplier.FORMS)}")
+    if dsp not in SIM_FORMS:
+        raise HwgenError(f"unknown cell form {dsp!r}; choose one of {', '.join(SIM_FORMS)}")
     if dsp == "generic":
         return {build.manifest["verilog"]: build.verilog.read_text()}
     from rtl_templates.accelerator import Accelerator
@@ -95,8 +100,9 @@ def accelerator_sources(build: Build, dsp: str = "generic") -> dict[str, str]:
 
     from .verilog import emit_verilog
 
-    text = emit_verilog(Accelerator(build.hw), build.manifest["top"], platform=ECP5DspTarget())
-    return {build.manifest["verilog"]: text, **ecp5_models()}
+    platform = ECP5DspTarget() if dsp == "ecp5" else FamilyTarget(dsp)
+    text = emit_verilog(Accelerator(build.hw), build.manifest["top"], platform=platform)
+    return {build.manifest["verilog"]: text, **(ecp5_models() if dsp == "ecp5" else {})}
 
 
 def compile_build(build: Build, cache: Path | None = None, dsp: str = "generic"):
@@ -116,8 +122,9 @@ def simulate(path: str | Path, *, inputs: int | None = None, stall: float = 0.0,
              fault: dict[str, int] | None = None, dsp: str = "generic") -> SimulationResult:
     """Compile the build (cached by digest) and check `inputs` vectors layer by layer.
 
-    `dsp="ecp5"` simulates the PEs as `hwgen synth` builds them for an ECP5
-    board (registered MULT18X18D instances, with sim/models/MULT18X18D.v).
+    `dsp="ecp5"` simulates the PEs and memories as `hwgen synth` builds them for an ECP5
+    board (registered MULT18X18D and DP16KD instances, with sim/models/), `dsp="ice40"`
+    the forms it builds for an iCE40 board (`accelerator_sources`).
 
     `fault` ({"drop": N} or {"dup": N}) makes the harness leave out or repeat
     the N-th trace record: for tests that the checker catches a lost write.

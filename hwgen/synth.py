@@ -15,13 +15,15 @@ from . import protocol
 from .progress import run_watched
 from .toolchain import setup_synthesis
 from rtl_templates.memories import COLLISION_X_SCRIPT
+from rtl_templates.streams import KEEP_SCRIPT
 
 TOP = "hwgen_top"
 # Amaranth names an array port's elements `out_row[3]`; yosys's abc9 re-integration can take such a wire name for
 # bit 3 of the wire `out_row` and tie two flip-flops together (a multiply driven net that nextpnr refuses). Hiding
 # those names before synthesis costs only their readability in the reports. Then the activation memory's
-# read-during-write collisions are marked undefined (rtl_templates/memories.py says why that is safe).
-SCRIPT_AFTER_READ = "\n".join(["rename -hide w:*]", COLLISION_X_SCRIPT])
+# read-during-write collisions are marked undefined (rtl_templates/memories.py says why that is safe), and the
+# copies of widely fanned-out registers keep their own flip-flops (rtl_templates/streams.py, kept_copy).
+SCRIPT_AFTER_READ = "\n".join(["rename -hide w:*]", COLLISION_X_SCRIPT, KEEP_SCRIPT])
 
 # nextpnr's utilization keys per family: (LUTs, FFs, DSPs, BRAMs)
 CELLS = {

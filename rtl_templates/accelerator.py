@@ -25,9 +25,10 @@ from amaranth.lib.wiring import In, Out
 from hwgen.hwplan import ELTWISE, INPUT, KINDS, MAC, MAX, OUTPUT, HardwarePlan, descriptor_fields, descriptor_words
 
 from .engine import TileEngine
+from .family import family_of
 from .memories import BankedMemory, InterleavedMemory
 from .requant import PIPELINED_LATENCY, ActivationSupport, Requantizer
-from .streams import LookaheadEnable, StreamFIFO
+from .streams import LookaheadEnable, kept_copy, StreamFIFO
 
 
 def descriptor_layout(hw: HardwarePlan) -> data.StructLayout:
@@ -94,7 +95,7 @@ class WindowWalker(wiring.Component):
         self.consumer_free = consumer_free
         super().__init__({
             "start": In(1), "d": In(self.desc), "e": In(ends_layout(hw)), "busy": Out(1),
-            "rd_en": Out(1),
+            "rd_en": Out(1), "rd_en_next": Out(1),  # rd_en, and the value it takes after the coming edge
             "a_addr": Out(data.ArrayLayout(unsigned(self.wd.addr), hw.rows)),
             "a_data": In(data.ArrayLayout(self.wd.store, hw.rows)),
             "w_addr": Out(range(len(hw.weight_words))),
@@ -111,7 +112,7 @@ class WindowWalker(wiring.Component):
         # this cycle, so the consumer's logic does not reach the stall (three entries keep a beat per cycle)
         free = self.consumer_free
         if free is None:
-            free = getattr(platform, "family", None) != "ice40"
+            free = family_of(platform) != "ice40"
         m.submodules.out = out = StreamFIFO(beat_layout(self.hw), depth=3 if free else 2)
         wiring.connect(m, out.o, wiring.flipped(self.beats))
         advance_en, issue = LookaheadEnable("walk_advance"), Signal()
@@ -120,7 +121,7 @@ class WindowWalker(wiring.Component):
                           | (out.ready_unless_taken if free else out.ready_next))
         m.d.comb += [
             issue.eq(r.active & ~r.setup & advance),
-            self.rd_en.eq(advance),
+            self.rd_en.eq(advance), self.rd_en_next.eq(advance_en.next),
             self.busy.eq(r.active | Cat(*(stage.valid for stage in (*r.flight, r.s2)), out.o.valid).any()),
             self.w_addr.eq(r.wtile + r.kword),
         ]
@@ -415,8 +416,10 @@ class MacWriter(wiring.Component):
     array.
     """
 
-    def __init__(self, hw: HardwarePlan):
-        self.hw, self.wd = hw, Widths(hw)
+    def __init__(self, hw: HardwarePlan, registered_beats: bool | None = None):
+        """`registered_beats`: each beat registered as it leaves the engine's FIFO (below); None: everywhere but
+        on the iCE40, whose UP5K cannot spare a register per bit of a row."""
+        self.hw, self.wd, self.registered_beats = hw, Widths(hw), registered_beats
         self.engine_results = TileEngine.result_layout_for(hw.cols, hw.store_bits - 1)
         super().__init__({
             "start": In(1), "d": In(descriptor_layout(hw)), "e": In(ends_layout(hw)),
@@ -455,13 +458,25 @@ class MacWriter(wiring.Component):
                                       col_last.eq(Mux(e.nt == 0, e.cols_last, hw.cols - 1) == 0)]
             if paired:
                 m.d.sync += [have.eq(0), pair.eq(d.m >= 2)]
+        # (`registered_beats`) each beat registered as it leaves the engine's FIFO, so the column multiplexer
+        # (beat.data[j]) starts from flip-flops and not from the FIFO's distributed RAM (the ULX3S-85F's critical
+        # path, 8.4 ns); the register takes the next beat as this one is consumed, so no cycle is lost
+        registered = self.registered_beats
+        if registered is None:
+            registered = family_of(platform) != "ice40"
         consume = Signal()
-        m.d.comb += consume.eq(self.results.valid & (row_skip | take | col_last))
-        beat = self.results.payload
+        if registered:
+            valid, beat = Signal(name="result_valid"), Signal(self.engine_results, name="result_beat")
+            m.d.comb += [consume.eq(valid & (row_skip | take | col_last)), self.results.ready.eq(~valid | consume)]
+            with m.If(self.results.ready):
+                m.d.sync += [valid.eq(self.results.valid), beat.eq(self.results.payload)]
+        else:
+            valid, beat = self.results.valid, self.results.payload
+            m.d.comb += [consume.eq(valid & (row_skip | take | col_last)), self.results.ready.eq(consume)]
         if paired:
-            with m.If(self.results.valid & take):
+            with m.If(valid & take):
                 m.d.sync += [held.eq(beat), have.eq(1)]
-        with m.If(self.results.valid & ~row_skip & ~take):
+        with m.If(valid & ~row_skip & ~take):
             m.d.sync += [  # registered: the address adders end here, not in the arena's write path
                 self.write.en.eq(1),
                 self.write.addr.eq(d.out_base + tc.ch_off + lane_off + pixel),
@@ -474,7 +489,6 @@ class MacWriter(wiring.Component):
             ]
             with m.If(~col_last):
                 m.d.sync += [j.eq(j + 1), lane_off.eq(lane_off + d.ohw), col_last.eq(j + 1 == tc.last_col)]
-        m.d.comb += self.results.ready.eq(consume)
         next_past_end, next_pair, next_last_col = tc.upcoming()
         after = Signal.like(i)  # the row after this beat's (or its pair's)
         m.d.comb += after.eq(Mux(have, i_plus[1], i_plus[0]))
@@ -558,28 +572,39 @@ class MaxUnit(wiring.Component):
 class ParamReader(wiring.Component):
     """One parameter word (per-column bias and shift) per tile, in the walker's tile order.
 
-    Two stages: the memory read, then a register, so the requantizer's bias add starts from a flip-flop and not
-    from a block RAM's clock-to-out (the FC autoencoder's critical path on the ULX3S-85F). The stages advance
-    together; a tile's word waits in the register long before its first row drains, so no cycle is lost.
+    The memory read (`latency` enabled cycles: 1 for a LUT ROM, the plan's read latency for a BankedMemory),
+    then a register, so the requantizer's bias add starts from a flip-flop and not from a block RAM's
+    clock-to-out (the FC autoencoder's critical path on the ULX3S-85F). The stages advance together; a tile's
+    word waits in the register long before its first row drains, so no cycle is lost.
     """
 
-    def __init__(self, hw: HardwarePlan):
-        self.hw, self.wd = hw, Widths(hw)
+    def __init__(self, hw: HardwarePlan, latency: int = 1):
+        self.hw, self.wd, self.latency = hw, Widths(hw), latency
         super().__init__({
             "start": In(1), "d": In(descriptor_layout(hw)), "e": In(ends_layout(hw)),
             "rd_en": Out(1), "addr": Out(range(len(hw.param_words))), "rd_data": In(unsigned(hw.param_width)),
             "params": Out(stream.Signature(unsigned(hw.param_width))),
+            "ready_next": In(1),  # the value params.ready takes after the coming edge (the engine's)
         })
 
     def elaborate(self, platform):
         m = Module()
         d, e = self.d, self.e
-        active, read_valid = Signal(), Signal()
+        active = Signal()
+        read_valid = [Signal(name=f"read_valid{i}") for i in range(self.latency)]  # beside the reads in flight
         t, mt = Signal(self.wd.loop("tiles_per_mt")), Signal(self.wd.loop("mtiles"))
-        advance = Signal()
-        m.d.comb += [advance.eq(~self.params.valid | self.params.ready), self.rd_en.eq(advance)]
+        # advance == ~params.valid | params.ready, a register worked out a cycle ahead: it enables the ROM's
+        # blocks and bank registers (hundreds of bits), and the engine's readiness had reached them through a
+        # long route (ResNet-8's critical path on the ULX3S-85F, 10.2 ns)
+        advance_en = LookaheadEnable("param_advance")
+        advance = advance_en.fanout
+        valid_next = Mux(advance_en.local, read_valid[-1], self.params.valid)
+        advance_en.update(m, ~valid_next | self.ready_next)
+        m.d.comb += self.rd_en.eq(advance)
         with m.If(advance):
-            m.d.sync += [read_valid.eq(active), self.params.valid.eq(read_valid), self.params.payload.eq(self.rd_data)]
+            m.d.sync += [read_valid[0].eq(active), self.params.valid.eq(read_valid[-1]),
+                         self.params.payload.eq(self.rd_data)]
+            m.d.sync += [later.eq(earlier) for earlier, later in zip(read_valid, read_valid[1:])]
         # the address is a register kept equal to p_base + t (no adder in front of the ROM's address pins: the FC
         # autoencoder's critical path, 7.0 + 2.7 ns of routing around that adder)
         with m.If(self.start):
@@ -622,7 +647,8 @@ class EltwiseUnit(wiring.Component):
         self.latency = self.data_stage + 2 + PIPELINED_LATENCY  # stages from the read to the write
         super().__init__({
             "start": In(1), "d": In(descriptor_layout(hw)), "e": In(ends_layout(hw)),
-            "rd_en": Out(1), "a_addr": Out(unsigned(self.wd.addr)), "b_addr": Out(unsigned(self.wd.addr)),
+            "rd_en": Out(1), "rd_en_next": Out(1),  # rd_en, and the value it takes after the coming edge
+            "a_addr": Out(unsigned(self.wd.addr)), "b_addr": Out(unsigned(self.wd.addr)),
             "a_after": Out(unsigned(self.wd.addr)), "b_after": Out(unsigned(self.wd.addr)),  # a_addr + 1, b_addr + 1
             "a_data": In(self.wd.store), "b_data": In(self.wd.store),
             "a_next": In(self.wd.store), "b_next": In(self.wd.store),  # the values after a_addr, b_addr
@@ -688,7 +714,7 @@ class EltwiseUnit(wiring.Component):
         wiring.connect(m, out.o, wiring.flipped(self.outputs))
         advance_en.update(m, ~(Mux(advance_en.local, valid[data_stage - 1], valid[data_stage]) & streaming)
                           | out.ready_next)
-        m.d.comb += [self.rd_en.eq(advance),
+        m.d.comb += [self.rd_en.eq(advance), self.rd_en_next.eq(advance_en.next),
                      self.a_addr.eq(d.in_base + rd), self.b_addr.eq(d.in2_base + rd),
                      self.a_after.eq(d.in_base + rd + 1), self.b_after.eq(d.in2_base + rd + 1),
                      last[0].eq(Mux(pairs, idx + 1 >= e.n_out, idx == e.n_out))]
@@ -759,10 +785,19 @@ def trace_layout(hw: HardwarePlan) -> data.StructLayout:
 
 
 @dataclass(frozen=True)
+class _ReadPort:
+    """A ROM's read port, of a plain Memory or a BankedMemory: `latency` enabled cycles from `addr` to `data`."""
+    addr: Any
+    en: Any
+    data: Any
+    latency: int
+
+
+@dataclass(frozen=True)
 class _Memories:
     prog_rd: Any
     weights: BankedMemory
-    p_rd: Any
+    p_rd: _ReadPort
     lut_rd: Any        # None when the plan has no lookup tables
     arena: list        # InterleavedMemory replicas, one (pair) read port each, one shared (pair) write
 
@@ -775,6 +810,8 @@ class _Sequencer:
     start_next: Signal  # the value `start` takes after the coming edge
     completion: Signal  # output values written or streamed this cycle (0-2)
     macw: "MacWriter"
+    kind_is: Signal     # the running kind, one-hot by LayerOp kind (a register beside `d`)
+    walking: Signal     # the running kind is mac or max (a register beside `d`)
 
 
 @dataclass(frozen=True)
@@ -801,9 +838,9 @@ class Accelerator(wiring.Component):
 
     def elaborate(self, platform):
         m = Module()
-        mem = self._memories(m, getattr(platform, "family", None))
+        mem = self._memories(m, family_of(platform))
         seq = self._sequencer(m, mem)
-        units = self._units(m, seq)
+        units = self._units(m, seq, mem)
         self._walker_paths(m, seq, mem, units)
         self._arena_reads(m, seq, mem, units)
         self._writes(m, seq, mem, units, self._input_loader(m, seq))
@@ -816,14 +853,21 @@ class Accelerator(wiring.Component):
                                                 init=descriptor_words(hw))
         m.submodules.weights = weights = BankedMemory(unsigned(hw.weight_word_width), len(hw.weight_words),
                                                       init=hw.weight_words, writable=False, latency=hw.read_latency)
-        # On ECP5 a parameter ROM (one word per column tile, hundreds of bits wide) deeper than a LUT4's 16 entries
-        # goes to block RAM: left to yosys, ResNet-8's 23 x 496-bit ROM became LUT5s whose shared address and wide
-        # outputs congested the router (70478 arcs still to route after 10 minutes; with the ROM in block RAM the
-        # same design routed completely in 4). A shallower one stays one LUT4 per bit, faster
-        # than a block RAM's clock-to-out in front of the requantizer's bias add.
-        attrs = {"rom_style": "block"} if family == "ecp5" and len(hw.param_words) > LUT_ROM_DEPTH else {}
-        m.submodules.params = params = Memory(shape=unsigned(hw.param_width), depth=len(hw.param_words),
-                                              init=list(hw.param_words), attrs=attrs)
+        # A parameter ROM (one word per column tile, hundreds of bits wide) deeper than a LUT4's 16 entries is a
+        # BankedMemory, on ECP5 DP16KD blocks with their output register: left to yosys, ResNet-8's 23 x 496-bit
+        # ROM became LUT5s whose shared address and wide outputs congested the router (70478 arcs still to route
+        # after 10 minutes), and an inferred block RAM's clock-to-out bound DS-CNN and the FC autoencoder on the
+        # ULX3S-85F. A shallower one stays one LUT4 per bit, and so does every one on the iCE40, whose UP5K cannot
+        # spare a register per bit of the word.
+        if family != "ice40" and len(hw.param_words) > LUT_ROM_DEPTH:
+            m.submodules.params = params = BankedMemory(unsigned(hw.param_width), len(hw.param_words),
+                                                        init=hw.param_words, writable=False, latency=hw.read_latency)
+            p_rd = _ReadPort(params.rd_addr, params.rd_en, params.rd_data, params.latency)
+        else:
+            m.submodules.params = params = Memory(shape=unsigned(hw.param_width), depth=len(hw.param_words),
+                                                  init=list(hw.param_words))
+            port = params.read_port()
+            p_rd = _ReadPort(port.addr, port.en, port.data, 1)
         lut_rd = None
         if hw.lut_words:
             m.submodules.tables = tables = Memory(shape=wd.store, depth=len(hw.lut_words), init=list(hw.lut_words))
@@ -833,7 +877,7 @@ class Accelerator(wiring.Component):
             replica = InterleavedMemory(wd.store, hw.arena_depth, lanes=hw.write_lanes, latency=hw.read_latency)
             m.submodules[f"arena{r}"] = replica
             arena.append(replica)
-        return _Memories(program.read_port(), weights, params.read_port(), lut_rd, arena)
+        return _Memories(program.read_port(), weights, p_rd, lut_rd, arena)
 
     def _sequencer(self, m: Module, mem: _Memories) -> _Sequencer:
         """Fetch a descriptor, start its unit, wait for n_out completions (and no trailing MAC results)."""
@@ -843,7 +887,12 @@ class Accelerator(wiring.Component):
         e = Signal(ends_layout(hw))
         pc = Signal(range(len(hw.program)))
         start = Signal(len(KINDS))
-        done = Signal(range(max(op.n_out for op in hw.program) + 1))
+        n_max = max(op.n_out for op in hw.program)
+        done = Signal(range(n_max + 1))
+        # n_out - 1 and n_out - 2, set with `d`, so `finished` (done + completion == n_out) is three compares from
+        # registers that the completion count selects, with no adder behind the write's enables (the OrangeCrab's
+        # critical path, 5.2 ns: the landing write's enables through that adder and compare)
+        n_out_less = [Signal(range(-2, n_max + 1), name=f"n_out_less{k}") for k in (1, 2)]
         completion = Signal(range(3))
         m.d.comb += mem.prog_rd.addr.eq(pc)
         start_next = Signal.like(start)
@@ -851,30 +900,38 @@ class Accelerator(wiring.Component):
         # done == d.n_out and pc == the last entry, as registers worked out with the counts they compare, so the
         # step to the next entry is a gate from flip-flops (the OrangeCrab's critical path, 5.1 ns)
         finished, pc_last = Signal(), Signal(init=len(hw.program) == 1)
+        # the running kind, one-hot, and whether the walker runs (mac or max), as registers set with `d`: the
+        # decode of d.kind had sat in front of the beats' ready and the walker's FIFO read (the OrangeCrab's
+        # critical path, 5.6 ns) and of every replica's read address multiplexer
+        kind_is, walking = Signal(len(KINDS)), Signal()
         with m.FSM():
             with m.State("FETCH"):
                 m.next = "LOAD"
             with m.State("LOAD"):
                 word = descriptor_layout(hw)(mem.prog_rd.data)
-                m.d.sync += [d.eq(mem.prog_rd.data), done.eq(0), finished.eq(word.n_out == 0)]
+                m.d.sync += [d.eq(mem.prog_rd.data), done.eq(0), finished.eq(word.n_out == 0),
+                             n_out_less[0].eq(word.n_out - 1), n_out_less[1].eq(word.n_out - 2)]
                 m.d.sync += [e[name].eq(word[name] - 1) for name in LOOP_ENDS]
                 m.d.comb += start_next.eq(1 << word.kind.as_unsigned())
+                m.d.sync += [kind_is.eq(start_next), walking.eq((word.kind == MAC) | (word.kind == MAX))]
                 m.next = "START"
             with m.State("START"):  # `start` holds the kind decoded in LOAD for this one cycle
                 m.next = "RUN"
             with m.State("RUN"):
-                m.d.sync += [done.eq(done + completion), finished.eq(done + completion == d.n_out)]
+                m.d.sync += [done.eq(done + completion),
+                             finished.eq(Mux(completion[1], done == n_out_less[1],
+                                             Mux(completion[0], done == n_out_less[0], done == d.n_out)))]
                 with m.If(finished & ~macw.busy):
                     m.d.sync += [pc.eq(Mux(pc_last, 0, pc + 1)),
                                  pc_last.eq(Mux(pc_last, len(hw.program) == 1, pc + 1 == len(hw.program) - 1))]
                     m.next = "FETCH"
-        return _Sequencer(d, e, start, start_next, completion, macw)
+        return _Sequencer(d, e, start, start_next, completion, macw, kind_is, walking)
 
-    def _units(self, m: Module, seq: _Sequencer) -> _Units:
+    def _units(self, m: Module, seq: _Sequencer, mem: _Memories) -> _Units:
         """One unit per layer kind; each sees the descriptor and starts when the sequencer starts its kind."""
         hw = self.hw
         m.submodules.walker = walker = WindowWalker(hw)
-        m.submodules.params_reader = preader = ParamReader(hw)
+        m.submodules.params_reader = preader = ParamReader(hw, mem.p_rd.latency)
         a_shape = (signed if hw.a_signed else unsigned)(hw.a_bits)
         m.submodules.engine = engine = TileEngine(hw.rows, hw.cols, signed(hw.w_bits), a_shape, hw.acc_bits,
                                                   hw.store_bits - 1, hw.max_right, hw.max_left,
@@ -893,14 +950,14 @@ class Accelerator(wiring.Component):
     def _walker_paths(self, m: Module, seq: _Sequencer, mem: _Memories, u: _Units) -> None:
         """Weights and parameters into the walker and reader; beats to the engine (mac) or the max unit (max)."""
         d, walker, engine, preader, maxu = seq.d, u.walker, u.engine, u.preader, u.maxu
-        is_mac = d.kind == MAC
+        is_mac = seq.kind_is[MAC]
         beats = walker.beats  # from the walker's own FIFO: the engine's stall (drain, cooldown) stops there
         m.d.comb += [
             mem.weights.rd_addr.eq(walker.w_addr), mem.weights.rd_en.eq(walker.rd_en),
             walker.w_data.eq(mem.weights.rd_data),
             mem.p_rd.addr.eq(preader.addr), mem.p_rd.en.eq(preader.rd_en), preader.rd_data.eq(mem.p_rd.data),
             engine.params.valid.eq(preader.params.valid), engine.params.payload.eq(preader.params.payload),
-            preader.params.ready.eq(engine.params.ready),
+            preader.params.ready.eq(engine.params.ready), preader.ready_next.eq(engine.params_ready_next),
             engine.operands.valid.eq(beats.valid & is_mac),
             engine.operands.payload.w.eq(beats.payload.w),
             engine.operands.payload.last.eq(beats.payload.last),
@@ -919,8 +976,7 @@ class Accelerator(wiring.Component):
     def _arena_reads(self, m: Module, seq: _Sequencer, mem: _Memories, u: _Units) -> None:
         """The walker owns every replica's read port (one per array row); the eltwise unit replicas 0 and 1, each
         read as a pair (the address and the one after it)."""
-        kind, walker, ew = seq.d.kind, u.walker, u.ew
-        walking = (kind == MAC) | (kind == MAX)
+        walker, ew, walking = u.walker, u.ew, seq.walking
         for r, replica in enumerate(mem.arena):
             ew_read = replica.pair_read(*((ew.a_addr, ew.a_after) if r == 0 else (ew.b_addr, ew.b_after)))
             if r < self.hw.rows:
@@ -929,10 +985,12 @@ class Accelerator(wiring.Component):
                 m.d.comb += [replica.rd[f].eq(Mux(walking, walk_read[f], ew_read[f])) for f in ew_read]
             else:
                 m.d.comb += [replica.rd[f].eq(ew_read[f]) for f in ew_read]
-            # both enables are registers, and the unit that is not running holds its at 1 (its stages are empty),
-            # so their AND is the running unit's: no descriptor decode in front of every block RAM's enable
-            # (DS-CNN's critical path on the ULX3S-85F, 10.8 ns, with the kind decode and the multiplexer)
-            m.d.comb += replica.rd_en.eq(walker.rd_en & ew.rd_en)
+            # the unit that is not running holds its enable at 1 (its stages are empty), so the AND of both is the
+            # running unit's: no descriptor decode in front of every block RAM's enable (DS-CNN's critical path on
+            # the ULX3S-85F, 10.8 ns, with the kind decode and the multiplexer). Each replica has its own register
+            # of that AND, worked out a cycle ahead like the units' own: one net had reached every replica's
+            # blocks (ResNet-8's on the ULX3S-85F, 104 block RAMs, 10.0 ns)
+            m.d.comb += replica.rd_en.eq(kept_copy(m, f"arena{r}_rd_en", walker.rd_en_next & ew.rd_en_next, 1))
         m.d.comb += [ew.a_data.eq(mem.arena[0].rd_data), ew.b_data.eq(mem.arena[1].rd_data),
                      ew.a_next.eq(mem.arena[0].rd_next), ew.b_next.eq(mem.arena[1].rd_next)]
         if mem.lut_rd is not None:

@@ -6,11 +6,12 @@ from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
 from .array import SystolicArray
+from .family import family_of
 from .pe import PRODUCT_LATENCY
 from hwgen.fixed import LEAKY_MAX_SHIFT, shift_bits
 
 from .requant import PIPELINED_LATENCY, ActivationSupport, Requantizer
-from .streams import LookaheadEnable, StreamFIFO
+from .streams import LookaheadEnable, StreamFIFO, kept_copy
 
 REQUANT_LATENCY = PIPELINED_LATENCY  # registered requantizer stages between the drain row and `results`
 OUT_FIFO_LATENCY = 1                 # the results FIFO behind them (streams.StreamFIFO)
@@ -45,8 +46,11 @@ class TileEngine(wiring.Component):
 
     def __init__(self, rows: int, cols: int, w_shape, a_shape, acc_bits: int, out_bits: int,
                  max_right: int, max_left: int, support: ActivationSupport = ActivationSupport(),
-                 product_stages: int = PRODUCT_LATENCY):
+                 product_stages: int = PRODUCT_LATENCY, consumer_free: bool | None = None):
+        """`consumer_free`: the results FIFO's room is counted without the row the consumer may take this cycle
+        (three entries); None: everywhere but on the iCE40 (two entries, the UP5K is full)."""
         self.rows, self.cols, self.support, self.product_stages = rows, cols, support, product_stages
+        self.consumer_free = consumer_free
         self.w_shape, self.a_shape, self.acc_bits, self.out_bits = Shape.cast(w_shape), Shape.cast(a_shape), acc_bits, out_bits
         self.max_right, self.max_left = max_right, max_left
         out_shape = signed(out_bits + 1)
@@ -59,6 +63,7 @@ class TileEngine(wiring.Component):
         super().__init__({
             "operands": In(stream.Signature(self.operand_layout)),
             "params": In(stream.Signature(self.param_layout)),
+            "params_ready_next": Out(1),  # the value params.ready takes after the coming edge
             "results": Out(stream.Signature(self.result_layout)),
             "neg_shift": In(range(LEAKY_MAX_SHIFT + 1)), "clamp_lo": In(signed(out_bits + 2)),
             "clamp_hi": In(signed(out_bits + 2)), "lo": In(out_shape), "hi": In(out_shape),
@@ -104,7 +109,11 @@ class TileEngine(wiring.Component):
         # (the operand FIFO's read enable and level)
         cooling = Signal()
         blocked = self.operands.payload.last & cooling
-        m.d.comb += self.operands.ready.eq(array.en & ~blocked)
+        # the operand side reads a copy of the enable of its own (`kept_copy`): `array_en` reaches every PE and
+        # sits among them, and from there to the walker's FIFO read was the ULX3S-85F's critical path (8.7 ns,
+        # 6.8 of it routing)
+        en_here = kept_copy(m, "array_en_operands", ~(array.tile_done_next & nz_next), 1)
+        m.d.comb += self.operands.ready.eq(en_here & ~blocked)
         take = self.operands.valid & self.operands.ready
         m.d.comb += [
             array.a.eq(self.operands.payload.a), array.w.eq(self.operands.payload.w),
@@ -114,7 +123,7 @@ class TileEngine(wiring.Component):
             m.d.sync += first.eq(self.operands.payload.last)
         with m.If(take & self.operands.payload.last):
             m.d.sync += [cooldown.eq(self.min_tile_period - 1), cooling.eq(self.min_tile_period > 1)]
-        with m.Elif(array.en & cooling):
+        with m.Elif(en_here & cooling):
             m.d.sync += [cooldown.eq(cooldown - 1), cooling.eq(cooldown != 1)]
 
         # Output side: requantize drain row 0 with the tile's per-column parameters, in REQUANT_LATENCY
@@ -127,7 +136,13 @@ class TileEngine(wiring.Component):
         # taken stays valid (the stream's rule); one that is not valid yet, or is being taken now, counts as
         # absent for a cycle. That cycle falls after a tile's last row has left, before the next tile's first row
         # can leave only while the requantizer's stages still hold rows to write.
-        m.submodules.out = out = StreamFIFO(self.result_layout)
+        # the FIFO's room is counted without the row the consumer may take this cycle (three entries), so the MAC
+        # writer's consume does not reach `advance` and `shift` (the ULX3S-85F's critical path, 8.6 ns, into
+        # shift_row7); the iCE40 keeps two entries (its UP5K is full), as the walker's FIFO does
+        consumer_free = self.consumer_free
+        if consumer_free is None:
+            consumer_free = family_of(platform) != "ice40"
+        m.submodules.out = out = StreamFIFO(self.result_layout, depth=3 if consumer_free else 2)
         wiring.connect(m, out.o, wiring.flipped(self.results))
         stage_valid = [Signal(name=f"requant_valid{i}") for i in range(REQUANT_LATENCY)]
         advance_en, shift_en = LookaheadEnable("requant_advance"), LookaheadEnable("shift", init=0)
@@ -137,7 +152,8 @@ class TileEngine(wiring.Component):
         advance_next, drained_next = Signal(), Signal()
         m.d.comb += [
             last_row.eq(shift_en.local & pending_one),
-            advance_next.eq(~Mux(advance_en.local, (drained, *stage_valid)[-2], stage_valid[-1]) | out.ready_next),
+            advance_next.eq(~Mux(advance_en.local, (drained, *stage_valid)[-2], stage_valid[-1])
+                            | (out.ready_unless_taken if consumer_free else out.ready_next)),
             drained_next.eq(nz_next & self.params.valid & ~owed & ~last_row),
         ]
         m.d.sync += drained.eq(drained_next)
@@ -156,12 +172,14 @@ class TileEngine(wiring.Component):
         with m.If(advance):
             m.d.sync += [stage_valid[0].eq(drained)] + [stage_valid[i].eq(stage_valid[i - 1])
                                                          for i in range(1, REQUANT_LATENCY)]
-        m.d.comb += out.i.valid.eq(stage_valid[-1])
+        # a row enters the FIFO as the last stage moves on (`advance` is high only while the FIFO has room); the
+        # three-entry form's room leaves out the row being taken, so a held stage may face a FIFO with room
+        m.d.comb += out.i.valid.eq(stage_valid[-1] & advance)
         # The tile's parameters are taken from the cycle after its last row leaves: `owed` is a register, so the
         # parameter reader's advance does not hang off the requantizer's. Nothing drains in that cycle (pending
         # is 0 until the next snapshot, a cycle later at the earliest), so no cycle is lost; a drain waits while
         # the old parameters are still owed (a producer that drops `valid`).
-        m.d.comb += self.params.ready.eq(owed)
+        m.d.comb += [self.params.ready.eq(owed), self.params_ready_next.eq(last_row | (owed & ~self.params.valid))]
         with m.If(last_row):
             m.d.sync += owed.eq(1)
         with m.Elif(self.params.valid):

@@ -27,6 +27,8 @@ from amaranth.lib.wiring import In, Out
 from hwgen.fit import BRAM_MODES, ecp5_bank_depth
 from hwgen.hwplan.model import READ_LATENCIES
 
+from .family import family_of
+
 # enabled cycles from `rd_addr` to `rd_data`: the address register, the block, the bank register; the plan may
 # ask for one more, a registered group level in the bank multiplexer (HardwarePlan.read_latency)
 READ_LATENCY = READ_LATENCIES[0]
@@ -42,26 +44,32 @@ COLLISION_X_SCRIPT = f"setparam -set COLLISION_X_MASK 1'1 */t:$memrd_v2 */r:MEMI
 ICE40_BANK_DEPTH = 2048
 
 
-# DP16KD's true-dual-port modes (the fit's ECP5 table, 1024 words or deeper) by depth: the word width, and the low
-# address bits the mode leaves unused (AD[13:k] addresses a word, k = log2(16384 / depth), as in yosys's own
-# mapping, share/lattice/brams_map_16kd.v); in the 18-bit mode AD1 and AD0 enable the write of the word's two
-# 9-bit halves
+# DP16KD's modes (the fit's ECP5 table, 512 words or deeper) by depth: the word width, and the low address bits
+# the mode leaves unused (AD[13:k] addresses a word, k = log2(16384 / depth), as in yosys's own mapping,
+# share/lattice/brams_map_16kd.v); in the 18-bit mode AD1 and AD0 enable the write of the word's two 9-bit
+# halves. The 36-bit mode is pseudo-dual-port (port B reads the word, DOA its low half and DOB its high half):
+# hwgen takes it for ROMs only (ROM_ONLY_DEPTHS).
 DP16KD_MODES = {depth: (width, (16384 // depth).bit_length() - 1)
-                for width, depth in BRAM_MODES["ecp5"] if depth >= 1024}
-DP16KD_INIT_DEPTHS = (2048, 1024)  # the modes a bank with initial contents may take (dp16kd_initvals)
+                for width, depth in BRAM_MODES["ecp5"] if depth >= 512}
+DP16KD_INIT_DEPTHS = (2048, 1024, 512)  # the modes a bank with initial contents may take (dp16kd_initvals)
+ROM_ONLY_DEPTHS = (512,)
 
 
 def dp16kd_initvals(words: list[int], width: int) -> dict[str, Const]:
-    """INITVAL_00..3F of a DP16KD holding `words` (each < 2**width) in the 18- or 9-bit mode: 1024 slots of
-    20 bits, 16 per INITVAL, each slot's low 18 bits one 18-bit word or two 9-bit words (the even one low).
-    This is the layout yosys's DP16KD mapping writes (share/lattice/brams_map_16kd.v, checked on a 2048 x 9
-    and a 1024 x 18 ROM)."""
-    if width not in (9, 18):
-        raise ValueError(f"initial contents only in the 9- and 18-bit modes, got width {width!r}")
-    per_slot = 18 // width
+    """INITVAL_00..3F of a DP16KD holding `words` (each < 2**width) in the 36-, 18- or 9-bit mode: 1024 slots of
+    20 bits, 16 per INITVAL, each slot's low 18 bits one 18-bit word, two 9-bit words (the even one low) or half
+    a 36-bit word (the low half in the even slot). This is the layout yosys's DP16KD mapping writes
+    (share/lattice/brams_map_16kd.v; tests/test_synth.py compares it with yosys's on a ROM of each mode)."""
+    if width not in (9, 18, 36):
+        raise ValueError(f"initial contents only in the 9-, 18- and 36-bit modes, got width {width!r}")
+    per_slot = 18 // width if width <= 18 else 1
     slots = [0] * 1024
     for i, word in enumerate(words):
-        slots[i // per_slot] |= (word & ((1 << width) - 1)) << (width * (i % per_slot))
+        word &= (1 << width) - 1
+        if width == 36:
+            slots[2 * i], slots[2 * i + 1] = word & 0x3FFFF, word >> 18
+        else:
+            slots[i // per_slot] |= word << (width * (i % per_slot))
     return {f"p_INITVAL_{idx:02X}": Const(sum(slots[idx * 16 + j] << (20 * j) for j in range(16)), 320)
             for idx in range(64)}
 
@@ -121,18 +129,21 @@ class BankedMemory(wiring.Component):
         """A bank's depth: `bank_depth`, or the family's (block_depth)."""
         if self.bank_depth is not None:
             return self.bank_depth
-        return block_depth(getattr(platform, "family", None), self.shape.width, self.depth)
+        return block_depth(family_of(platform), self.shape.width, self.depth)
 
     def uses_dp16kd(self, platform) -> bool:
         """The ECP5 form: each bank one column of DP16KD instances with the output register on (REGMODE
         "OUTREG"), the bank register inside the block, so a block RAM's clock-to-out (5.8 ns on the ULX3S-85F's
         speed grade) no longer shares a period with the route to the fabric (DS-CNN's and ResNet-8's critical
         paths). yosys's mapping has no output register option, so the cell is instantiated, for banks of a
-        DP16KD mode's depth; initial contents (a ROM) only in the 9- and 18-bit modes, whose INITVAL layout was
-        checked against yosys's own mapping (`dp16kd_initvals`). sim/models/DP16KD.v models it on Verilator."""
-        form = self.form or ("ecp5" if getattr(platform, "family", None) == "ecp5" else "generic")
+        DP16KD mode's depth; initial contents (a ROM) in the 9-, 18- and 36-bit modes, whose INITVAL layout is
+        yosys's own mapping's (`dp16kd_initvals`); the 36-bit mode for ROMs only (the weight and parameter ROMs'
+        wide words, DS-CNN's and the FC autoencoder's critical paths). sim/models/DP16KD.v models it on
+        Verilator."""
+        form = self.form or ("ecp5" if family_of(platform) == "ecp5" else "generic")
         depth = self._bank_depth(platform)
-        return form == "ecp5" and depth in DP16KD_MODES and (not any(self.init) or depth in DP16KD_INIT_DEPTHS)
+        return (form == "ecp5" and depth in DP16KD_MODES and (not any(self.init) or depth in DP16KD_INIT_DEPTHS)
+                and not (self.writable and depth in ROM_ONLY_DEPTHS))
 
     def _bank_multiplexer(self, m: Module, held: list, sel) -> None:
         """rd_data = held[sel], directly or (latency READ_LATENCY + 1) through a registered level of groups."""
@@ -165,7 +176,7 @@ class BankedMemory(wiring.Component):
         """Whether writes pass the extra stage (`write_stage`, or the platform's family when None)."""
         if not self.writable:
             return False
-        return self.write_stage if self.write_stage is not None else getattr(platform, "family", None) == "ecp5"
+        return self.write_stage if self.write_stage is not None else family_of(platform) == "ecp5"
 
     def elaborate(self, platform):
         m = Module()
@@ -230,20 +241,26 @@ class BankedMemory(wiring.Component):
         contents = self.init[b * bank_depth:(b + 1) * bank_depth]
         rd_ad = Cat(Const(0, skip), addr[:low])
         words = []
+        # the 36-bit mode (ROM_ONLY_DEPTHS): port B's address reads the whole word, DOA its low half; port A stays
+        # disabled (CEA low, as in yosys's own mapping of a ROM), and both ports' output registers load with the
+        # read (OCEA, OCEB), as the memory usage guide does not say which one holds DOA's half
+        wide = width == 36
         for k in range(-(-self.shape.width // width)):
             data_in = Signal(18, name=f"bank{b}_di{k}")
-            data_out = Signal(18, name=f"bank{b}_do{k}")
+            data_out = Signal(width if wide else 18, name=f"bank{b}_do{k}")
             piece = wr_data[k * width:(k + 1) * width]
             m.d.comb += data_in.eq(piece)
             ports = {f"i_ADA{i}": wr_ad[i] if i < len(wr_ad) else 0 for i in range(14)}
             ports |= {f"i_ADB{i}": rd_ad[i] if i < len(rd_ad) else 0 for i in range(14)}
             ports |= {f"i_DIA{i}": data_in[i] for i in range(18)} | {f"i_DIB{i}": 0 for i in range(18)}
-            ports |= {f"o_DOB{i}": data_out[i] for i in range(18)}
+            ports |= {f"o_DOB{i}": data_out[18 + i if wide else i] for i in range(18)}
+            ports |= {f"o_DOA{i}": data_out[i] for i in range(18)} if wide else {}
             ports |= {f"i_CS{p}{i}": 0 for p in "AB" for i in range(3)}
-            ports |= {"i_CLKA": ClockSignal("sync"), "i_CEA": write, "i_WEA": write, "i_OCEA": 0, "i_RSTA": 0,
+            ports |= {"i_CLKA": ClockSignal("sync"), "i_CEA": write, "i_WEA": write,
+                      "i_OCEA": self.rd_en if wide else 0, "i_RSTA": 0,
                       "i_CLKB": ClockSignal("sync"), "i_CEB": self.rd_en, "i_WEB": 0, "i_OCEB": self.rd_en,
                       "i_RSTB": 0}
-            params = {"p_DATA_WIDTH_A": width, "p_DATA_WIDTH_B": width, "p_REGMODE_A": "NOREG",
+            params = {"p_DATA_WIDTH_A": width, "p_DATA_WIDTH_B": width, "p_REGMODE_A": "OUTREG" if wide else "NOREG",
                       "p_REGMODE_B": "OUTREG", "p_RESETMODE": "SYNC", "p_ASYNC_RESET_RELEASE": "SYNC",
                       "p_CSDECODE_A": "0b000", "p_CSDECODE_B": "0b000", "p_WRITEMODE_A": "NORMAL",
                       "p_WRITEMODE_B": "NORMAL", "p_GSR": "DISABLED"}

@@ -23,6 +23,8 @@ from amaranth import ClockSignal, Instance, Module, Shape, Signal, signed
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
+from .family import family_of
+
 LATENCY = 2  # enabled cycles from the operands at the inputs to their product at `product` (`stages` 2)
 ECP5_OPERAND_BITS = 18
 
@@ -68,7 +70,7 @@ class PipelinedMultiplier(wiring.Component):
         })
 
     def elaborate(self, platform):
-        form = self.form or ("ecp5" if getattr(platform, "family", None) == "ecp5"
+        form = self.form or ("ecp5" if family_of(platform) == "ecp5"
                              and fits_mult18x18d(self.w_shape, self.a_shape) else "generic")
         m = Module()
         product = Signal.like(self.product, name="product_reg", reset_less=True)  # after LATENCY stages

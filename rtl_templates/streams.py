@@ -57,6 +57,23 @@ class LookaheadEnable:
         self.fanout = Signal(init=init, name=name)
         self._twin_n = Signal(init=1 - init, name=f"{name}_twin_n")
         self.local = ~self._twin_n
+        self.next = Signal(name=f"{name}_next")  # the value `fanout` takes after the coming edge (`kept_copy`)
 
     def update(self, m: Module, next_value) -> None:
-        m.d.sync += [self.fanout.eq(next_value), self._twin_n.eq(~next_value)]
+        m.d.comb += self.next.eq(next_value)
+        m.d.sync += [self.fanout.eq(self.next), self._twin_n.eq(~self.next)]
+
+
+# A register whose name ends in KEPT_SUFFIX keeps a flip-flop of its own through synthesis: hwgen.synth runs
+# KEEP_SCRIPT, which marks those flip-flops `keep`, so yosys's opt_merge does not fold copies that share a next
+# value back into one net (a `keep` on the wire alone does not stop it)
+KEPT_SUFFIX = "_kept"
+KEEP_SCRIPT = f"setattr -set keep 1 w:*{KEPT_SUFFIX} %ci1:+$dff[Q] t:$dff %i"
+
+
+def kept_copy(m: Module, name: str, next_value, init: int) -> Signal:
+    """A register of its own holding what `next_value` was a cycle ago, for one group of a wide fan-out (each
+    arena replica's read enable); `init` is the value of the register it copies."""
+    copy = Signal(init=init, name=f"{name}{KEPT_SUFFIX}")
+    m.d.sync += copy.eq(next_value)
+    return copy

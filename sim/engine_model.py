@@ -30,10 +30,11 @@ class EngineConfig:
     max_right: int
     max_left: int
 
-    def build(self) -> TileEngine:
+    def build(self, consumer_free: bool | None = None) -> TileEngine:
+        """The engine; `consumer_free` False: the iCE40's two-entry results FIFO (TileEngine)."""
         a_shape = signed(self.a_bits) if self.a_signed else unsigned(self.a_bits)
         return TileEngine(self.rows, self.cols, signed(self.w_bits), a_shape, self.acc_bits, self.out_bits,
-                          self.max_right, self.max_left)
+                          self.max_right, self.max_left, consumer_free=consumer_free)
 
     def to_json(self) -> dict:
         return asdict(self)

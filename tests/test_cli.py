@@ -73,10 +73,12 @@ def test_cli_help_loads_neither_torch_nor_amaranth():
         assert r.returncode == 0 and "Usage:" in r.stdout, (command, r.stderr)
 
 
-def test_sim_dsp_choices_are_the_multipliers_forms():
-    """`hwgen sim --dsp` spells the forms out (the CLI imports no Amaranth); they must stay the RTL's."""
+def test_sim_dsp_choices_are_the_simulators_forms():
+    """`hwgen sim --dsp` spells the forms out (the CLI imports no Amaranth); they must stay the simulator's,
+    which hold every multiplier form."""
     from hwgen.cli import main
+    from hwgen.simulate import SIM_FORMS
     from rtl_templates.multiplier import PipelinedMultiplier
 
     option = next(p for p in main.commands["sim"].params if p.name == "dsp")
-    assert tuple(option.type.choices) == PipelinedMultiplier.FORMS
+    assert tuple(option.type.choices) == SIM_FORMS and set(PipelinedMultiplier.FORMS) <= set(SIM_FORMS)

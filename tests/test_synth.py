@@ -209,3 +209,58 @@ def test_synthesis_marks_only_the_writable_banks_collisions_undefined(tmp_path):
     proc = subprocess.run([setup_synthesis()["YOSYS"], "-q", "-p", script], cwd=tmp_path, capture_output=True,
                           text=True)
     assert proc.returncode == 0, proc.stdout + proc.stderr
+
+
+@pytest.mark.parametrize("width, depth", [(9, 2048), (18, 1024), (36, 512)])
+def test_dp16kd_contents_are_laid_out_as_yosys_maps_them(tmp_path, width, depth):
+    """hwgen instantiates DP16KD ROMs itself (with the output register yosys's mapping leaves off), so its
+    INITVAL layout must be yosys's: a ROM of each mode with random words, mapped by synth_ecp5, against
+    rtl_templates.memories.dp16kd_initvals."""
+    import random
+
+    from amaranth import Module, Signal
+    from amaranth.back import rtlil
+    from amaranth.lib.memory import Memory
+
+    from hwgen.toolchain import setup_synthesis
+    from rtl_templates.memories import dp16kd_initvals
+
+    rng = random.Random(width)
+    words = [rng.getrandbits(width) for _ in range(depth)]
+    m = Module()
+    m.submodules.mem = mem = Memory(shape=width, depth=depth, init=words)
+    rd = mem.read_port()
+    addr, en, data = Signal(range(depth)), Signal(), Signal(width)
+    m.d.comb += [rd.addr.eq(addr), rd.en.eq(en), data.eq(rd.data)]
+    (tmp_path / "rom.il").write_text(rtlil.convert(m, name="rom", ports=[addr, en, data]))
+    proc = subprocess.run([setup_synthesis()["YOSYS"], "-q", "-p", "read_rtlil rom.il; synth_ecp5 -top rom; "
+                           "write_json rom.json"], cwd=tmp_path, capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    cells = json.loads((tmp_path / "rom.json").read_text())["modules"]["rom"]["cells"].values()
+    blocks = [cell["parameters"] for cell in cells if cell["type"] == "DP16KD"]
+    assert len(blocks) == 1  # (yosys reads a 2048 x 9 ROM as 1024 x 18 and picks a half: the same contents)
+    expected = {name[len("p_"):]: const.value for name, const in dp16kd_initvals(words, width).items()}
+    assert {name: int(blocks[0][name], 2) for name in expected} == expected
+
+
+def test_kept_copies_keep_their_own_flip_flops(tmp_path):
+    """Registers made by kept_copy survive yosys's merge of identical flip-flops (the synthesis script marks them
+    `keep`); two plain registers with the same next value still merge, as the copies would without the script."""
+    from amaranth import Module, Signal
+    from amaranth.back import rtlil
+
+    from hwgen.synth import SCRIPT_AFTER_READ
+    from hwgen.toolchain import setup_synthesis
+    from rtl_templates.streams import kept_copy
+
+    m = Module()
+    a, b = Signal(), Signal()
+    outs = [kept_copy(m, f"en{i}", a & b, 1) for i in range(2)]
+    plain = [Signal(name=f"plain{i}") for i in range(2)]
+    m.d.sync += [p.eq(a & b) for p in plain]
+    (tmp_path / "k.il").write_text(rtlil.convert(m, name="k", ports=[a, b, *outs, *plain]))
+    script = "; ".join(["read_rtlil k.il", *SCRIPT_AFTER_READ.splitlines(), "synth_ecp5 -top k",
+                        "select -assert-count 3 t:TRELLIS_FF"])
+    proc = subprocess.run([setup_synthesis()["YOSYS"], "-q", "-p", script], cwd=tmp_path, capture_output=True,
+                          text=True)
+    assert proc.returncode == 0, proc.stdout + proc.stderr

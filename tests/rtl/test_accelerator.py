@@ -340,20 +340,25 @@ def test_mnist1d_conv1d_model_bit_exact_on_real_signals(tmp_path, root):
 
 
 @pytest.mark.filterwarnings("ignore::hwgen.api.CalibrationWarning")
-def test_ecp5_dsp_form_bit_exact_under_stalls(tmp_path):
+@pytest.mark.parametrize("rows, cols", [(2, 3), (3, 1)])
+def test_ecp5_dsp_form_bit_exact_under_stalls(tmp_path, rows, cols):
     """The PEs and RAM banks as `hwgen synth` builds them for ECP5 (registered MULT18X18D and DP16KD with its
-    output register, sim/models/) match the golden model with random stalls on both streams, at widths that need sign and zero extension (5-bit unsigned
-    or signed activations, 3..8-bit weights)."""
+    output register, sim/models/) match the golden model with random stalls on both streams, at widths that need
+    sign and zero extension (5-bit unsigned or signed activations, 3..8-bit weights). One column: a tile per
+    output channel, so the parameter ROM is deeper than a LUT ROM and becomes DP16KD blocks in the 36-bit mode."""
     from hwgen.build import Build
     from hwgen.simulate import accelerator_sources
+    from rtl_templates.accelerator import LUT_ROM_DEPTH
 
     _, shape = save_random_model(DEFAULT_SEEDS[0], tmp_path / "m.pt2")
-    b = build(tmp_path / "m.pt2", tmp_path / "b", array=ArrayShape(2, 3), inputs=3, input_shape=shape, act_bits=5,
-              board="orangecrab-25f")
+    b = build(tmp_path / "m.pt2", tmp_path / "b", array=ArrayShape(rows, cols), inputs=3, input_shape=shape,
+              act_bits=5, board="orangecrab-25f")
     assert b.hw.product_stages == 3  # and a fabric register behind each DSP
     text = accelerator_sources(Build.open(b.path), "ecp5")[b.manifest["verilog"]]
+    if cols == 1:
+        assert len(b.hw.param_words) > LUT_ROM_DEPTH and ".DATA_WIDTH_B(32'd36)" in text
     instances = text.split("MULT18X18D #(")[1:]
-    assert len(instances) == 2 * 3 and "product_behind" in text
+    assert len(instances) == rows * cols and "product_behind" in text
     assert all('.REG_INPUTA_CLK("CLK0")' in i and '.REG_OUTPUT_CLK("CLK0")' in i for i in instances)
     # the arena's banks: DP16KD with the output register (sim/models/DP16KD.v), both replicas
     rams = text.split("DP16KD #(")[1:]
@@ -361,3 +366,22 @@ def test_ecp5_dsp_form_bit_exact_under_stalls(tmp_path):
     assert "bank0_we_q" in text  # the arena's write stage: each bank's enable in a register of its own
     r = simulate(b.path, stall=0.15, seed=3, work_dir=tmp_path / "sim", dsp="ecp5")
     assert r.mismatches == [] and r.bit_exact and r.inputs == 3 and r.dsp == "ecp5"
+
+
+@pytest.mark.filterwarnings("ignore::hwgen.api.CalibrationWarning")
+def test_ice40_form_bit_exact_under_stalls(tmp_path):
+    """The design as `hwgen synth` builds it for the iCEBreaker (two-entry walker and results FIFOs, beats taken
+    straight from the engine's FIFO, a LUT parameter ROM, SB_RAM40_4K-deep banks, one write lane, two product
+    stages) matches the golden model with random stalls on both streams."""
+    from hwgen.build import Build
+    from hwgen.simulate import accelerator_sources
+
+    _, shape = save_random_model(DEFAULT_SEEDS[1], tmp_path / "m.pt2")
+    b = build(tmp_path / "m.pt2", tmp_path / "b", array=ArrayShape(2, 3), inputs=3, input_shape=shape,
+              act_bits=5, board="icebreaker")
+    assert (b.hw.product_stages, b.hw.write_lanes, b.hw.read_latency) == (2, 1, 3)
+    generic, ice40 = (accelerator_sources(Build.open(b.path), form)[b.manifest["verilog"]]
+                      for form in ("generic", "ice40"))
+    assert "result_beat" in generic and "result_beat" not in ice40  # the MAC writer's beat register: not here
+    r = simulate(b.path, stall=0.15, seed=4, work_dir=tmp_path / "sim", dsp="ice40")
+    assert r.mismatches == [] and r.bit_exact and r.inputs == 3 and r.dsp == "ice40"

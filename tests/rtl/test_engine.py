@@ -24,12 +24,15 @@ def sim_root(tmp_path_factory):
     return tmp_path_factory.mktemp("sim_build")
 
 
-def _build(cfg: EngineConfig, root):
-    return runner.build(emit_verilog(cfg.build(), "tile_engine"), "tile_engine", root)
+def _build(cfg: EngineConfig, root, consumer_free: bool | None = None):
+    return runner.build(emit_verilog(cfg.build(consumer_free), "tile_engine"), "tile_engine", root)
 
 
-@pytest.mark.parametrize("rows, cols, variant", ENGINE_CASES)
-def test_engine_bit_exact_random(sim_root, rows, cols, variant):
+@pytest.mark.parametrize("rows, cols, variant, consumer_free",
+                         [pytest.param(*case.values, None, marks=case.marks) for case in ENGINE_CASES]
+                         + [(2, 3, 0, False)])
+def test_engine_bit_exact_random(sim_root, rows, cols, variant, consumer_free):
+    """Random problems under random stalls; `consumer_free` False: the iCE40's two-entry results FIFO."""
     rng = np.random.default_rng(1000 * rows + 10 * cols + variant)
     cfg = random_config(rng, rows, cols, K_MAX)
     problems = [random_problem(rng, cfg, int(rng.integers(1, 2 * rows + 2)), int(rng.integers(1, K_MAX + 1)),
@@ -38,7 +41,7 @@ def test_engine_bit_exact_random(sim_root, rows, cols, variant):
     assert tiles >= 17  # 12 configs x >= 17 tiles >= 200 tiles in all
     shifts = np.concatenate([p.shift for p in problems])
     assert (shifts <= 0).any() and (shifts > 0).any()  # both rounding right shifts and left shifts
-    res = runner.run(_build(cfg, sim_root), "tile_engine", "sim.tb_engine",
+    res = runner.run(_build(cfg, sim_root, consumer_free), "tile_engine", "sim.tb_engine",
                      {"config": cfg.to_json(), "problems": [p.to_json() for p in problems], "seed": variant, "stall": 0.25},
                      name=f"random{variant}")
     assert res.tests == 1
@@ -60,17 +63,18 @@ def test_perturbed_expectation_is_caught(sim_root):
     assert (bad["row"], bad["col"]) == divmod(flat, 5) and bad["want"] == bad["got"] + 1
 
 
-@pytest.mark.parametrize("rows, cols, m, k, n", [
-    (2, 3, 5, 9, 7),
-    pytest.param(4, 4, 8, 3, 8, marks=pytest.mark.slow),
-    pytest.param(4, 4, 9, 20, 5, marks=pytest.mark.slow),
-    pytest.param(8, 8, 16, 40, 16, marks=pytest.mark.slow),
+@pytest.mark.parametrize("rows, cols, m, k, n, consumer_free", [
+    (2, 3, 5, 9, 7, None), (2, 3, 5, 9, 7, False),
+    pytest.param(4, 4, 8, 3, 8, None, marks=pytest.mark.slow),
+    pytest.param(4, 4, 9, 20, 5, None, marks=pytest.mark.slow),
+    pytest.param(8, 8, 16, 40, 16, None, marks=pytest.mark.slow),
 ])
-def test_cycle_model_matches_simulation(sim_root, rows, cols, m, k, n):
+def test_cycle_model_matches_simulation(sim_root, rows, cols, m, k, n, consumer_free):
+    """Both forms of the results FIFO (three entries, or the iCE40's two) keep a row per cycle."""
     rng = np.random.default_rng(m * k * n)
     cfg = EngineConfig(rows, cols, 8, 8, False, 8 + 8 + 8, 8, 24, 2)
     prob = random_problem(rng, cfg, m, k, n)
-    res = runner.run(_build(cfg, sim_root), "tile_engine", "sim.tb_engine",
+    res = runner.run(_build(cfg, sim_root, consumer_free), "tile_engine", "sim.tb_engine",
                      {"config": cfg.to_json(), "problems": [prob.to_json()], "seed": 0, "stall": 0.0}, name="cycles")
     assert res.failures == 0
     assert res.report["problems"][0]["cycles"] == tile_cycles_model(cfg, m, k, n)
@@ -151,14 +155,15 @@ def test_multiplier_forms_agree_with_the_model_under_random_enables(sim_root, w_
 @pytest.mark.parametrize("width, depth, bank_depth, writable, write_stage, latency", [
     (9, 11000, None, True, True, 4), pytest.param(16, 1500, None, True, False, 3, marks=pytest.mark.slow),
     pytest.param(20, 700, 1024, True, True, 3, marks=pytest.mark.slow),
-    pytest.param(9, 3000, None, False, False, 3, marks=pytest.mark.slow), (20, 1500, 1024, False, False, 3)])
+    pytest.param(9, 3000, None, False, False, 3, marks=pytest.mark.slow), (20, 1500, 1024, False, False, 3),
+    (40, 1100, 512, False, False, 4)])
 def test_memory_forms_agree_with_a_list_under_random_enables(sim_root, width, depth, bank_depth, writable,
                                                              write_stage, latency):
     """The ECP5 form (DP16KD banks with their output register, sim/models/DP16KD.v) and the portable form,
     side by side on Verilator: both read a list through READ_LATENCY enabled stages, with random writes (a RAM)
     or random initial contents (a ROM: the INITVAL layout) and addresses that change while the enable is low.
     Widths 9 (2048-word banks, the 9-bit mode), 16 (1024-word banks, the 18-bit mode with its byte enables),
-    20 (two blocks side by side per bank); RAMs with and without the write stage (a write lands a cycle later);
+    20 (two blocks side by side per bank), 40 (a ROM of 512-word banks: the 36-bit mode beside a 9-bit one); RAMs with and without the write stage (a write lands a cycle later);
     latency 4 (ECP5's plans): the bank multiplexer's registered group level, 6 banks in two groups."""
     import random
 
@@ -194,7 +199,7 @@ def test_memory_forms_agree_with_a_list_under_random_enables(sim_root, width, de
 
     text = emit_verilog(SideBySide(), "mem", platform=ECP5DspTarget())
     bank_depth = bank_depth or (2048 if width <= 9 else 1024)
-    assert text.count("DP16KD #(") == -(-depth // bank_depth) * -(-width // (18 if bank_depth == 1024 else 9))
+    assert text.count("DP16KD #(") == -(-depth // bank_depth) * -(-width // {2048: 9, 1024: 18, 512: 36}[bank_depth])
     design = runner.build({"mem.v": text, **runner.ecp5_models()}, "mem", sim_root)
     job = {"seed": width * depth, "depth": depth, "width": width, "cycles": 1500, "latency": latency,
            "writable": writable, "init": init, "write_latency": WRITE_STAGE_LATENCY if write_stage else 0}

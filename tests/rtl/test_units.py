@@ -194,13 +194,15 @@ def test_walker_beats_follow_the_loop_nest(unit_model, array, narrow, read_laten
 
 # --- MAC writer --------------------------------------------------------------------------------------
 
-@pytest.mark.parametrize("array,lanes", [("1x1", 2), ("2x3", 2), ("3x2", 2), ("3x2", 1)])
-def test_mac_writer_addresses_follow_the_loop_nest(unit_model, array, lanes):
+@pytest.mark.parametrize("array,lanes,registered", [("1x1", 2, True), ("2x3", 2, True), ("3x2", 2, True),
+                                                    ("3x2", 1, True), ("2x3", 2, False), ("3x2", 1, False)])
+def test_mac_writer_addresses_follow_the_loop_nest(unit_model, array, lanes, registered):
     """Result beats (one output pixel's columns each) become a write per valid (pixel, channel), two neighbouring
-    pixels per cycle on a two-lane arena."""
+    pixels per cycle on a two-lane arena; with each beat registered first (ECP5) or taken straight from the
+    engine's FIFO (the iCE40)."""
     qm, hw = _plan(unit_model, array, narrow=False, write_lanes=lanes)
     for op in (op for op in hw.program if op.kind == MAC):
-        dut = MacWriter(hw)
+        dut = MacWriter(hw, registered_beats=registered)
         want = [(output_address(op, t.row.first_pixel + i, t.column.first_channel + j), (t.row.index * 7 + i * 3 + j) % 50)
                 for t in tiles(op, hw.rows, hw.cols) for i in range(t.row.rows) for j in range(t.column.cols)]
         beats = [[(t.row.index * 7 + i * 3 + j) % 50 for j in range(hw.cols)]
@@ -236,6 +238,10 @@ def test_mac_writer_addresses_follow_the_loop_nest(unit_model, array, lanes):
                     if taken:
                         break
             ctx.set(dut.results.valid, 0)
+            for _ in range(hw.cols + 1):  # the last beat may wait in the writer's beat register, a column a cycle
+                if not ctx.get(dut.busy):
+                    break
+                await tick()
             assert not ctx.get(dut.busy)
             await tick()  # the last write leaves its register
             await tick()
@@ -532,3 +538,21 @@ def test_interleaved_memory_writes_and_reads_pairs_at_any_parity(depth, bank_dep
                     assert ctx.get(top.next) == want[1]
 
     _run(top, testbench, deadline_cycles=500)
+
+
+# --- per-family forms --------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("board_name", ["icebreaker", "ulx3s-85f", "orangecrab-25f"])
+def test_board_platforms_select_their_familys_forms(board_name):
+    """Amaranth spells the iCE40 family "iCE40"; the RTL's per-family forms must still see the board's family
+    (hwgen.fit sizes the plan by it): a wide memory on the iCEBreaker takes SB_RAM40_4K-deep banks, not ECP5's."""
+    from boards import board
+    from rtl_templates.family import family_of
+    from rtl_templates.memories import ICE40_BANK_DEPTH, block_depth
+
+    brd = board(board_name)
+    platform = brd.platform()
+    assert family_of(platform) == brd.family and family_of(None) is None
+    wide = BankedMemory(unsigned(40), 3000, writable=False)
+    assert wide._bank_depth(platform) == (ICE40_BANK_DEPTH if brd.family == "ice40" else block_depth("ecp5", 40, 3000))
+    assert block_depth("ecp5", 40, 3000) != ICE40_BANK_DEPTH  # so the check tells the two apart

@@ -35,12 +35,13 @@ def synth_small_design(tmp_path, array: str, board: str) -> dict:
 def test_small_design_gives_an_icebreaker_bitstream(tmp_path):
     r = synth_small_design(tmp_path, "1x2", "icebreaker")
     assert r["fits"] and r["board"] == "icebreaker"
-    # measured 2422 LUTs at 3c35dad, 2408 before (1780 before the overlapping host link, the activation clamps and
+    # measured 2396 LUTs at 4d7c125 (the iCE40's own forms; 2451 at b3b9b97, whose iCE40 build had missed them),
+    # 2422 at 3c35dad, 2408 before (1780 before the overlapping host link, the activation clamps and
     # the pipeline registers; 2230 before the registered parameter word and address, memory read addresses, window
     # bounds and five-stage requantizer)
     assert r["luts_available"] == 5280 and 0 < r["luts"] <= 2500
     assert r["dsps"] == 2  # one SB_MAC16 per PE
-    # measured 44.6 MHz at 3c35dad, 44.9 before (38.9 with the UART's registered strobe, now ECP5's only; 23.5
+    # measured 43.9 MHz at 4d7c125, 44.6 at 3c35dad, 44.9 before (38.9 with the UART's registered strobe, now ECP5's only; 23.5
     # before any pipeline registers, 30.8 with the first three, 38.2 before the registered argmax and bank decision
     # of the host link, 40.0 before the registers that came with 2408 LUTs; nextpnr's default seed: repeatable):
     # a timing regression fails
@@ -111,9 +112,11 @@ def test_array_auto_fits_the_icebreaker(tmp_path, cnn_path):
     assert proc.returncode == 0, proc.stderr
     r = json.loads(proc.stdout)
     assert r["fits"] and r["dsps"] == 8 and r["meets_timing"]
-    # measured 39.3 MHz at 5016 logic cells at 3c35dad, 39.2 at 5015 before (31.5 earlier, 29.1-34.7 at the
-    # intermediate pipelining steps, 25.2 before them, 19.7 before any; the UP5K is 95% full, so a small change
-    # moves it by a few MHz, and 5025 cells no longer placed): a timing regression fails
+    # measured 38.1 MHz at 4898 logic cells at 4d7c125 (the iCE40's own forms), 40.0 at 5051 at 81a4435 (forms
+    # meant for ECP5: the family check had missed the iCE40), 39.3 at 5016 at 3c35dad, 39.2 at 5015 before (31.5
+    # earlier, 29.1-34.7 at the intermediate pipelining steps, 25.2 before them, 19.7 before any; the UP5K is
+    # 93-95% full, so a small change moves it by a few MHz, and 5025 cells once did not place): a timing
+    # regression fails
     assert r["fmax_mhz"] >= 35.0
 
 

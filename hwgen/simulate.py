@@ -89,7 +89,6 @@ def accelerator_sources(build: Build, dsp: str = "generic") -> dict[str, str]:
     cells) or for an iCE40 board (its per-family forms: two-entry FIFOs, beats taken straight from the
     engine's FIFO, LUT parameter ROMs, SB_RAM40_4K-deep banks; inferred cells, as yosys maps them)."""
     from rtl_templates.family import FamilyTarget
-    from rtl_templates.multiplier import ECP5DspTarget
 
     if dsp not in SIM_FORMS:
         raise HwgenError(f"unknown cell form {dsp!r}; choose one of {', '.join(SIM_FORMS)}")
@@ -100,8 +99,7 @@ def accelerator_sources(build: Build, dsp: str = "generic") -> dict[str, str]:
 
     from .verilog import emit_verilog
 
-    platform = ECP5DspTarget() if dsp == "ecp5" else FamilyTarget(dsp)
-    text = emit_verilog(Accelerator(build.hw), build.manifest["top"], platform=platform)
+    text = emit_verilog(Accelerator(build.hw), build.manifest["top"], platform=FamilyTarget(dsp))
     return {build.manifest["verilog"]: text, **(ecp5_models() if dsp == "ecp5" else {})}
 
 

@@ -25,7 +25,7 @@ from amaranth.lib.wiring import In, Out
 from hwgen.hwplan import ELTWISE, INPUT, KINDS, MAC, MAX, OUTPUT, HardwarePlan, descriptor_fields, descriptor_words
 
 from .engine import TileEngine
-from .family import family_of
+from .family import family_of, unless_ice40
 from .memories import BankedMemory, InterleavedMemory
 from .requant import PIPELINED_LATENCY, ActivationSupport, Requantizer
 from .streams import LookaheadEnable, kept_copy, StreamFIFO
@@ -110,9 +110,7 @@ class WindowWalker(wiring.Component):
         # arena and the weights) is a register, worked out a cycle ahead: ~s2.valid | out.i.ready, both as they
         # will be after the coming edge; `consumer_free`: the room counted without the beat the consumer may take
         # this cycle, so the consumer's logic does not reach the stall (three entries keep a beat per cycle)
-        free = self.consumer_free
-        if free is None:
-            free = family_of(platform) != "ice40"
+        free = unless_ice40(self.consumer_free, platform)
         m.submodules.out = out = StreamFIFO(beat_layout(self.hw), depth=3 if free else 2)
         wiring.connect(m, out.o, wiring.flipped(self.beats))
         advance_en, issue = LookaheadEnable("walk_advance"), Signal()
@@ -461,18 +459,16 @@ class MacWriter(wiring.Component):
         # (`registered_beats`) each beat registered as it leaves the engine's FIFO, so the column multiplexer
         # (beat.data[j]) starts from flip-flops and not from the FIFO's distributed RAM (the ULX3S-85F's critical
         # path, 8.4 ns); the register takes the next beat as this one is consumed, so no cycle is lost
-        registered = self.registered_beats
-        if registered is None:
-            registered = family_of(platform) != "ice40"
         consume = Signal()
-        if registered:
+        if unless_ice40(self.registered_beats, platform):
             valid, beat = Signal(name="result_valid"), Signal(self.engine_results, name="result_beat")
-            m.d.comb += [consume.eq(valid & (row_skip | take | col_last)), self.results.ready.eq(~valid | consume)]
+            m.d.comb += self.results.ready.eq(~valid | consume)
             with m.If(self.results.ready):
                 m.d.sync += [valid.eq(self.results.valid), beat.eq(self.results.payload)]
         else:
             valid, beat = self.results.valid, self.results.payload
-            m.d.comb += [consume.eq(valid & (row_skip | take | col_last)), self.results.ready.eq(consume)]
+            m.d.comb += self.results.ready.eq(consume)
+        m.d.comb += consume.eq(valid & (row_skip | take | col_last))
         if paired:
             with m.If(valid & take):
                 m.d.sync += [held.eq(beat), have.eq(1)]

@@ -6,7 +6,7 @@ from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
 from .array import SystolicArray
-from .family import family_of
+from .family import unless_ice40
 from .pe import PRODUCT_LATENCY
 from hwgen.fixed import LEAKY_MAX_SHIFT, shift_bits
 
@@ -94,14 +94,14 @@ class TileEngine(wiring.Component):
         # gates from registers rather than a decrement and a compare
         # The snapshot (tile_done & ~pending_nz) is a register worked out the same way, so the route from the
         # corner PE does not lead on into the drain rows' shift registers (the ULX3S-85F's critical path, 8.1 ns).
-        en, pending_next = Signal(init=1, name="array_en"), Signal.like(pending)
+        en, en_next, pending_next = Signal(init=1, name="array_en"), Signal(), Signal.like(pending)
         pending_nz, pending_one = Signal(name="pending_nz"), Signal(name="pending_one")
         nz_next, one_next = Signal(), Signal()
         snapshot = Signal(name="snapshot")
         m.d.comb += [array.en.eq(en), array.snapshot.eq(snapshot), pending_next.eq(pending),
-                     nz_next.eq(pending_nz), one_next.eq(pending_one)]
+                     nz_next.eq(pending_nz), one_next.eq(pending_one), en_next.eq(~(array.tile_done_next & nz_next))]
         m.d.sync += [pending.eq(pending_next), pending_nz.eq(nz_next), pending_one.eq(one_next),
-                     en.eq(~(array.tile_done_next & nz_next)), snapshot.eq(array.tile_done_next & ~nz_next)]
+                     en.eq(en_next), snapshot.eq(array.tile_done_next & ~nz_next)]
         with m.If(array.snapshot):
             m.d.comb += [pending_next.eq(self.rows), nz_next.eq(1), one_next.eq(self.rows == 1)]
 
@@ -112,7 +112,7 @@ class TileEngine(wiring.Component):
         # the operand side reads a copy of the enable of its own (`kept_copy`): `array_en` reaches every PE and
         # sits among them, and from there to the walker's FIFO read was the ULX3S-85F's critical path (8.7 ns,
         # 6.8 of it routing)
-        en_here = kept_copy(m, "array_en_operands", ~(array.tile_done_next & nz_next), 1)
+        en_here = kept_copy(m, "array_en_operands", en_next, 1)
         m.d.comb += self.operands.ready.eq(en_here & ~blocked)
         take = self.operands.valid & self.operands.ready
         m.d.comb += [
@@ -139,9 +139,7 @@ class TileEngine(wiring.Component):
         # the FIFO's room is counted without the row the consumer may take this cycle (three entries), so the MAC
         # writer's consume does not reach `advance` and `shift` (the ULX3S-85F's critical path, 8.6 ns, into
         # shift_row7); the iCE40 keeps two entries (its UP5K is full), as the walker's FIFO does
-        consumer_free = self.consumer_free
-        if consumer_free is None:
-            consumer_free = family_of(platform) != "ice40"
+        consumer_free = unless_ice40(self.consumer_free, platform)
         m.submodules.out = out = StreamFIFO(self.result_layout, depth=3 if consumer_free else 2)
         wiring.connect(m, out.o, wiring.flipped(self.results))
         stage_valid = [Signal(name=f"requant_valid{i}") for i in range(REQUANT_LATENCY)]

@@ -12,6 +12,12 @@ def family_of(platform) -> str | None:
     return name.lower() if isinstance(name, str) else None
 
 
+def unless_ice40(choice: bool | None, platform) -> bool:
+    """`choice`, or when None: True everywhere but on the iCE40, whose UP5K cannot spare the logic cells that a
+    timing form (a third FIFO entry, a register per bit of a row) costs."""
+    return choice if choice is not None else family_of(platform) != "ice40"
+
+
 class FamilyTarget:
     """A stand-in platform for simulation: elaborates one family's forms (rtl_templates' `family_of` checks)
     without that family's toolchain."""

@@ -41,12 +41,6 @@ def fits_mult18x18d(w_shape: Shape, a_shape: Shape) -> bool:
     return bits(w_shape) <= ECP5_OPERAND_BITS and bits(a_shape) <= ECP5_OPERAND_BITS
 
 
-class ECP5DspTarget:
-    """A stand-in platform for simulation: elaborates the ECP5 form without an ECP5 toolchain."""
-
-    family = "ecp5"
-
-
 class PipelinedMultiplier(wiring.Component):
     """product = w * a, `stages` enabled cycles after w and a are presented (LATENCY, or one more with a fabric
     register behind the product); holds while `en` is low."""

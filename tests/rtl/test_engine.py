@@ -110,9 +110,10 @@ def test_multiplier_and_accumulator_widths_follow_the_plan(w_bits, a_bits, a_sig
     (signed(8), unsigned(18), False), (signed(19), signed(8), False),
 ])
 def test_ecp5_multiplier_uses_the_dsp_only_where_the_operands_fit(w_shape, a_shape, dsp):
-    from rtl_templates.multiplier import ECP5DspTarget, PipelinedMultiplier
+    from rtl_templates.family import FamilyTarget
+    from rtl_templates.multiplier import PipelinedMultiplier
 
-    v = emit_verilog(PipelinedMultiplier(w_shape, a_shape), "mul", platform=ECP5DspTarget())
+    v = emit_verilog(PipelinedMultiplier(w_shape, a_shape), "mul", platform=FamilyTarget("ecp5"))
     assert ("MULT18X18D #(" in v) == dsp
     assert ("$signed(w_reg) * " in v) != dsp  # the portable form otherwise, with the same two stages
 
@@ -163,8 +164,8 @@ def test_memory_forms_agree_with_a_list_under_random_enables(sim_root, width, de
     side by side on Verilator: both read a list through READ_LATENCY enabled stages, with random writes (a RAM)
     or random initial contents (a ROM: the INITVAL layout) and addresses that change while the enable is low.
     Widths 9 (2048-word banks, the 9-bit mode), 16 (1024-word banks, the 18-bit mode with its byte enables),
-    20 (two blocks side by side per bank), 40 (a ROM of 512-word banks: the 36-bit mode beside a 9-bit one); RAMs with and without the write stage (a write lands a cycle later);
-    latency 4 (ECP5's plans): the bank multiplexer's registered group level, 6 banks in two groups."""
+    20 (two blocks side by side per bank), 40 (a ROM of 512-word banks: the 36-bit mode beside a 9-bit one);
+    RAMs with and without the write stage (a write lands a cycle later); latency 4 (ECP5's plans): the bank multiplexer's registered group level, 6 banks in two groups."""
     import random
 
     from amaranth import Module
@@ -172,7 +173,7 @@ def test_memory_forms_agree_with_a_list_under_random_enables(sim_root, width, de
     from amaranth.lib.wiring import In, Out
 
     from rtl_templates.memories import WRITE_STAGE_LATENCY, BankedMemory
-    from rtl_templates.multiplier import ECP5DspTarget
+    from rtl_templates.family import FamilyTarget
 
     rng = random.Random(width * depth)
     init = [] if writable else [rng.getrandbits(width) for _ in range(depth)]
@@ -197,7 +198,7 @@ def test_memory_forms_agree_with_a_list_under_random_enables(sim_root, width, de
                     m.d.comb += [mem.wr_en.eq(self.wr_en), mem.wr_addr.eq(self.wr_addr), mem.wr_data.eq(self.wr_data)]
             return m
 
-    text = emit_verilog(SideBySide(), "mem", platform=ECP5DspTarget())
+    text = emit_verilog(SideBySide(), "mem", platform=FamilyTarget("ecp5"))
     bank_depth = bank_depth or (2048 if width <= 9 else 1024)
     assert text.count("DP16KD #(") == -(-depth // bank_depth) * -(-width // {2048: 9, 1024: 18, 512: 36}[bank_depth])
     design = runner.build({"mem.v": text, **runner.ecp5_models()}, "mem", sim_root)

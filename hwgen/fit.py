@@ -236,11 +236,14 @@ def fits(est: dict, board, margin: float = 0.85) -> bool:
     return est["luts"] <= margin * board.luts and est["brams"] <= board.brams and est["dsps"] <= board.dsps
 
 
-SIDES = (1, 2, 4, 8, 16)
+# Array sides `--array auto` compares: every row count to 16 (a row costs an arena copy, so the block RAM often
+# stops the rows at a count that is no power of 2: ResNet-8 on the ULX3S-85F fits 5 rows, not 8) and column counts
+# to 16 and a few wider ones (channel counts are multiples of 8 or 16: 24 columns tile 48 or 72 channels)
+SIDES = (*range(1, 17), 20, 24, 32)
 
 
 def candidate_shapes(max_pes: int) -> list[ArrayShape]:
-    """Every rows x cols of power-of-2 sides (non-square too) with at most `max_pes` PEs (one DSP each)."""
+    """Every rows x cols of SIDES (non-square too) with at most `max_pes` PEs (one DSP each)."""
     return [ArrayShape(r, c) for r in SIDES for c in SIDES if r * c <= max_pes]
 
 
@@ -253,10 +256,14 @@ def choose_array(qm: QuantizedModel, board, cache: str | None = None) -> tuple[A
     """
     model = calibrated(board.family, cache)
     best, best_key, compared = None, None, 0
-    for shape in candidate_shapes(board.dsps):
+    misfit_rows: dict[int, int] = {}  # columns -> the fewest rows that did not fit
+    for shape in sorted(candidate_shapes(board.dsps), key=lambda s: (s.cols, s.rows)):
+        if shape.rows > misfit_rows.get(shape.cols, shape.rows):
+            continue  # another row only adds an arena copy, its PEs and their logic: it cannot fit either
         hw = plan_for(qm, shape, board.family)
         est = estimate(hw, board, model)
         if not fits(est, board):
+            misfit_rows[shape.cols] = shape.rows
             continue
         compared += 1
         cycles = sum(c.estimate for c in estimate_cycles(hw))

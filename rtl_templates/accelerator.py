@@ -396,7 +396,7 @@ def lane_layout(hw: HardwarePlan) -> data.StructLayout:
 
 def write_layout(hw: HardwarePlan) -> data.StructLayout:
     """A unit's write: a value at `addr` and, if `next.en`, a second at addr + 1 (the interleaved arena takes both
-    in one cycle)."""
+    in one cycle). All zero outside the unit's own layer: the arena's write port is the units' OR."""
     wd = Widths(hw)
     return data.StructLayout({"en": 1, "addr": unsigned(wd.addr), "data": wd.store, "saturated": 1,
                               "next": lane_layout(hw)})
@@ -439,7 +439,7 @@ class MacWriter(wiring.Component):
         m.d.comb += pixel.eq(tc.m0 + i)
         busy = Signal()
         m.d.comb += self.busy.eq(busy)
-        m.d.sync += [self.write.en.eq(0), self.write.next.en.eq(0)]
+        m.d.sync += self.write.eq(0)  # all zero while not writing (the accelerator ORs the units' writes)
         paired = hw.rows >= 2 and hw.write_lanes == 2  # else none of the pairing logic is built
         if paired:
             held = Signal(self.engine_results)  # the even row of a pair, taken a cycle before its partner arrives
@@ -544,7 +544,7 @@ class MaxUnit(wiring.Component):
         lane = Signal(range(hw.rows))
         pixel = Signal(signed(iw))
         m.d.comb += pixel.eq(tc.m0 + lane)
-        m.d.sync += [self.write.en.eq(0), self.write.next.en.eq(0)]
+        m.d.sync += self.write.eq(0)  # all zero while not writing (the accelerator ORs the units' writes)
         with m.If(self.start):
             m.d.sync += tc.reset() + [lane.eq(0), first.eq(1), full.eq(0), staged.eq(0)]
         step = hw.write_lanes  # output pixels per cycle: neighbouring pixels of one channel, neighbouring addresses
@@ -839,7 +839,7 @@ class Accelerator(wiring.Component):
         units = self._units(m, seq, mem)
         self._walker_paths(m, seq, mem, units)
         self._arena_reads(m, seq, mem, units)
-        self._writes(m, seq, mem, units, self._input_loader(m, seq))
+        self._writes(m, seq, mem, units, self._input_loader(m, seq), platform)
         return m
 
     def _memories(self, m: Module, family: str | None) -> _Memories:
@@ -1003,7 +1003,7 @@ class Accelerator(wiring.Component):
         # registered, like the units' writes: the host's `valid` and the address adder end here, not in the arena's
         # write-port selection and pair addressing
         in_write = Signal(write_layout(hw))
-        m.d.sync += in_write.en.eq(0)
+        m.d.sync += in_write.eq(0)  # all zero while not writing, like the units' writes
         with m.If(self.inputs.valid & loading):
             m.d.sync += [in_write.en.eq(1), in_write.addr.eq(d.out_base + in_idx), in_write.data.eq(self.inputs.payload),
                          in_write.saturated.eq(0),  # inputs are already in format
@@ -1012,20 +1012,25 @@ class Accelerator(wiring.Component):
                 m.d.sync += loading.eq(0)
         return in_write
 
-    def _writes(self, m: Module, seq: _Sequencer, mem: _Memories, u: _Units,
-                in_write: Signal) -> None:
+    def _writes(self, m: Module, seq: _Sequencer, mem: _Memories, u: _Units, in_write: Signal,
+                platform) -> None:
         """One write port for all replicas, driven by the running layer's unit; completions and the trace."""
         d = seq.d
+        # every unit's write is all zero while it does not write, and one layer's unit runs at a time (the next
+        # starts after the last write has landed), so the write port is their OR: one LUT level from the units'
+        # registers, where a multiplexer selected by the descriptor's kind had taken three ahead of the pair
+        # address adder (the OrangeCrab-25F's critical path, 5.1 ns). The iCE40 keeps the multiplexer: there
+        # the OR cost 220 logic cells of the small test design's 2411 (its UP5K is full)
         write = Signal(write_layout(self.hw))
-        with m.Switch(d.kind):
-            with m.Case(INPUT):
-                m.d.comb += write.eq(in_write)
-            with m.Case(MAC):
-                m.d.comb += write.eq(seq.macw.write)
-            with m.Case(MAX):
-                m.d.comb += write.eq(u.maxu.write)
-            with m.Case(ELTWISE):
-                m.d.comb += write.eq(u.ew.write)
+        if unless_ice40(None, platform):
+            m.d.comb += write.eq(in_write.as_value() | seq.macw.write.as_value() | u.maxu.write.as_value()
+                                 | u.ew.write.as_value())
+        else:
+            with m.Switch(d.kind):
+                for kind, unit_write in ((INPUT, in_write), (MAC, seq.macw.write), (MAX, u.maxu.write),
+                                         (ELTWISE, u.ew.write)):
+                    with m.Case(kind):
+                        m.d.comb += write.eq(unit_write)
         # one register stage before the arena: the units' address adders, requantizers and muxes (and the routing of
         # a pair to the arena's halves) end here, not in every replica's write port; the sequencer counts a write
         # when it lands, so the next layer reads it

@@ -15,6 +15,7 @@ from .streams import LookaheadEnable, StreamFIFO, kept_copy
 
 REQUANT_LATENCY = PIPELINED_LATENCY  # registered requantizer stages between the drain row and `results`
 OUT_FIFO_LATENCY = 1                 # the results FIFO behind them (streams.StreamFIFO)
+OPERAND_STAGE_LATENCY = 1            # the operand register in front of the array (`operand_stage`)
 
 
 class TileEngine(wiring.Component):
@@ -41,16 +42,18 @@ class TileEngine(wiring.Component):
     (tiles - 1) * max(K, rows + cols - 1) + K + 2 * rows + cols - 2
     + RESULT_LATENCY + REQUANT_LATENCY + OUT_FIFO_LATENCY cycles from the
     first k-step to the last row (RESULT_LATENCY: `pe.result_latency` of
-    `product_stages`).
+    `product_stages`), and OPERAND_STAGE_LATENCY more with `operand_stage`.
     """
 
     def __init__(self, rows: int, cols: int, w_shape, a_shape, acc_bits: int, out_bits: int,
                  max_right: int, max_left: int, support: ActivationSupport = ActivationSupport(),
-                 product_stages: int = PRODUCT_LATENCY, consumer_free: bool | None = None):
+                 product_stages: int = PRODUCT_LATENCY, consumer_free: bool | None = None,
+                 operand_stage: bool | None = None):
         """`consumer_free`: the results FIFO's room is counted without the row the consumer may take this cycle
-        (three entries); None: everywhere but on the iCE40 (two entries, the UP5K is full)."""
+        (three entries); `operand_stage`: each k-step registered before the array (OPERAND_STAGE_LATENCY). None
+        for either: everywhere but on the iCE40 (the UP5K is full)."""
         self.rows, self.cols, self.support, self.product_stages = rows, cols, support, product_stages
-        self.consumer_free = consumer_free
+        self.consumer_free, self.operand_stage = consumer_free, operand_stage
         self.w_shape, self.a_shape, self.acc_bits, self.out_bits = Shape.cast(w_shape), Shape.cast(a_shape), acc_bits, out_bits
         self.max_right, self.max_left = max_right, max_left
         out_shape = signed(out_bits + 1)
@@ -108,20 +111,32 @@ class TileEngine(wiring.Component):
         # `cooling` == (cooldown != 0), kept as a register so a tile's last k-step meets one gate before `ready`
         # (the operand FIFO's read enable and level)
         cooling = Signal()
-        blocked = self.operands.payload.last & cooling
         # the operand side reads a copy of the enable of its own (`kept_copy`): `array_en` reaches every PE and
         # sits among them, and from there to the walker's FIFO read was the ULX3S-85F's critical path (8.7 ns,
         # 6.8 of it routing)
         en_here = kept_copy(m, "array_en_operands", en_next, 1)
-        m.d.comb += self.operands.ready.eq(en_here & ~blocked)
-        take = self.operands.valid & self.operands.ready
+        # (`operand_stage`) each k-step waits in a register before the array, taken whenever that register is
+        # empty or moves on: the take, the cooldown and PE(0, 0)'s operands start from flip-flops and not from
+        # the walker's FIFO's distributed RAM (its read, through the k-step's `last` into `cooldown`, the
+        # OrangeCrab-25F's critical path, 5.2 ns; into PE(0, 0)'s MULT18X18D, the ULX3S-85F's, 8.2 ns)
+        if unless_ice40(self.operand_stage, platform):
+            step, step_valid = Signal(self.operand_layout, name="operand_step"), Signal(name="operand_valid")
+            take = Signal()
+            m.d.comb += [take.eq(step_valid & en_here & ~(step.last & cooling)),
+                         self.operands.ready.eq(~step_valid | take)]
+            with m.If(self.operands.ready):
+                m.d.sync += [step.eq(self.operands.payload), step_valid.eq(self.operands.valid)]
+        else:
+            step = self.operands.payload
+            m.d.comb += self.operands.ready.eq(en_here & ~(step.last & cooling))
+            take = self.operands.valid & self.operands.ready
         m.d.comb += [
-            array.a.eq(self.operands.payload.a), array.w.eq(self.operands.payload.w),
-            array.valid.eq(take), array.first.eq(first), array.last.eq(self.operands.payload.last),
+            array.a.eq(step.a), array.w.eq(step.w),
+            array.valid.eq(take), array.first.eq(first), array.last.eq(step.last),
         ]
         with m.If(take):
-            m.d.sync += first.eq(self.operands.payload.last)
-        with m.If(take & self.operands.payload.last):
+            m.d.sync += first.eq(step.last)
+        with m.If(take & step.last):
             m.d.sync += [cooldown.eq(self.min_tile_period - 1), cooling.eq(self.min_tile_period > 1)]
         with m.Elif(en_here & cooling):
             m.d.sync += [cooldown.eq(cooldown - 1), cooling.eq(cooldown != 1)]

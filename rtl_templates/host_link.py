@@ -48,8 +48,8 @@ class HostLink(wiring.Component):
         output register, then registered read data before the unpacking and packing shifters; `LATCH` states
         wait for it, READ_LATENCY cycles per byte or logit), so a block RAM's clock-to-out (5.8 ns on the
         ULX3S-85F's speed grade) and the multiplexer between blocks end at flip-flops (the FC autoencoder's and
-        ResNet-8's critical path, 9.8 ns, with the inferred buffer), and the UART receiver's byte strobe is a
-        register (`UARTRx(registered=True)`). None: on ECP5 only; on the iCE40 UP5K the registers' 27 logic
+        ResNet-8's critical path, 9.8 ns, with the inferred buffer), the UART receiver's byte strobe is a
+        register (`UARTRx(registered=True)`), and so is the transmitter's byte (`UARTTx(registered=True)`). None: on ECP5 only; on the iCE40 UP5K the registers' 27 logic
         cells pushed digits_cnn's 2x4 design past what nextpnr could place (5025 of 5280), and the strobe cost
         both digits_cnn designs 4-14% of their Fmax."""
         self.hw, self.divisor, self.timeout = hw, divisor, timeout
@@ -70,7 +70,7 @@ class HostLink(wiring.Component):
         self.registered = family_of(platform) == "ecp5" if self.pipelined is None else self.pipelined
         m.submodules.acc = acc = Accelerator(self.hw)
         m.submodules.rx = rx = UARTRx(self.divisor, registered=self.registered)
-        m.submodules.tx = tx = UARTTx(self.divisor)
+        m.submodules.tx = tx = UARTTx(self.divisor, registered=self.registered)
         in_rd, in_wr = self._buffer(m, "inbuf", unsigned(8), BANKS * self.payload_len)
         out_rd, out_wr = self._buffer(m, "outbuf", signed(self.hw.store_bits), BANKS * self.n_out)
         m.d.comb += [rx.rx.eq(self.rx), self.tx.eq(tx.tx)]
@@ -365,7 +365,8 @@ class _Transmitter:
         self.total = Signal(8)
         self.send = Signal(8)
         # the checksum adds each sent byte the cycle after the UART takes it, from a register: the byte mux and
-        # the adder are not one path (the UART is busy for ten bit times after a take, so none is missed)
+        # the adder are not one path (the UART's takes are two cycles apart or more, so the checksum byte, sent
+        # last, reads a total that counts every byte before it)
         self.sent, self.count_sent = Signal(8), Signal()
         self.bank = Signal(range(BANKS))
         self.status = Signal(8)

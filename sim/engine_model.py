@@ -13,9 +13,8 @@ from amaranth import signed, unsigned
 
 from hwgen.fixed import Fixed, requantize
 from hwgen.hwplan.lowering import requant_fields
-from rtl_templates.engine import OUT_FIFO_LATENCY, REQUANT_LATENCY
+from rtl_templates.engine import OPERAND_STAGE_LATENCY, OUT_FIFO_LATENCY, REQUANT_LATENCY, TileEngine
 from rtl_templates.pe import RESULT_LATENCY
-from rtl_templates.engine import TileEngine
 
 
 @dataclass(frozen=True)
@@ -30,11 +29,12 @@ class EngineConfig:
     max_right: int
     max_left: int
 
-    def build(self, consumer_free: bool | None = None) -> TileEngine:
-        """The engine; `consumer_free` False: the iCE40's two-entry results FIFO (TileEngine)."""
+    def build(self, ice40_form: bool = False) -> TileEngine:
+        """The engine; `ice40_form`: the iCE40's two-entry results FIFO and no operand register (TileEngine)."""
         a_shape = signed(self.a_bits) if self.a_signed else unsigned(self.a_bits)
+        form = False if ice40_form else None
         return TileEngine(self.rows, self.cols, signed(self.w_bits), a_shape, self.acc_bits, self.out_bits,
-                          self.max_right, self.max_left, consumer_free=consumer_free)
+                          self.max_right, self.max_left, consumer_free=form, operand_stage=form)
 
     def to_json(self) -> dict:
         return asdict(self)
@@ -104,8 +104,9 @@ def random_problem(rng: np.random.Generator, cfg: EngineConfig, m: int, k: int, 
     return Problem(a, w, bias, shift, out, activation)
 
 
-def tile_cycles_model(cfg: EngineConfig, m: int, k: int, n: int) -> int:
+def tile_cycles_model(cfg: EngineConfig, m: int, k: int, n: int, ice40_form: bool = False) -> int:
     """Cycles from the first operand to the last result, no stalls (docs/dataflow.md)."""
     tiles = math.ceil(m / cfg.rows) * math.ceil(n / cfg.cols)
     period = max(k, cfg.rows + cfg.cols - 1)
-    return (tiles - 1) * period + k + 2 * cfg.rows + cfg.cols - 2 + RESULT_LATENCY + REQUANT_LATENCY + OUT_FIFO_LATENCY
+    return ((tiles - 1) * period + k + 2 * cfg.rows + cfg.cols - 2 + RESULT_LATENCY + REQUANT_LATENCY
+            + OUT_FIFO_LATENCY + (0 if ice40_form else OPERAND_STAGE_LATENCY))

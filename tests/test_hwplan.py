@@ -156,13 +156,14 @@ def test_help_on_build_and_sim():
 
 def test_array_auto_is_the_fastest_fitting_shape_not_the_largest(mlp_path, cnn_path):
     """digits_mlp computes one output pixel per layer (M = 1): extra array rows only idle, so the
-    fastest array that fits the iCEBreaker is a single row; digits_cnn fills all 8 DSPs."""
+    fastest array that fits the iCEBreaker is a single row (of 5 columns: fc1's 32 outputs take 7 column
+    tiles of K = 64 steps, against 8 of 4 columns); digits_cnn fills all 8 DSPs."""
     from boards import board
     from hwgen.fit import candidate_shapes, choose_array, estimate, fits, write_lanes
 
     ice = board("icebreaker")
     shape, est = choose_array(api.quantize(mlp_path), ice)
-    assert shape == ArrayShape(1, 4) and est["dsps"] == 4
+    assert shape == ArrayShape(1, 5) and est["dsps"] == 5
     cnn = api.quantize(cnn_path)
     shape, est = choose_array(cnn, ice)
     assert shape == ArrayShape(2, 4) and est["dsps"] == 8

@@ -35,13 +35,15 @@ def synth_small_design(tmp_path, array: str, board: str) -> dict:
 def test_small_design_gives_an_icebreaker_bitstream(tmp_path):
     r = synth_small_design(tmp_path, "1x2", "icebreaker")
     assert r["fits"] and r["board"] == "icebreaker"
-    # measured 2396 LUTs at 4d7c125 (the iCE40's own forms; 2451 at b3b9b97, whose iCE40 build had missed them),
-    # 2422 at 3c35dad, 2408 before (1780 before the overlapping host link, the activation clamps and
-    # the pipeline registers; 2230 before the registered parameter word and address, memory read addresses, window
-    # bounds and five-stage requantizer)
+    # measured 2411 LUTs after 6e6af9c (the units' writes zero outside their layer; their OR instead of the kind
+    # multiplexer, ECP5's form, took 2631), 2396 at 4d7c125 (the iCE40's own forms; 2451 at b3b9b97, whose iCE40
+    # build had missed them), 2422 at 3c35dad, 2408 before (1780 before the overlapping host link, the activation
+    # clamps and the pipeline registers; 2230 before the registered parameter word and address, memory read
+    # addresses, window bounds and five-stage requantizer)
     assert r["luts_available"] == 5280 and 0 < r["luts"] <= 2500
     assert r["dsps"] == 2  # one SB_MAC16 per PE
-    # measured 43.9 MHz at 4d7c125, 44.6 at 3c35dad, 44.9 before (38.9 with the UART's registered strobe, now ECP5's only; 23.5
+    # measured 44.9 MHz after 6e6af9c, 43.9 at 4d7c125, 44.6 at 3c35dad, 44.9 before (38.9 with the UART's
+    # registered strobe, now ECP5's only; 23.5
     # before any pipeline registers, 30.8 with the first three, 38.2 before the registered argmax and bank decision
     # of the host link, 40.0 before the registers that came with 2408 LUTs; nextpnr's default seed: repeatable):
     # a timing regression fails

@@ -33,12 +33,17 @@ def pack_weights(op: LayerOp, wmat: np.ndarray, wbits: int, lane_bits: int, cols
     """The layer's weight words from `op.w_base` on: column j of a word in lane j (`lane_bits` wide)."""
     mask = (1 << wbits) - 1
     words = [0] * (len(column_tiles(op, cols)) * op.w_words)
+    steps = list(k_steps(op))
     for tile in column_tiles(op, cols):
-        for step in k_steps(op):
+        # the tile's weights as Python ints, k-step major: `--array auto` packs every candidate's weights, and
+        # reading numpy elements one at a time was most of its time
+        block = (wmat[tile.first_channel:tile.first_channel + tile.cols].T & mask).tolist()
+        for step in steps:
             addr, sub = weight_word(op, tile, step)
-            for j in range(tile.cols):
-                value = int(wmat[tile.first_channel + j, step.k]) & mask
-                words[addr - op.w_base] |= value << (j * lane_bits + sub * wbits)
+            word = 0
+            for j, value in enumerate(block[step.k]):
+                word |= value << (j * lane_bits)
+            words[addr - op.w_base] |= word << (sub * wbits)
     return words
 
 

@@ -24,15 +24,16 @@ def sim_root(tmp_path_factory):
     return tmp_path_factory.mktemp("sim_build")
 
 
-def _build(cfg: EngineConfig, root, consumer_free: bool | None = None):
-    return runner.build(emit_verilog(cfg.build(consumer_free), "tile_engine"), "tile_engine", root)
+def _build(cfg: EngineConfig, root, ice40_form: bool = False):
+    return runner.build(emit_verilog(cfg.build(ice40_form), "tile_engine"), "tile_engine", root)
 
 
-@pytest.mark.parametrize("rows, cols, variant, consumer_free",
-                         [pytest.param(*case.values, None, marks=case.marks) for case in ENGINE_CASES]
-                         + [(2, 3, 0, False)])
-def test_engine_bit_exact_random(sim_root, rows, cols, variant, consumer_free):
-    """Random problems under random stalls; `consumer_free` False: the iCE40's two-entry results FIFO."""
+@pytest.mark.parametrize("rows, cols, variant, ice40_form",
+                         [pytest.param(*case.values, False, marks=case.marks) for case in ENGINE_CASES]
+                         + [(2, 3, 0, True)])
+def test_engine_bit_exact_random(sim_root, rows, cols, variant, ice40_form):
+    """Random problems under random stalls; `ice40_form`: the iCE40's two-entry results FIFO, no operand
+    register."""
     rng = np.random.default_rng(1000 * rows + 10 * cols + variant)
     cfg = random_config(rng, rows, cols, K_MAX)
     problems = [random_problem(rng, cfg, int(rng.integers(1, 2 * rows + 2)), int(rng.integers(1, K_MAX + 1)),
@@ -41,7 +42,7 @@ def test_engine_bit_exact_random(sim_root, rows, cols, variant, consumer_free):
     assert tiles >= 17  # 12 configs x >= 17 tiles >= 200 tiles in all
     shifts = np.concatenate([p.shift for p in problems])
     assert (shifts <= 0).any() and (shifts > 0).any()  # both rounding right shifts and left shifts
-    res = runner.run(_build(cfg, sim_root, consumer_free), "tile_engine", "sim.tb_engine",
+    res = runner.run(_build(cfg, sim_root, ice40_form), "tile_engine", "sim.tb_engine",
                      {"config": cfg.to_json(), "problems": [p.to_json() for p in problems], "seed": variant, "stall": 0.25},
                      name=f"random{variant}")
     assert res.tests == 1
@@ -63,21 +64,22 @@ def test_perturbed_expectation_is_caught(sim_root):
     assert (bad["row"], bad["col"]) == divmod(flat, 5) and bad["want"] == bad["got"] + 1
 
 
-@pytest.mark.parametrize("rows, cols, m, k, n, consumer_free", [
-    (2, 3, 5, 9, 7, None), (2, 3, 5, 9, 7, False),
-    pytest.param(4, 4, 8, 3, 8, None, marks=pytest.mark.slow),
-    pytest.param(4, 4, 9, 20, 5, None, marks=pytest.mark.slow),
-    pytest.param(8, 8, 16, 40, 16, None, marks=pytest.mark.slow),
+@pytest.mark.parametrize("rows, cols, m, k, n, ice40_form", [
+    (2, 3, 5, 9, 7, False), (2, 3, 5, 9, 7, True),
+    pytest.param(4, 4, 8, 3, 8, False, marks=pytest.mark.slow),
+    pytest.param(4, 4, 9, 20, 5, False, marks=pytest.mark.slow),
+    pytest.param(8, 8, 16, 40, 16, False, marks=pytest.mark.slow),
 ])
-def test_cycle_model_matches_simulation(sim_root, rows, cols, m, k, n, consumer_free):
-    """Both forms of the results FIFO (three entries, or the iCE40's two) keep a row per cycle."""
+def test_cycle_model_matches_simulation(sim_root, rows, cols, m, k, n, ice40_form):
+    """Both forms (three FIFO entries and the operand register, or the iCE40's two and none) keep a row per
+    cycle, the operand register a cycle later."""
     rng = np.random.default_rng(m * k * n)
     cfg = EngineConfig(rows, cols, 8, 8, False, 8 + 8 + 8, 8, 24, 2)
     prob = random_problem(rng, cfg, m, k, n)
-    res = runner.run(_build(cfg, sim_root, consumer_free), "tile_engine", "sim.tb_engine",
+    res = runner.run(_build(cfg, sim_root, ice40_form), "tile_engine", "sim.tb_engine",
                      {"config": cfg.to_json(), "problems": [prob.to_json()], "seed": 0, "stall": 0.0}, name="cycles")
     assert res.failures == 0
-    assert res.report["problems"][0]["cycles"] == tile_cycles_model(cfg, m, k, n)
+    assert res.report["problems"][0]["cycles"] == tile_cycles_model(cfg, m, k, n, ice40_form)
 
 
 def _module(verilog: str, name: str) -> str:

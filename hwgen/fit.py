@@ -10,7 +10,7 @@ fit.
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -119,16 +119,32 @@ PRODUCT_STAGES = {"ecp5": 3}
 # them into the whole multiplexer was the critical path (ResNet-8 at 4x16, 11.9 ns; the FC autoencoder's 9-bank
 # weight ROM, 11.5 ns); the UP5K cannot spare the flip-flops, and its memories are a few banks.
 READ_LATENCY = {"ecp5": 4}
+# ... and where a memory has more banks than a group of the registered level (four), a register beside each
+# bank before that level (latency 5): the block RAMs of such a memory spread over the die, and the route from
+# one of them to its group register was the critical path at latency 4 (ResNet-8 at 4x16: an arena bank,
+# 9.2 ns, 5.7 of it one route; the FC autoencoder's weight ROM, 10.2 ns, 7.9 of it one route)
+SPREAD_BANKS = 4
+SPREAD_READ_LATENCY = {"ecp5": 5}
+
+
+def most_banks(hw: HardwarePlan, family: str) -> int:
+    """The most banks of one of the plan's banked memories (an arena half, the weight or parameter ROM) on ECP5."""
+    arena_half = (hw.arena_depth + 1) // 2 if hw.write_lanes == 2 else hw.arena_depth
+    memories = ((hw.store_bits, arena_half), (hw.weight_word_width, len(hw.weight_words)),
+                (hw.param_width, len(hw.param_words)))
+    return max(math.ceil(depth / ecp5_bank_depth(width, depth)) for width, depth in memories if depth)
 
 
 def plan_for(qm: QuantizedModel, shape: ArrayShape, family: str) -> HardwarePlan:
     """The hardware plan for a board family: two write lanes where the family takes them and the two-lane arena
     stays within MAX_TWO_LANE_ARENA_BLOCKS block RAMs, else one; the family's product registers and read
-    latency."""
+    latency (one more where a memory has more than SPREAD_BANKS banks)."""
     stages, latency = PRODUCT_STAGES.get(family, 2), READ_LATENCY.get(family, 3)
     hw = make_hardware_plan(qm, shape, write_lanes(family), stages, latency)
     if hw.write_lanes == 2 and arena_blocks(hw, family) > MAX_TWO_LANE_ARENA_BLOCKS:
         hw = make_hardware_plan(qm, shape, 1, stages, latency)
+    if family in SPREAD_READ_LATENCY and most_banks(hw, family) > SPREAD_BANKS:
+        hw = replace(hw, read_latency=SPREAD_READ_LATENCY[family])
     return hw
 
 
@@ -236,6 +252,23 @@ def fits(est: dict, board, margin: float = 0.85) -> bool:
     return est["luts"] <= margin * board.luts and est["brams"] <= board.brams and est["dsps"] <= board.dsps
 
 
+# Two ECP5 placements have not routed (nextpnr-ecp5's default router, stopped after 22 and 95 minutes): DS-CNN at
+# 16x8 (128 of the ULX3S-85F's 156 DSPs, 189 of its 208 block RAMs) and ResNet-8 at 4x32 (128 DSPs, 153 block RAMs,
+# 40k arcs left). Every one that routed had one of the two to spare: digits_cnn 8x16 (128 DSPs, 22 block
+# RAMs), the OrangeCrab's 7x4 (all 28 DSPs, 19 of 56), ResNet-8 4x16 (64, 161), DS-CNN 16x4 (64, 167), the FC
+# autoencoder 1x32 (32, 165). `--array auto` keeps to shapes whose estimate stays within one of the two shares.
+ROUTABLE_DSP_SHARE = 0.5
+ROUTABLE_BRAM_SHARE = 0.6
+
+
+def routable(est: dict, board) -> bool:
+    """False where an ECP5 design needs both many DSPs and much block RAM, like the two placements that did
+    not route. The iCE40 is exempt: its 8 DSPs are all used by designs that route, and its logic cells run out first."""
+    if board.family != "ecp5":
+        return True
+    return est["dsps"] <= ROUTABLE_DSP_SHARE * board.dsps or est["brams"] <= ROUTABLE_BRAM_SHARE * board.brams
+
+
 # Array sides `--array auto` compares: every row count to 16 (a row costs an arena copy, so the block RAM often
 # stops the rows at a count that is no power of 2: ResNet-8 on the ULX3S-85F fits 5 rows, not 8) and column counts
 # to 16 and a few wider ones (channel counts are multiples of 8 or 16: 24 columns tile 48 or 72 channels)
@@ -249,7 +282,7 @@ def candidate_shapes(max_pes: int) -> list[ArrayShape]:
 
 def choose_array(qm: QuantizedModel, board, cache: str | None = None) -> tuple[ArrayShape, dict]:
     """The candidate with the fewest cycles per inference by the cycle model, among those whose estimate
-    fits the board (85% of its LUTs, all its BRAMs and DSPs); a tie goes to fewer PEs.
+    fits the board (85% of its LUTs, all its BRAMs and DSPs) and is `routable`; a tie goes to fewer PEs.
 
     LUTs come from the family's model calibrated on the sweeps' syntheses in the cache, if any. The
     returned estimate carries the model's cycles (`estimated_cycles`) and how many shapes were compared.
@@ -262,7 +295,7 @@ def choose_array(qm: QuantizedModel, board, cache: str | None = None) -> tuple[A
             continue  # another row only adds an arena copy, its PEs and their logic: it cannot fit either
         hw = plan_for(qm, shape, board.family)
         est = estimate(hw, board, model)
-        if not fits(est, board):
+        if not (fits(est, board) and routable(est, board)):
             misfit_rows[shape.cols] = shape.rows
             continue
         compared += 1

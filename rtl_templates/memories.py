@@ -105,7 +105,9 @@ class BankedMemory(wiring.Component):
         `latency` READ_LATENCY + 1 registers the bank multiplexer's first level (groups of GROUP_BANKS banks):
         the route from a block RAM spread across the die then ends at a group register, and the rest of the
         multiplexer runs from registers (ResNet-8's and the FC autoencoder's critical paths on the ULX3S-85F,
-        a DP16KD's output routed into the whole multiplexer, 11.9 and 11.5 ns)."""
+        a DP16KD's output routed into the whole multiplexer, 11.9 and 11.5 ns). READ_LATENCY + 2 also puts a
+        register beside each bank before that level, so placement may split the route from a far block RAM
+        to its group register in two (that route, 5.7-7.9 ns, was next)."""
         if latency not in READ_LATENCIES:
             raise ValueError(f"latency must be one of {READ_LATENCIES}, got {latency!r}")
         self.latency = latency
@@ -146,7 +148,8 @@ class BankedMemory(wiring.Component):
                 and not (self.writable and depth in ROM_ONLY_DEPTHS))
 
     def _bank_multiplexer(self, m: Module, held: list, sel) -> None:
-        """rd_data = held[sel], directly or (latency READ_LATENCY + 1) through a registered level of groups."""
+        """rd_data = held[sel], directly or (latency READ_LATENCY + 1) through a registered level of groups, or
+        (READ_LATENCY + 2) from a register beside each bank through that level."""
         def select(out, inputs, index):
             with m.Switch(index):
                 for b, value in enumerate(inputs):
@@ -156,6 +159,13 @@ class BankedMemory(wiring.Component):
         if self.latency == READ_LATENCY:
             select(self.rd_data, held, sel)
             return
+        if self.latency == READ_LATENCY + 2:
+            near = [Signal(self.shape, name=f"bank{b}_near", reset_less=True) for b in range(len(held))]
+            sel_near = Signal.like(sel, name="sel_near", reset_less=True)
+            with m.If(self.rd_en):
+                m.d.sync += [reg.eq(value) for reg, value in zip(near, held)]
+                m.d.sync += sel_near.eq(sel)
+            held, sel = near, sel_near
         width = (GROUP_BANKS - 1).bit_length()
         groups = [held[g:g + GROUP_BANKS] for g in range(0, len(held), GROUP_BANKS)]
         group_q = [Signal(self.shape, name=f"group{g}_q", reset_less=True) for g in range(len(groups))]

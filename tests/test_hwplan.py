@@ -175,6 +175,30 @@ def test_array_auto_is_the_fastest_fitting_shape_not_the_largest(mlp_path, cnn_p
     assert {ArrayShape(2, 1), ArrayShape(1, 4), ArrayShape(2, 4)} <= set(cycles)  # non-square shapes were compared
 
 
+def test_array_auto_keeps_to_routable_shapes_on_ecp5(cnn_path, monkeypatch):
+    """The ECP5 placements that did not route (many DSPs and much block RAM) are refused, those that routed pass,
+    and `--array auto` returns the fastest shape `routable` accepts."""
+    from boards import board
+    from hwgen import fit
+
+    ulx, oc, ice = board("ulx3s-85f"), board("orangecrab-25f"), board("icebreaker")
+    for dsps, brams in ((128, 153), (128, 189)):  # ResNet-8 4x32, DS-CNN 16x8
+        assert not fit.routable({"dsps": dsps, "brams": brams}, ulx)
+    for dsps, brams in ((128, 22), (64, 161), (64, 167), (32, 165)):
+        assert fit.routable({"dsps": dsps, "brams": brams}, ulx)
+    assert fit.routable({"dsps": 28, "brams": 19}, oc) and fit.routable({"dsps": 8, "brams": 30}, ice)
+    cnn = api.quantize(cnn_path)
+    free, _ = fit.choose_array(cnn, ulx)
+    assert free.rows * free.cols > ulx.dsps // 2  # digits_cnn needs few block RAMs: the share of DSPs is free
+    monkeypatch.setattr(fit, "ROUTABLE_BRAM_SHARE", 0.0)  # now every shape must keep to half the DSPs
+    kept, est = fit.choose_array(cnn, ulx)
+    assert est["dsps"] <= ulx.dsps // 2
+    plans = {s: fit.plan_for(cnn, s, "ecp5") for s in fit.candidate_shapes(ulx.dsps // 2)}
+    cycles = [sum(c.estimate for c in estimate_cycles(hw)) for s, hw in plans.items()
+              if fit.fits(fit.estimate(hw, ulx), ulx)]
+    assert est["estimated_cycles"] == min(cycles)
+
+
 def test_a_large_two_lane_arena_falls_back_to_one_lane(cnn_path, monkeypatch):
     """On ECP5 the arena takes two values per cycle while its interleaved halves stay within
     MAX_TWO_LANE_ARENA_BLOCKS block RAMs; past that the plan, its cycle model and its block count are one-lane."""

@@ -116,7 +116,7 @@ class TensorSlot:
 
 
 # the banked memories' read latencies a plan may ask for (HardwarePlan.read_latency; rtl_templates.memories)
-READ_LATENCIES = (3, 4)
+READ_LATENCIES = (3, 4, 5)
 
 
 @dataclass(frozen=True)
@@ -146,8 +146,9 @@ class HardwarePlan:
     # registers between a PE's operands and its product: 2, or 3 with a fabric register behind the DSP where the
     # route from the DSP to the accumulator limits the clock and flip-flops are plentiful (ECP5: hwgen.fit.plan_for)
     product_stages: int = 2
-    # enabled cycles from a banked memory's read address to its data (the arena and the weights): 3, or 4 with
-    # a registered level in the bank multiplexer where block RAMs spread over a large die (ECP5: hwgen.fit.plan_for)
+    # enabled cycles from a banked memory's read address to its data (the arena and the weights): 3, 4 with
+    # a registered level in the bank multiplexer where block RAMs spread over a large die, 5 with a register
+    # beside every bank before that level (ECP5: hwgen.fit.plan_for)
     read_latency: int = READ_LATENCIES[0]
     schema: str = field(default=SCHEMA)
     version: int = field(default=SCHEMA_VERSION)

@@ -17,7 +17,7 @@ import numpy as np
 import pytest
 
 from hwgen.build import build
-from hwgen.hwplan import ArrayShape
+from hwgen.hwplan import ArrayShape, estimate_cycles
 from hwgen.quant import parse_override
 from hwgen.simulate import simulate, traced_layers
 
@@ -59,6 +59,23 @@ def test_reference_models_bit_exact(tmp_path, root, model, kwargs, array, stall)
         assert len(widths) >= 2  # a mixed plan really packs layers at different widths
     r = simulate(b.path, stall=stall, work_dir=tmp_path / "sim")
     assert r.mismatches == [] and r.bit_exact and r.inputs == 100
+
+
+@pytest.mark.filterwarnings("ignore::hwgen.api.CalibrationWarning")
+def test_registers_beside_the_banks_stay_bit_exact(tmp_path, monkeypatch):
+    """ECP5's read latency 5 (a register beside every bank, for memories of more than SPREAD_BANKS banks: the
+    MLPerf Tiny models) forced onto a small random model: bit-exact with stalls, and a cycle later per read."""
+    from hwgen import fit
+
+    _, shape = save_random_model(11, tmp_path / "m.pt2")
+    kwargs = dict(array=ArrayShape(2, 3), inputs=3, input_shape=shape, board="ulx3s-85f")
+    usual = build(tmp_path / "m.pt2", tmp_path / "b4", **kwargs)
+    monkeypatch.setattr(fit, "SPREAD_BANKS", 0)
+    b = build(tmp_path / "m.pt2", tmp_path / "b5", **kwargs)
+    assert (usual.hw.read_latency, b.hw.read_latency) == (4, 5)
+    r = simulate(b.path, stall=0.15, seed=11, work_dir=tmp_path / "sim")
+    assert r.mismatches == [] and r.bit_exact and r.inputs == 3
+    assert sum(c.estimate for c in estimate_cycles(b.hw)) > sum(c.estimate for c in estimate_cycles(usual.hw))
 
 
 @pytest.mark.filterwarnings("ignore::hwgen.api.CalibrationWarning")

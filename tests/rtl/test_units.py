@@ -170,7 +170,7 @@ def _walk(hw: HardwarePlan, op: LayerOp, seed: int, consumer_free: bool = True) 
 
 @pytest.mark.parametrize("array,narrow,read_latency,consumer_free", [
     ("1x1", False, 3, True), ("2x3", True, 4, True), ("3x2", False, 3, False), ("4x4", True, 4, True),
-    ("2x4", False, 3, False)])
+    ("2x4", False, 3, False), ("3x3", False, 5, True)])
 def test_walker_beats_follow_the_loop_nest(unit_model, array, narrow, read_latency, consumer_free):
     """Every beat against the loop nest, under random readiness; both stall forms (`consumer_free`: the
     FIFO's room counted without the beat taken this cycle; without it, the iCE40's two-entry form)."""
@@ -399,7 +399,7 @@ def _eltwise_writes(hw: HardwarePlan, op: LayerOp, lut: list[int], value) -> tup
     return write_cycles, writes
 
 
-@pytest.mark.parametrize("array,read_latency", [("1x1", 3), ("2x3", 4)])
+@pytest.mark.parametrize("array,read_latency", [("1x1", 3), ("2x3", 4), ("2x2", 5)])
 def test_eltwise_unit_adds_requantizes_and_writes(unit_model, array, read_latency):
     """The residual Add: (a << sa) + (b << sb) requantized, two elements per cycle (pairs read and written)."""
     qm, hw = _plan(unit_model, array, narrow=False)
@@ -460,10 +460,10 @@ def test_eltwise_unit_looks_up_tables_and_writes_copies_at_their_offset(zoo_plan
 
 
 @pytest.mark.parametrize("depth,bank_depth,latency", [(13, 4, 3), (8, 8, 3), (5, None, 3), (40, 2, 4), (8, 2, 4),
-                                                       (5, None, 4)])
+                                                       (5, None, 4), (40, 2, 5), (5, None, 5)])
 def test_banked_memory_reads_what_was_written_read_latency_enabled_cycles_later(depth, bank_depth, latency):
     """Random reads, writes and enables against a list; the read pipeline holds while `rd_en` is low. Latency 4:
-    the registered group level (20 banks: five groups)."""
+    the registered group level (20 banks: five groups); 5: a register beside each bank before it."""
     init = [(7 * i + 3) % 256 for i in range(depth)]
     dut = BankedMemory(unsigned(8), depth, init=init, bank_depth=bank_depth, latency=latency)
     rng = random.Random(depth)
@@ -490,7 +490,7 @@ def test_banked_memory_reads_what_was_written_read_latency_enabled_cycles_later(
 
 
 @pytest.mark.parametrize("depth,bank_depth,lanes,latency", [(13, 2, 2, 3), (8, 4, 2, 3), (5, None, 2, 3),
-                                                             (13, 4, 1, 3), (27, 2, 2, 4)])
+                                                             (13, 4, 1, 3), (27, 2, 2, 4), (27, 2, 2, 5)])
 def test_interleaved_memory_writes_and_reads_pairs_at_any_parity(depth, bank_depth, lanes, latency):
     """Pair writes (a value at addr, another at addr + 1), single writes, pair and single reads, random enables,
     against a list: what the arena's units rely on (one lane: single writes and reads only)."""

@@ -127,10 +127,9 @@ SPREAD_BANKS = 4
 SPREAD_READ_LATENCY = {"ecp5": 5}
 
 
-def most_banks(hw: HardwarePlan, family: str) -> int:
+def most_banks(hw: HardwarePlan) -> int:
     """The most banks of one of the plan's banked memories (an arena half, the weight or parameter ROM) on ECP5."""
-    arena_half = (hw.arena_depth + 1) // 2 if hw.write_lanes == 2 else hw.arena_depth
-    memories = ((hw.store_bits, arena_half), (hw.weight_word_width, len(hw.weight_words)),
+    memories = ((hw.store_bits, max(arena_halves(hw))), (hw.weight_word_width, len(hw.weight_words)),
                 (hw.param_width, len(hw.param_words)))
     return max(math.ceil(depth / ecp5_bank_depth(width, depth)) for width, depth in memories if depth)
 
@@ -143,7 +142,7 @@ def plan_for(qm: QuantizedModel, shape: ArrayShape, family: str) -> HardwarePlan
     hw = make_hardware_plan(qm, shape, write_lanes(family), stages, latency)
     if hw.write_lanes == 2 and arena_blocks(hw, family) > MAX_TWO_LANE_ARENA_BLOCKS:
         hw = make_hardware_plan(qm, shape, 1, stages, latency)
-    if family in SPREAD_READ_LATENCY and most_banks(hw, family) > SPREAD_BANKS:
+    if family in SPREAD_READ_LATENCY and most_banks(hw) > SPREAD_BANKS:
         hw = replace(hw, read_latency=SPREAD_READ_LATENCY[family])
     return hw
 
@@ -196,10 +195,14 @@ class MemoryUse:
     detail: str     # what it holds, and its largest part
 
 
+def arena_halves(hw: HardwarePlan) -> list[int]:
+    """The depth of each memory of one arena copy: two interleaved halves with two write lanes, else one."""
+    return [(hw.arena_depth + 1) // 2, hw.arena_depth // 2] if hw.write_lanes == 2 else [hw.arena_depth]
+
+
 def arena_blocks(hw: HardwarePlan, family: str) -> int:
     """Block RAMs of the activation arena: every copy, each of one or two interleaved halves."""
-    halves = [(hw.arena_depth + 1) // 2, hw.arena_depth // 2] if hw.write_lanes == 2 else [hw.arena_depth]
-    return hw.replicas * sum(bram_blocks(hw.store_bits, half, family) for half in halves)
+    return hw.replicas * sum(bram_blocks(hw.store_bits, half, family) for half in arena_halves(hw))
 
 
 def memory_use(hw: HardwarePlan, family: str) -> list[MemoryUse]:

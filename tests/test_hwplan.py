@@ -191,7 +191,7 @@ def test_array_auto_keeps_to_routable_shapes_on_ecp5(cnn_path, monkeypatch):
     free, _ = fit.choose_array(cnn, ulx)
     assert free.rows * free.cols > ulx.dsps // 2  # digits_cnn needs few block RAMs: the share of DSPs is free
     monkeypatch.setattr(fit, "ROUTABLE_BRAM_SHARE", 0.0)  # now every shape must keep to half the DSPs
-    kept, est = fit.choose_array(cnn, ulx)
+    _, est = fit.choose_array(cnn, ulx)
     assert est["dsps"] <= ulx.dsps // 2
     plans = {s: fit.plan_for(cnn, s, "ecp5") for s in fit.candidate_shapes(ulx.dsps // 2)}
     cycles = [sum(c.estimate for c in estimate_cycles(hw)) for s, hw in plans.items()

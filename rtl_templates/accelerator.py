@@ -75,8 +75,9 @@ class Widths:
 class WindowWalker(wiring.Component):
     """im2col address generation for `mac` and `max` layers.
 
-    Loop nest: for each row tile (rows output pixels: `rows` setup cycles load
-    each row's window origin), for each group and column tile, for each
+    Loop nest: for each row tile (rows output pixels: one setup cycle takes
+    the window origins that were loaded, one a cycle, while the previous row
+    tile ran), for each group and column tile, for each
     k-step (channel, ky, kx): one beat with every row's activation (or the
     pad value outside the image) and the column tile's weights, unpacked at
     the layer's own width. The arena and weight memories answer hw.read_latency
@@ -134,13 +135,16 @@ class WindowWalker(wiring.Component):
             m.d.sync += [r.s2_a[i].eq(self.a_data[i]) for i in range(self.hw.rows)]
         with m.If(self.start):
             self._start(m, r)
-        with m.Elif(r.active & r.setup):
-            self._load_origin(m, r)
-        with m.Elif(issue):
-            with m.If(~last_k):
-                self._next_k_step(m, r)
-            with m.Else():
-                self._next_tile(m, r)
+        with m.Else():
+            with m.If(r.active & ~r.pre_full):
+                self._preload_origin(m, r)
+            with m.If(r.active & r.setup & r.pre_full):
+                self._take_origins(m, r)
+            with m.Elif(issue):
+                with m.If(~last_k):
+                    self._next_k_step(m, r)
+                with m.Else():
+                    self._next_tile(m, r)
         self._beat(m, r, out.i, advance)
         return m
 
@@ -169,26 +173,34 @@ class WindowWalker(wiring.Component):
 
     def _start(self, m: Module, r: "_WalkRegisters") -> None:
         d = self.d
-        m.d.sync += [r.active.eq(1), r.setup.eq(1), r.setup_i.eq(0), r.m_cnt.eq(0), r.rows_done.eq(0), r.ix0.eq(-d.px),
-                     r.iy0.eq(-d.py), r.ybase.eq(d.ybase0), r.chan_off.eq(0), r.krow.eq(0), r.kpos.eq(0),
-                     r.gchan.eq(0), r.wtile.eq(d.w_base), r.kword.eq(0), r.sub.eq(0)]
+        m.d.sync += [r.active.eq(1), r.setup.eq(1), r.pre_i.eq(0), r.pre_full.eq(0), r.m_cnt.eq(0), r.rows_done.eq(0),
+                     r.ix0.eq(-d.px), r.iy0.eq(-d.py), r.ybase.eq(d.ybase0), r.chan_off.eq(0), r.krow.eq(0),
+                     r.kpos.eq(0), r.gchan.eq(0), r.wtile.eq(d.w_base), r.kword.eq(0), r.sub.eq(0)]
         m.d.sync += r.ox.restart() + r.g.restart() + r.ntc.restart() + r.k.restart() + r.ky.restart() + r.kx.restart()
 
-    def _load_origin(self, m: Module, r: "_WalkRegisters") -> None:
-        """Setup cycles of a row tile: shift in the next output pixel's window origin (row 0 ends with the first)."""
+    def _preload_origin(self, m: Module, r: "_WalkRegisters") -> None:
+        """While the current row tile runs, shift the next row tile's window origins in, one a cycle (row 0
+        ends with the first), so that taking them costs one setup cycle instead of `rows`."""
         d, rows = self.d, self.hw.rows
         for i in range(rows - 1):
-            m.d.sync += [r.row_y[i].eq(r.row_y[i + 1]), r.row_x[i].eq(r.row_x[i + 1]),
-                         r.row_off[i].eq(r.row_off[i + 1]), r.row_ok[i].eq(r.row_ok[i + 1])]
-        m.d.sync += [r.row_y[-1].eq(r.iy0), r.row_x[-1].eq(r.ix0), r.row_off[-1].eq(d.in_base + r.ybase + r.ix0),
-                     r.row_ok[-1].eq(r.m_cnt < d.m), r.m_cnt.eq(r.m_cnt + 1), r.rows_done.eq(r.m_cnt + 1 >= d.m)]
+            m.d.sync += [r.pre_y[i].eq(r.pre_y[i + 1]), r.pre_x[i].eq(r.pre_x[i + 1]),
+                         r.pre_off[i].eq(r.pre_off[i + 1]), r.pre_ok[i].eq(r.pre_ok[i + 1])]
+        m.d.sync += [r.pre_y[-1].eq(r.iy0), r.pre_x[-1].eq(r.ix0), r.pre_off[-1].eq(d.in_base + r.ybase + r.ix0),
+                     r.pre_ok[-1].eq(r.m_cnt < d.m), r.m_cnt.eq(r.m_cnt + 1), r.pre_done.eq(r.m_cnt + 1 >= d.m)]
         with m.If(r.ox.last):
             m.d.sync += r.ox.restart() + [r.ix0.eq(-d.px), r.iy0.eq(r.iy0 + d.sy), r.ybase.eq(r.ybase + d.row_step)]
         with m.Else():
             m.d.sync += r.ox.step() + [r.ix0.eq(r.ix0 + d.sx)]
-        m.d.sync += r.setup_i.eq(r.setup_i + 1)
-        with m.If(r.setup_i == rows - 1):
-            m.d.sync += [r.setup.eq(0), r.setup_i.eq(0)]
+        m.d.sync += r.pre_i.eq(r.pre_i + 1)
+        with m.If(r.pre_i == rows - 1):
+            m.d.sync += [r.pre_full.eq(1), r.pre_i.eq(0)]
+
+    def _take_origins(self, m: Module, r: "_WalkRegisters") -> None:
+        """The row tile's one setup cycle: the preloaded origins become the rows' (and the preload starts over)."""
+        for i in range(self.hw.rows):
+            m.d.sync += [r.row_y[i].eq(r.pre_y[i]), r.row_x[i].eq(r.pre_x[i]), r.row_off[i].eq(r.pre_off[i]),
+                         r.row_ok[i].eq(r.pre_ok[i])]
+        m.d.sync += [r.rows_done.eq(r.pre_done), r.setup.eq(0), r.pre_full.eq(0)]
 
     def _next_k_step(self, m: Module, r: "_WalkRegisters") -> None:
         """kx, then ky, then the input channel; the weight sub-word, then the weight word (unless held)."""
@@ -259,8 +271,14 @@ class _WalkRegisters:
             return Signal(signed(iw), name=name, reset_less=True)
 
         self.active, self.setup = Signal(name="active"), Signal(name="setup")
-        self.rows_done = Signal(name="rows_done")  # m_cnt >= m: every output pixel has had its window origin
-        self.setup_i = Signal(range(rows), name="setup_i")
+        self.rows_done = Signal(name="rows_done")  # every output pixel has had its window origin
+        # the next row tile's origins, loaded while this one runs: pre_i of them so far, all once pre_full
+        self.pre_i, self.pre_full = Signal(range(rows), name="pre_i"), Signal(name="pre_full")
+        self.pre_done = Signal(name="pre_done")  # m_cnt >= m after the preloaded origins
+        self.pre_y = [counter(f"pre_y{i}") for i in range(rows)]
+        self.pre_x = [counter(f"pre_x{i}") for i in range(rows)]
+        self.pre_off = [counter(f"pre_off{i}") for i in range(rows)]
+        self.pre_ok = [Signal(name=f"pre_ok{i}", reset_less=True) for i in range(rows)]
         self.row_y = [counter(f"row_y{i}") for i in range(rows)]
         self.row_x = [counter(f"row_x{i}") for i in range(rows)]
         self.row_off = [counter(f"row_off{i}") for i in range(rows)]
@@ -323,18 +341,32 @@ class TileCounter:
         self.final = Signal(name="tc_final")                # left <= rows: the layer's last row tile
         self.pair_ahead = Signal(name="tc_pair_ahead")      # left >= rows + 2: the next row tile has two rows
         self._m, self._d, self._e, self._rows, self._cols = m, d, e, rows, cols
+        # what a row-tile step loads, worked out from `left` a cycle ahead, so no compare's carry chain lies in
+        # front of the step's own logic (the OrangeCrab's critical path, 5.4 ns): [one step ahead, two steps
+        # ahead], the second for a step in the cycle right after one (`stepped`), before `left` caught up
+        self.stepped = Signal(name="tc_stepped")
+        self._ahead = [(Signal(name=f"tc_final_{n}"), Signal(name=f"tc_pair_ahead_{n}"),
+                        Signal.like(self.rows_left, name=f"tc_rows_left_{n}")) for n in (1, 2)]
+        for n, (final, pair_ahead, rows_left) in enumerate(self._ahead, 1):
+            # of the row tile n steps on, whose `left` is left - n * rows: compares of `left` with constants, and
+            # the subtract's low bits only where the result lies in 0..rows
+            left, skip = self.left, n * rows
+            m.d.sync += [final.eq(left <= skip + rows), pair_ahead.eq(left >= skip + rows + 2),
+                         rows_left.eq(Mux(left >= skip + rows, rows,
+                                          Mux(left < skip, 0, (left - skip)[:len(self.rows_left)])))]
+        m.d.sync += self.stepped.eq(0)  # set by a row-tile step (below)
 
     def _rows_left(self, left):
         """min(left, rows), and 0 past the layer's last pixel."""
         rows = self._rows
         return self.rows_left.eq(Mux(left >= rows, rows, Mux(left < 0, 0, left)))
 
-    def _rows_left_after_step(self):
-        """_rows_left(left - rows), its compares on `left` itself, beside the subtract rather than behind it (the
-        OrangeCrab's critical path, 5.6 ns); the subtract's low bits only where the result lies in 0..rows."""
-        rows, left = self._rows, self.left
-        return self.rows_left.eq(Mux(left >= 2 * rows, rows,
-                                     Mux(left < rows, 0, (left - rows)[:len(self.rows_left)])))
+    def _load_ahead(self):
+        """The next row tile's flags, from the registers that worked them out (two steps ahead right after a step)."""
+        (final1, pair1, rows_left1), (final2, pair2, rows_left2) = self._ahead
+        return [self.final.eq(Mux(self.stepped, final2, final1)),
+                self.pair_ahead.eq(Mux(self.stepped, pair2, pair1)),
+                self.rows_left.eq(Mux(self.stepped, rows_left2, rows_left1)), self.stepped.eq(1)]
 
     def _last_col(self, tile_is_last):
         """The group's last column tile has cols_last columns, every other one all of them."""
@@ -374,9 +406,7 @@ class TileCounter:
             m.d.sync += self.nt.eq(0)
             with m.If(self.g == e.groups):
                 m.d.sync += [self.g.eq(0), self.g_off.eq(0), self.ch_off.eq(0), self.m0.eq(self.m0 + rows),
-                             self.left.eq(self.left - rows), self._rows_left_after_step(),
-                             self.final.eq(self.left <= 2 * rows),
-                             self.pair_ahead.eq(self.left >= 2 * rows + 2)]
+                             self.left.eq(self.left - rows), *self._load_ahead()]
             with m.Else():
                 m.d.sync += [self.g.eq(self.g + 1), self.g_off.eq(self.g_off + group_step),
                              self.ch_off.eq(self.g_off + group_step)]
@@ -433,6 +463,9 @@ class MacWriter(wiring.Component):
         i = Signal(range(hw.rows + 1))  # the tile's row being written (the even one of a pair)
         # i + 1, i + 2, i + 3 kept beside it, so the next row's compares are one carry chain each, from registers
         i_plus = [Signal(range(hw.rows + 4), name=f"i_plus{k}") for k in (1, 2, 3)]
+        # i + 1 == rows and i + 2 == rows, kept beside them: whether the row after this beat (or its pair) ends
+        # the tile is a multiplexer of two flip-flops (its compare was the OrangeCrab's critical path, 5.0 ns)
+        ends = [Signal(name=f"i_plus{k}_ends") for k in (1, 2)]
         j = Signal(range(hw.cols))
         lane_off = Signal(signed(iw))
         pixel = Signal(signed(iw))
@@ -447,12 +480,13 @@ class MacWriter(wiring.Component):
         # row_skip == (i >= rows_left), a row past the layer's last output pixel; pair == (i + 1 < rows_left);
         # have: `held` holds row i; col_last == (j == last_col)
         row_skip, col_last = Signal(), Signal()
-        pair, have = (Signal(), Signal()) if paired else (Const(0), Const(0))
+        pair, have = (Signal(name="pair"), Signal(name="have")) if paired else (Const(0), Const(0))
         take = Signal()  # this beat is the even row of a pair: hold it
         m.d.comb += take.eq(pair & ~have)
         with m.If(self.start):
             m.d.sync += tc.reset() + [i.eq(0), j.eq(0), lane_off.eq(0), busy.eq(1), row_skip.eq(0),
                                       *(plus.eq(k) for k, plus in enumerate(i_plus, 1)),
+                                      *(end.eq(k == hw.rows) for k, end in enumerate(ends, 1)),
                                       col_last.eq(Mux(e.nt == 0, e.cols_last, hw.cols - 1) == 0)]
             if paired:
                 m.d.sync += [have.eq(0), pair.eq(d.m >= 2)]
@@ -491,12 +525,15 @@ class MacWriter(wiring.Component):
         with m.If(consume & ~take):
             m.d.sync += [j.eq(0), lane_off.eq(0), i.eq(after), col_last.eq(tc.last_col == 0),
                          row_skip.eq(Mux(have, i_plus[1] >= tc.rows_left, i_plus[0] >= tc.rows_left)),
-                         *(plus.eq(Mux(have, i_plus[0], i) + k + 1) for k, plus in enumerate(i_plus, 1))]
+                         *(plus.eq(Mux(have, i_plus[0], i) + k + 1) for k, plus in enumerate(i_plus, 1)),
+                         ends[0].eq(Mux(have, i_plus[2] == hw.rows, i_plus[1] == hw.rows)),
+                         ends[1].eq(Mux(have, i_plus[2] == hw.rows - 1, i_plus[1] == hw.rows - 1))]
             if paired:
                 m.d.sync += [have.eq(0), pair.eq(Mux(have, i_plus[2] < tc.rows_left, i_plus[1] < tc.rows_left))]
-            with m.If(after == hw.rows):
+            with m.If(Mux(have, ends[1], ends[0])):  # after == rows
                 m.d.sync += [i.eq(0), row_skip.eq(next_past_end), col_last.eq(next_last_col == 0),
-                             *(plus.eq(k) for k, plus in enumerate(i_plus, 1))]
+                             *(plus.eq(k) for k, plus in enumerate(i_plus, 1)),
+                             *(end.eq(k == hw.rows) for k, end in enumerate(ends, 1))]
                 if paired:
                     m.d.sync += pair.eq(next_pair)
                 tc.step()

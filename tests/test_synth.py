@@ -35,17 +35,18 @@ def synth_small_design(tmp_path, array: str, board: str) -> dict:
 def test_small_design_gives_an_icebreaker_bitstream(tmp_path):
     r = synth_small_design(tmp_path, "1x2", "icebreaker")
     assert r["fits"] and r["board"] == "icebreaker"
-    # measured 2411 LUTs after 6e6af9c (the units' writes zero outside their layer; their OR instead of the kind
-    # multiplexer, ECP5's form, took 2631), 2396 at 4d7c125 (the iCE40's own forms; 2451 at b3b9b97, whose iCE40
+    # measured 2465 LUTs with the walker's preloaded window origins and the writer's look-ahead flags, 2411
+    # after 6e6af9c (the units' writes zero outside their layer; their OR instead of the kind multiplexer, ECP5's
+    # form, took 2631), 2396 at 4d7c125 (the iCE40's own forms; 2451 at b3b9b97, whose iCE40
     # build had missed them), 2422 at 3c35dad, 2408 before (1780 before the overlapping host link, the activation
     # clamps and the pipeline registers; 2230 before the registered parameter word and address, memory read
     # addresses, window bounds and five-stage requantizer)
     assert r["luts_available"] == 5280 and 0 < r["luts"] <= 2500
     assert r["dsps"] == 2  # one SB_MAC16 per PE
-    # measured 44.9 MHz after 6e6af9c, 43.9 at 4d7c125, 44.6 at 3c35dad, 44.9 before (38.9 with the UART's
-    # registered strobe, now ECP5's only; 23.5
-    # before any pipeline registers, 30.8 with the first three, 38.2 before the registered argmax and bank decision
-    # of the host link, 40.0 before the registers that came with 2408 LUTs; nextpnr's default seed: repeatable):
+    # measured 45.5 MHz with the preloaded origins, 44.9 MHz after 6e6af9c, 43.9 at 4d7c125, 44.6 at 3c35dad,
+    # 44.9 before (38.9 with the UART's registered strobe, now ECP5's only; 23.5 before any pipeline registers,
+    # 30.8 with the first three, 38.2 before the registered argmax and bank decision of the host link, 40.0 before
+    # the registers that came with 2408 LUTs; nextpnr's default seed: repeatable):
     # a timing regression fails
     assert r["fmax_mhz"] >= 42.5
     assert r["latency_us"] == pytest.approx(r["cycles_per_inference"] / 12.0)  # the 12 MHz oscillator
@@ -83,7 +84,9 @@ def test_small_design_on_ecp5_uses_the_registered_dsp(tmp_path):
     rams = [c["parameters"] for c in netlist["modules"]["hwgen_top"]["cells"].values() if c["type"] == "DP16KD"]
     assert len(rams) == 7 and all(p["REGMODE_B"] == "OUTREG" and p["REGMODE_A"] == "NOREG" for p in rams)
     assert sum(int(p["DATA_WIDTH_B"], 2) == 18 for p in rams) == 1
-    # measured 198.1 MHz at 3c35dad (with a fabric register behind each DSP), 196.9 before (169.3 before the
+    # measured 217.7 MHz (seeds 1-3: 212.2, 206.0, 209.6) with the walker's preloaded window origins and the
+    # tile counter's look-ahead flags (185.6 with the origins alone: the row-tile compares of `left` were the
+    # critical path), 198.1 MHz at 3c35dad (with a fabric register behind each DSP), 196.9 before (169.3 before the
     # registered parameter word, window bounds, five-stage requantizer, registered memory addresses and DP16KD
     # output registers; nextpnr's default seed: repeatable): a timing regression fails
     assert r["fmax_mhz"] >= 188.0

@@ -1,6 +1,8 @@
 """Cycle model: per program entry, MACs, the ideal cycles (MACs / PEs) and a first-order estimate.
 
-mac: each row tile loads `rows` window origins, then every tile holds the array
+mac: each row tile takes its window origins in one setup cycle (they were
+loaded, one a cycle, while the previous row tile ran: a row tile shorter than
+`rows` cycles waits for them; the first row tile loads them first), then every tile holds the array
 for max(K, rows + cols - 1, writes) cycles (writes: two output pixels per
 cycle, channel by channel, plus a cycle per pair to hold its first row; one
 value per cycle on a one-lane arena). max: one window beat per k-step, then a
@@ -17,6 +19,7 @@ from .loopnest import column_tiles, row_tiles
 from .model import KINDS, MAC, MAX, OUTPUT, HardwarePlan, LayerOp
 
 DESCRIPTOR_FETCH = 3
+ORIGIN_SETUP = 1  # the cycle in which a row tile takes its preloaded window origins
 
 
 @dataclass(frozen=True)
@@ -42,11 +45,13 @@ def _write_cycles(rows: int, cols: int, lanes: int) -> int:
 def _mac_cycles(op: LayerOp, rows: int, cols: int, lanes: int, product_stages: int, read_latency: int) -> int:
     per_row_tile = sum(max(op.k, rows + cols - 1, _write_cycles(min(rows, op.m), c.cols, lanes))
                        for c in column_tiles(op, cols))
-    return sum(rows + per_row_tile for _ in row_tiles(op, rows)) + rows + cols + product_stages + read_latency - 1
+    return (rows + sum(ORIGIN_SETUP + max(rows, per_row_tile) for _ in row_tiles(op, rows))
+            + rows + cols + product_stages + read_latency - 1)
 
 
 def _max_cycles(op: LayerOp, rows: int, lanes: int, read_latency: int) -> int:
-    return sum(rows + op.groups * (op.k + -(-min(rows, op.m) // lanes)) for _ in row_tiles(op, rows)) + read_latency + 1
+    per_row_tile = op.groups * (op.k + -(-min(rows, op.m) // lanes))
+    return rows + sum(ORIGIN_SETUP + max(rows, per_row_tile) for _ in row_tiles(op, rows)) + read_latency + 1
 
 
 def estimate_cycles(hw: HardwarePlan) -> list[LayerCycles]:

@@ -125,6 +125,9 @@ READ_LATENCY = {"ecp5": 4}
 # 9.2 ns, 5.7 of it one route; the FC autoencoder's weight ROM, 10.2 ns, 7.9 of it one route)
 SPREAD_BANKS = 4
 SPREAD_READ_LATENCY = {"ecp5": 5}
+# Whether the walker preloads the next row tile's window origins (HardwarePlan.preload_origins), by family: the
+# UP5K cannot spare the second set of origin registers (digits_cnn's 2x4 design no longer placed with them)
+PRELOAD_ORIGINS = {"ice40": False}
 
 
 def most_banks(hw: HardwarePlan) -> int:
@@ -137,14 +140,14 @@ def most_banks(hw: HardwarePlan) -> int:
 def plan_for(qm: QuantizedModel, shape: ArrayShape, family: str) -> HardwarePlan:
     """The hardware plan for a board family: two write lanes where the family takes them and the two-lane arena
     stays within MAX_TWO_LANE_ARENA_BLOCKS block RAMs, else one; the family's product registers and read
-    latency (one more where a memory has more than SPREAD_BANKS banks)."""
+    latency (one more where a memory has more than SPREAD_BANKS banks); the window origins preloaded or not."""
     stages, latency = PRODUCT_STAGES.get(family, 2), READ_LATENCY.get(family, 3)
     hw = make_hardware_plan(qm, shape, write_lanes(family), stages, latency)
     if hw.write_lanes == 2 and arena_blocks(hw, family) > MAX_TWO_LANE_ARENA_BLOCKS:
         hw = make_hardware_plan(qm, shape, 1, stages, latency)
     if family in SPREAD_READ_LATENCY and most_banks(hw) > SPREAD_BANKS:
         hw = replace(hw, read_latency=SPREAD_READ_LATENCY[family])
-    return hw
+    return replace(hw, preload_origins=PRELOAD_ORIGINS.get(family, True))
 
 
 # ECP5: a wide memory's banks may be deeper than one block when that costs at most this factor more blocks

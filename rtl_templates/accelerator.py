@@ -77,7 +77,8 @@ class WindowWalker(wiring.Component):
 
     Loop nest: for each row tile (rows output pixels: one setup cycle takes
     the window origins that were loaded, one a cycle, while the previous row
-    tile ran), for each group and column tile, for each
+    tile ran; without hw.preload_origins, `rows` setup cycles load them), for
+    each group and column tile, for each
     k-step (channel, ky, kx): one beat with every row's activation (or the
     pad value outside the image) and the column tile's weights, unpacked at
     the layer's own width. The arena and weight memories answer hw.read_latency
@@ -136,11 +137,15 @@ class WindowWalker(wiring.Component):
         with m.If(self.start):
             self._start(m, r)
         with m.Else():
-            with m.If(r.active & ~r.pre_full):
-                self._preload_origin(m, r)
-            with m.If(r.active & r.setup & r.pre_full):
-                self._take_origins(m, r)
-            with m.Elif(issue):
+            if self.hw.preload_origins:
+                with m.If(r.active & ~r.pre_full):
+                    self._next_origin(m, r, r.pre_y, r.pre_x, r.pre_off, r.pre_ok, r.pre_done, r.pre_full)
+                with m.If(r.active & r.setup & r.pre_full):
+                    self._take_origins(m, r)
+            else:  # the setup cycles load the origins straight into the rows' registers
+                with m.If(r.active & r.setup):
+                    self._next_origin(m, r, r.row_y, r.row_x, r.row_off, r.row_ok, r.rows_done, r.setup, set_to=0)
+            with m.If(issue):  # never during setup
                 with m.If(~last_k):
                     self._next_k_step(m, r)
                 with m.Else():
@@ -173,27 +178,29 @@ class WindowWalker(wiring.Component):
 
     def _start(self, m: Module, r: "_WalkRegisters") -> None:
         d = self.d
-        m.d.sync += [r.active.eq(1), r.setup.eq(1), r.pre_i.eq(0), r.pre_full.eq(0), r.m_cnt.eq(0), r.rows_done.eq(0),
+        if self.hw.preload_origins:
+            m.d.sync += r.pre_full.eq(0)
+        m.d.sync += [r.active.eq(1), r.setup.eq(1), r.pre_i.eq(0), r.m_cnt.eq(0), r.rows_done.eq(0),
                      r.ix0.eq(-d.px), r.iy0.eq(-d.py), r.ybase.eq(d.ybase0), r.chan_off.eq(0), r.krow.eq(0),
                      r.kpos.eq(0), r.gchan.eq(0), r.wtile.eq(d.w_base), r.kword.eq(0), r.sub.eq(0)]
         m.d.sync += r.ox.restart() + r.g.restart() + r.ntc.restart() + r.k.restart() + r.ky.restart() + r.kx.restart()
 
-    def _preload_origin(self, m: Module, r: "_WalkRegisters") -> None:
-        """While the current row tile runs, shift the next row tile's window origins in, one a cycle (row 0
-        ends with the first), so that taking them costs one setup cycle instead of `rows`."""
+    def _next_origin(self, m: Module, r: "_WalkRegisters", ys, xs, offs, oks, done, full, set_to: int = 1) -> None:
+        """Shift the next output pixel's window origin into `ys/xs/offs/oks` (row 0 ends with the first); after
+        `rows` of them `full` becomes `set_to`. With preloading these are the next row tile's registers, filled
+        while the current row tile runs, so that taking them costs one setup cycle instead of `rows`."""
         d, rows = self.d, self.hw.rows
         for i in range(rows - 1):
-            m.d.sync += [r.pre_y[i].eq(r.pre_y[i + 1]), r.pre_x[i].eq(r.pre_x[i + 1]),
-                         r.pre_off[i].eq(r.pre_off[i + 1]), r.pre_ok[i].eq(r.pre_ok[i + 1])]
-        m.d.sync += [r.pre_y[-1].eq(r.iy0), r.pre_x[-1].eq(r.ix0), r.pre_off[-1].eq(d.in_base + r.ybase + r.ix0),
-                     r.pre_ok[-1].eq(r.m_cnt < d.m), r.m_cnt.eq(r.m_cnt + 1), r.pre_done.eq(r.m_cnt + 1 >= d.m)]
+            m.d.sync += [ys[i].eq(ys[i + 1]), xs[i].eq(xs[i + 1]), offs[i].eq(offs[i + 1]), oks[i].eq(oks[i + 1])]
+        m.d.sync += [ys[-1].eq(r.iy0), xs[-1].eq(r.ix0), offs[-1].eq(d.in_base + r.ybase + r.ix0),
+                     oks[-1].eq(r.m_cnt < d.m), r.m_cnt.eq(r.m_cnt + 1), done.eq(r.m_cnt + 1 >= d.m)]
         with m.If(r.ox.last):
             m.d.sync += r.ox.restart() + [r.ix0.eq(-d.px), r.iy0.eq(r.iy0 + d.sy), r.ybase.eq(r.ybase + d.row_step)]
         with m.Else():
             m.d.sync += r.ox.step() + [r.ix0.eq(r.ix0 + d.sx)]
         m.d.sync += r.pre_i.eq(r.pre_i + 1)
         with m.If(r.pre_i == rows - 1):
-            m.d.sync += [r.pre_full.eq(1), r.pre_i.eq(0)]
+            m.d.sync += [full.eq(set_to), r.pre_i.eq(0)]
 
     def _take_origins(self, m: Module, r: "_WalkRegisters") -> None:
         """The row tile's one setup cycle: the preloaded origins become the rows' (and the preload starts over)."""
@@ -272,13 +279,14 @@ class _WalkRegisters:
 
         self.active, self.setup = Signal(name="active"), Signal(name="setup")
         self.rows_done = Signal(name="rows_done")  # every output pixel has had its window origin
-        # the next row tile's origins, loaded while this one runs: pre_i of them so far, all once pre_full
-        self.pre_i, self.pre_full = Signal(range(rows), name="pre_i"), Signal(name="pre_full")
-        self.pre_done = Signal(name="pre_done")  # m_cnt >= m after the preloaded origins
-        self.pre_y = [counter(f"pre_y{i}") for i in range(rows)]
-        self.pre_x = [counter(f"pre_x{i}") for i in range(rows)]
-        self.pre_off = [counter(f"pre_off{i}") for i in range(rows)]
-        self.pre_ok = [Signal(name=f"pre_ok{i}", reset_less=True) for i in range(rows)]
+        self.pre_i = Signal(range(rows), name="pre_i")  # origins loaded so far
+        if hw.preload_origins:  # the next row tile's origins, loaded while this one runs: all once pre_full
+            self.pre_full = Signal(name="pre_full")
+            self.pre_done = Signal(name="pre_done")  # m_cnt >= m after the preloaded origins
+            self.pre_y = [counter(f"pre_y{i}") for i in range(rows)]
+            self.pre_x = [counter(f"pre_x{i}") for i in range(rows)]
+            self.pre_off = [counter(f"pre_off{i}") for i in range(rows)]
+            self.pre_ok = [Signal(name=f"pre_ok{i}", reset_less=True) for i in range(rows)]
         self.row_y = [counter(f"row_y{i}") for i in range(rows)]
         self.row_x = [counter(f"row_x{i}") for i in range(rows)]
         self.row_off = [counter(f"row_off{i}") for i in range(rows)]

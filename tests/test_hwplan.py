@@ -159,7 +159,7 @@ def test_array_auto_is_the_fastest_fitting_shape_not_the_largest(mlp_path, cnn_p
     fastest array that fits the iCEBreaker is a single row (of 5 columns: fc1's 32 outputs take 7 column
     tiles of K = 64 steps, against 8 of 4 columns); digits_cnn fills all 8 DSPs."""
     from boards import board
-    from hwgen.fit import candidate_shapes, choose_array, estimate, fits, write_lanes
+    from hwgen.fit import candidate_shapes, choose_array, estimate, fits, plan_for, write_lanes
 
     ice = board("icebreaker")
     shape, est = choose_array(api.quantize(mlp_path), ice)
@@ -168,7 +168,8 @@ def test_array_auto_is_the_fastest_fitting_shape_not_the_largest(mlp_path, cnn_p
     shape, est = choose_array(cnn, ice)
     assert shape == ArrayShape(2, 4) and est["dsps"] == 8
     assert write_lanes(ice.family) == 1  # the UP5K is short of logic cells: a one-lane arena
-    plans = {s: make_hardware_plan(cnn, s, write_lanes=1) for s in candidate_shapes(ice.dsps)}
+    plans = {s: plan_for(cnn, s, ice.family) for s in candidate_shapes(ice.dsps)}
+    assert all(hw.write_lanes == 1 and not hw.preload_origins for hw in plans.values())  # and no origin preload
     fitting = [s for s, hw in plans.items() if fits(estimate(hw, ice), ice)]
     cycles = {s: sum(c.estimate for c in estimate_cycles(plans[s])) for s in fitting}
     assert est["estimated_cycles"] == min(cycles.values()) == cycles[ArrayShape(2, 4)]

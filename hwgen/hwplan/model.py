@@ -150,6 +150,9 @@ class HardwarePlan:
     # a registered level in the bank multiplexer where block RAMs spread over a large die, 5 with a register
     # beside every bank before that level (ECP5: hwgen.fit.plan_for)
     read_latency: int = READ_LATENCIES[0]
+    # the walker loads the next row tile's window origins while the current one runs (a setup cycle per row tile
+    # instead of `rows`); False where logic cells are scarcer than cycles (the iCE40: hwgen.fit.PRELOAD_ORIGINS)
+    preload_origins: bool = True
     schema: str = field(default=SCHEMA)
     version: int = field(default=SCHEMA_VERSION)
 

@@ -180,7 +180,7 @@ class WindowWalker(wiring.Component):
         d = self.d
         if self.hw.preload_origins:
             m.d.sync += r.pre_full.eq(0)
-        m.d.sync += [r.active.eq(1), r.setup.eq(1), r.pre_i.eq(0), r.m_cnt.eq(0), r.rows_done.eq(0),
+        m.d.sync += [r.active.eq(1), r.setup.eq(1), r.origin_i.eq(0), r.m_cnt.eq(0), r.rows_done.eq(0),
                      r.ix0.eq(-d.px), r.iy0.eq(-d.py), r.ybase.eq(d.ybase0), r.chan_off.eq(0), r.krow.eq(0),
                      r.kpos.eq(0), r.gchan.eq(0), r.wtile.eq(d.w_base), r.kword.eq(0), r.sub.eq(0)]
         m.d.sync += r.ox.restart() + r.g.restart() + r.ntc.restart() + r.k.restart() + r.ky.restart() + r.kx.restart()
@@ -198,9 +198,9 @@ class WindowWalker(wiring.Component):
             m.d.sync += r.ox.restart() + [r.ix0.eq(-d.px), r.iy0.eq(r.iy0 + d.sy), r.ybase.eq(r.ybase + d.row_step)]
         with m.Else():
             m.d.sync += r.ox.step() + [r.ix0.eq(r.ix0 + d.sx)]
-        m.d.sync += r.pre_i.eq(r.pre_i + 1)
-        with m.If(r.pre_i == rows - 1):
-            m.d.sync += [full.eq(set_to), r.pre_i.eq(0)]
+        m.d.sync += r.origin_i.eq(r.origin_i + 1)
+        with m.If(r.origin_i == rows - 1):
+            m.d.sync += [full.eq(set_to), r.origin_i.eq(0)]
 
     def _take_origins(self, m: Module, r: "_WalkRegisters") -> None:
         """The row tile's one setup cycle: the preloaded origins become the rows' (and the preload starts over)."""
@@ -279,7 +279,7 @@ class _WalkRegisters:
 
         self.active, self.setup = Signal(name="active"), Signal(name="setup")
         self.rows_done = Signal(name="rows_done")  # every output pixel has had its window origin
-        self.pre_i = Signal(range(rows), name="pre_i")  # origins loaded so far
+        self.origin_i = Signal(range(rows), name="origin_i")  # origins loaded so far
         if hw.preload_origins:  # the next row tile's origins, loaded while this one runs: all once pre_full
             self.pre_full = Signal(name="pre_full")
             self.pre_done = Signal(name="pre_done")  # m_cnt >= m after the preloaded origins
@@ -355,19 +355,18 @@ class TileCounter:
         self.stepped = Signal(name="tc_stepped")
         self._ahead = [(Signal(name=f"tc_final_{n}"), Signal(name=f"tc_pair_ahead_{n}"),
                         Signal.like(self.rows_left, name=f"tc_rows_left_{n}")) for n in (1, 2)]
-        for n, (final, pair_ahead, rows_left) in enumerate(self._ahead, 1):
-            # of the row tile n steps on, whose `left` is left - n * rows: compares of `left` with constants, and
-            # the subtract's low bits only where the result lies in 0..rows
-            left, skip = self.left, n * rows
-            m.d.sync += [final.eq(left <= skip + rows), pair_ahead.eq(left >= skip + rows + 2),
-                         rows_left.eq(Mux(left >= skip + rows, rows,
-                                          Mux(left < skip, 0, (left - skip)[:len(self.rows_left)])))]
+        for n, flags in enumerate(self._ahead, 1):
+            m.d.sync += self._row_tile_flags(flags, self.left, n * rows)
         m.d.sync += self.stepped.eq(0)  # set by a row-tile step (below)
 
-    def _rows_left(self, left):
-        """min(left, rows), and 0 past the layer's last pixel."""
+    def _row_tile_flags(self, flags, left, skip):
+        """`final`, `pair_ahead` and `rows_left` of the row tile whose `left` is left - skip: compares of `left`
+        with constants, and the subtract's low bits only where the result lies in 0..rows (rows_left is
+        min(left - skip, rows), and 0 past the layer's last pixel)."""
+        final, pair_ahead, rows_left = flags
         rows = self._rows
-        return self.rows_left.eq(Mux(left >= rows, rows, Mux(left < 0, 0, left)))
+        return [final.eq(left <= skip + rows), pair_ahead.eq(left >= skip + rows + 2),
+                rows_left.eq(Mux(left >= skip + rows, rows, Mux(left < skip, 0, (left - skip)[:len(self.rows_left)])))]
 
     def _load_ahead(self):
         """The next row tile's flags, from the registers that worked them out (two steps ahead right after a step)."""
@@ -383,8 +382,7 @@ class TileCounter:
     def reset(self):
         d = self._d
         return ([s.eq(0) for s in (self.m0, self.g, self.nt, self.g_off, self.ch_off)]
-                + [self.left.eq(d.m), self._rows_left(d.m), self.final.eq(d.m <= self._rows),
-                   self.pair_ahead.eq(d.m >= self._rows + 2)]
+                + [self.left.eq(d.m)] + self._row_tile_flags((self.final, self.pair_ahead, self.rows_left), d.m, 0)
                 + self._last_col(self._e.nt == 0))
 
     def _last_nt(self):

@@ -94,11 +94,13 @@ def build(model: str | Path, output: str | Path, *, array: ArrayShape | str, inp
     if board is not None:
         from boards import board as get_board
 
-        from .fit import check_memory, choose_array, plan_for
+        from .fit import calibrated, check_memory, choose_array, plan_for
         target = get_board(board)
         if array == "auto":
             array, fit_estimate = choose_array(qm, target)
-    hw = plan_for(qm, array, target.family) if board is not None else make_hardware_plan(qm, array)
+    # with a board: the plan choose_array compared (the same LUT model), depthwise convs spread where that fits
+    hw = (plan_for(qm, array, target.family, target, calibrated(target.family)) if board is not None
+          else make_hardware_plan(qm, array))
     if board is not None:
         check_memory(hw, target, Path(str(model)).name)
     verilog = emit_verilog(Accelerator(hw), TOP)

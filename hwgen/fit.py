@@ -137,14 +137,30 @@ def most_banks(hw: HardwarePlan) -> int:
     return max(math.ceil(depth / ecp5_bank_depth(width, depth)) for width, depth in memories if depth)
 
 
-def plan_for(qm: QuantizedModel, shape: ArrayShape, family: str) -> HardwarePlan:
+def plan_for(qm: QuantizedModel, shape: ArrayShape, family: str, board=None,
+             lut_model: LutModel | None = None) -> HardwarePlan:
     """The hardware plan for a board family: two write lanes where the family takes them and the two-lane arena
     stays within MAX_TWO_LANE_ARENA_BLOCKS block RAMs, else one; the family's product registers and read
-    latency (one more where a memory has more than SPREAD_BANKS banks); the window origins preloaded or not."""
+    latency (one more where a memory has more than SPREAD_BANKS banks); the window origins preloaded or not.
+    With a `board`: depthwise convs kept on one column where spreading them (more weight words) would not fit
+    it and the plain plan would (MobileNetV1-0.25 at 2x4 on the ULX3S-85F: 216 block RAMs unrolled, 208 there)."""
+    hw = _family_plan(qm, shape, family, unroll=True)
+    if board is None or not hw.unrolls or _fits_board(hw, board, lut_model):
+        return hw
+    plain = _family_plan(qm, shape, family, unroll=False)
+    return plain if _fits_board(plain, board, lut_model) else hw
+
+
+def _fits_board(hw: HardwarePlan, board, lut_model: LutModel | None) -> bool:
+    est = estimate(hw, board, lut_model)
+    return fits(est, board) and routable(est, board)
+
+
+def _family_plan(qm: QuantizedModel, shape: ArrayShape, family: str, unroll: bool) -> HardwarePlan:
     stages, latency = PRODUCT_STAGES.get(family, 2), READ_LATENCY.get(family, 3)
-    hw = make_hardware_plan(qm, shape, write_lanes(family), stages, latency)
+    hw = make_hardware_plan(qm, shape, write_lanes(family), stages, latency, unroll)
     if hw.write_lanes == 2 and arena_blocks(hw, family) > MAX_TWO_LANE_ARENA_BLOCKS:
-        hw = make_hardware_plan(qm, shape, 1, stages, latency)
+        hw = make_hardware_plan(qm, shape, 1, stages, latency, unroll)
     if family in SPREAD_READ_LATENCY and most_banks(hw) > SPREAD_BANKS:
         hw = replace(hw, read_latency=SPREAD_READ_LATENCY[family])
     return replace(hw, preload_origins=PRELOAD_ORIGINS.get(family, True))
@@ -299,7 +315,7 @@ def choose_array(qm: QuantizedModel, board, cache: str | None = None) -> tuple[A
     for shape in sorted(candidate_shapes(board.dsps), key=lambda s: (s.cols, s.rows)):
         if shape.rows > misfit_rows.get(shape.cols, shape.rows):
             continue  # another row only adds an arena copy, its PEs and their logic: it cannot fit either
-        hw = plan_for(qm, shape, board.family)
+        hw = plan_for(qm, shape, board.family, board, model)
         est = estimate(hw, board, model)
         if not (fits(est, board) and routable(est, board)):
             misfit_rows[shape.cols] = shape.rows

@@ -37,7 +37,7 @@ def descriptor_layout(hw: HardwarePlan) -> data.StructLayout:
 
 # descriptor fields that end a loop: the sequencer registers each minus 1 (`ends_layout`) when a layer starts, so
 # no unit subtracts 1 from a descriptor field on its way to a counter's compare
-LOOP_ENDS = ("n_out", "w", "kh", "kw", "k", "ow", "mtiles", "tiles_per_mt", "groups", "nt", "cols_last", "up")
+LOOP_ENDS = ("n_out", "w", "kh", "kw", "k", "ow", "mtiles", "tiles_per_mt", "groups", "nt", "cols_last", "up", "tail")
 
 
 def ends_layout(hw: HardwarePlan) -> data.StructLayout:
@@ -438,7 +438,38 @@ def write_layout(hw: HardwarePlan) -> data.StructLayout:
                               "next": lane_layout(hw)})
 
 
-class MacWriter(wiring.Component):
+def _result_beats(m: Module, results, consume: Signal, registered: bool) -> tuple[Value, Value]:
+    """(valid, beat) of the engine's result stream, each beat taken off it when `consume`. `registered`: each beat
+    registered as it leaves the engine's FIFO, so the column multiplexer (beat.data[j]) starts from flip-flops and
+    not from the FIFO's distributed RAM (the ULX3S-85F's critical path, 8.4 ns); the register takes the next beat
+    as this one is consumed, so no cycle is lost."""
+    if not registered:
+        m.d.comb += results.ready.eq(consume)
+        return results.valid, results.payload
+    valid, beat = Signal(name="result_valid"), Signal(results.payload.shape(), name="result_beat")
+    m.d.comb += results.ready.eq(~valid | consume)
+    with m.If(results.ready):
+        m.d.sync += [valid.eq(results.valid), beat.eq(results.payload)]
+    return valid, beat
+
+
+class _ResultWriter(wiring.Component):
+    """What the engine's result writers share: the descriptor, the result beats in, arena writes out."""
+
+    def __init__(self, hw: HardwarePlan, registered_beats: bool | None = None):
+        """`registered_beats`: each beat registered as it leaves the engine's FIFO (_result_beats); None:
+        everywhere but on the iCE40, whose UP5K cannot spare a register per bit of a row."""
+        self.hw, self.wd, self.registered_beats = hw, Widths(hw), registered_beats
+        self.engine_results = TileEngine.result_layout_for(hw.cols, hw.store_bits - 1)
+        super().__init__({
+            "start": In(1), "d": In(descriptor_layout(hw)), "e": In(ends_layout(hw)),
+            "results": In(stream.Signature(self.engine_results)),
+            "write": Out(write_layout(hw)),
+            "busy": Out(1),  # result beats still to come: the last row tile's rows past M write nothing
+        })
+
+
+class MacWriter(_ResultWriter):
     """Engine results (one output pixel's `cols` channels per beat) -> activation writes, two pixels at a time.
 
     Neighbouring output pixels of one channel sit at neighbouring addresses
@@ -449,18 +480,6 @@ class MacWriter(wiring.Component):
     and so is every row on a one-lane arena (`write_lanes` 1) or a one-row
     array.
     """
-
-    def __init__(self, hw: HardwarePlan, registered_beats: bool | None = None):
-        """`registered_beats`: each beat registered as it leaves the engine's FIFO (below); None: everywhere but
-        on the iCE40, whose UP5K cannot spare a register per bit of a row."""
-        self.hw, self.wd, self.registered_beats = hw, Widths(hw), registered_beats
-        self.engine_results = TileEngine.result_layout_for(hw.cols, hw.store_bits - 1)
-        super().__init__({
-            "start": In(1), "d": In(descriptor_layout(hw)), "e": In(ends_layout(hw)),
-            "results": In(stream.Signature(self.engine_results)),
-            "write": Out(write_layout(hw)),
-            "busy": Out(1),  # result beats still to come: the last row tile's rows past M write nothing
-        })
 
     def elaborate(self, platform):
         m = Module()
@@ -496,18 +515,8 @@ class MacWriter(wiring.Component):
                                       col_last.eq(Mux(e.nt == 0, e.cols_last, hw.cols - 1) == 0)]
             if paired:
                 m.d.sync += [have.eq(0), pair.eq(d.m >= 2)]
-        # (`registered_beats`) each beat registered as it leaves the engine's FIFO, so the column multiplexer
-        # (beat.data[j]) starts from flip-flops and not from the FIFO's distributed RAM (the ULX3S-85F's critical
-        # path, 8.4 ns); the register takes the next beat as this one is consumed, so no cycle is lost
         consume = Signal()
-        if unless_ice40(self.registered_beats, platform):
-            valid, beat = Signal(name="result_valid"), Signal(self.engine_results, name="result_beat")
-            m.d.comb += self.results.ready.eq(~valid | consume)
-            with m.If(self.results.ready):
-                m.d.sync += [valid.eq(self.results.valid), beat.eq(self.results.payload)]
-        else:
-            valid, beat = self.results.valid, self.results.payload
-            m.d.comb += self.results.ready.eq(consume)
+        valid, beat = _result_beats(m, self.results, consume, unless_ice40(self.registered_beats, platform))
         m.d.comb += consume.eq(valid & (row_skip | take | col_last))
         if paired:
             with m.If(valid & take):
@@ -544,6 +553,110 @@ class MacWriter(wiring.Component):
                     m.d.sync += pair.eq(next_pair)
                 tc.step()
                 with m.If((tc.nt == e.nt) & (tc.g == e.groups) & tc.final):
+                    m.d.sync += busy.eq(0)
+        return m
+
+
+class RowWriter(_ResultWriter):
+    """Engine results of an unrolled depthwise layer -> activation writes, along each row's segment.
+
+    Array row r holds one row segment: `unroll` neighbouring output pixels of
+    the tile's channel (the group), one per column (`tail` in an output row's
+    last segment). A row tile's segments follow each other in raster order,
+    so one group's are one run of neighbouring addresses: the run is written
+    two pixels per cycle (one on a one-lane arena), a pair spanning two
+    segments where a segment's count is odd (its last pixel waits in `pend`
+    for the next segment's first; only the run's last pixel is written alone).
+    The segment's address advances by `unroll` per row and by `tail` past an
+    output row's end; each group of the row tile walks the same segments, so
+    the row tile's first segment is kept (`tile_seg`) and taken again. Built
+    only where the plan unrolls a layer (HardwarePlan.unrolls).
+    """
+
+    def elaborate(self, platform):
+        m = Module()
+        d, e, iw, hw = self.d, self.e, self.wd.index, self.hw
+        lanes = 2 if hw.write_lanes == 2 and hw.cols >= 2 else 1
+        tc = TileCounter(m, d, e, iw, hw.rows, hw.cols)
+        i = Signal(range(hw.rows))              # the tile's row (segment) being written
+        tile_end = Signal()                     # i == rows - 1
+        row_skip = Signal()                     # i >= rows_left: a row past the layer's last segment
+        more = Signal()                         # a valid row follows this one in the run (this row tile and group)
+        j = Signal(range(hw.cols + lanes))      # the next column to write
+        last_j = Signal(range(hw.cols))         # the segment's last column: unroll - 1, or tail - 1
+        left = Signal(range(hw.cols + 1))       # columns still to write in this beat: last_j - j + 1
+        pend = Signal()                         # the previous segment's last pixel, to pair with this one's first
+        pend_data, pend_saturated = Signal.like(self.write.data), Signal()
+        seg, seg_ox, seg_end = Signal(signed(iw)), Signal.like(d.ow), Signal()  # the row's segment: address, x, last
+        tile_seg, tile_ox, tile_end_seg = Signal(signed(iw)), Signal.like(d.ow), Signal()  # the row tile's first
+        busy = Signal()
+        m.d.comb += self.busy.eq(busy)
+        m.d.sync += self.write.eq(0)
+
+        def segment(addr, ox, at_end):
+            """Statements entering the segment at (addr, ox, at_end)."""
+            last = Mux(at_end, e.tail, e.cols_last)
+            return [seg.eq(addr), seg_ox.eq(ox), seg_end.eq(at_end), j.eq(0), last_j.eq(last), left.eq(last + 1)]
+
+        # the segment after this row's: `unroll` pixels on, or past the output row's end to the next row's start
+        next_seg = Signal(signed(iw))
+        next_ox = Signal.like(d.ow)
+        next_end = Signal()
+        m.d.comb += [next_seg.eq(seg + Mux(seg_end, d.tail, d.unroll)), next_ox.eq(Mux(seg_end, 0, seg_ox + 1)),
+                     next_end.eq(Mux(seg_end, e.ow == 0, seg_ox + 1 == e.ow))]
+        with m.If(self.start):
+            m.d.sync += tc.reset() + segment(0, 0, e.ow == 0) + [
+                tile_seg.eq(0), tile_ox.eq(0), tile_end_seg.eq(e.ow == 0), pend.eq(0),
+                i.eq(0), tile_end.eq(hw.rows == 1), row_skip.eq(0), more.eq((hw.rows >= 2) & (d.m >= 2)), busy.eq(1)]
+        consume = Signal()
+        valid, beat = _result_beats(m, self.results, consume, unless_ice40(self.registered_beats, platform))
+        base = Signal(signed(iw + 1))
+        m.d.comb += base.eq(d.out_base + tc.ch_off + seg)
+        if lanes == 1:
+            m.d.comb += consume.eq(valid & (row_skip | (left == 1)))
+            with m.If(valid & ~row_skip):
+                m.d.sync += [self.write.en.eq(1), self.write.addr.eq(base + j), self.write.data.eq(beat.data[j]),
+                             self.write.saturated.eq(beat.saturated.bit_select(j, 1)),
+                             j.eq(j + 1), left.eq(left - 1)]
+        else:
+            # each cycle writes a pair: (pend, column j) or (j, j + 1); a beat's odd last pixel goes to `pend`
+            # while a valid row follows, so a run of n pixels takes ceil(n / 2) writing cycles
+            held = Signal()
+            m.d.comb += [held.eq(valid & ~row_skip & more & Mux(pend, left == 2, (left == 3) | (left == 1))),
+                         consume.eq(valid & (row_skip | Mux(pend, left == 1, left <= 2) | held))]
+            with m.If(valid & ~row_skip):
+                with m.If(pend):
+                    m.d.sync += [self.write.en.eq(1), self.write.addr.eq(base + j - 1),
+                                 self.write.data.eq(pend_data), self.write.saturated.eq(pend_saturated),
+                                 self.write.next.en.eq(1), self.write.next.data.eq(beat.data[j]),
+                                 self.write.next.saturated.eq(beat.saturated.bit_select(j, 1)),
+                                 j.eq(j + 1), left.eq(left - 1)]
+                with m.Elif((left >= 2) | ~more):  # a pair, or the run's last pixel alone
+                    second = Signal.like(j)
+                    m.d.comb += second.eq(j + 1)
+                    m.d.sync += [self.write.en.eq(1), self.write.addr.eq(base + j), self.write.data.eq(beat.data[j]),
+                                 self.write.saturated.eq(beat.saturated.bit_select(j, 1)),
+                                 self.write.next.en.eq(left >= 2), self.write.next.data.eq(beat.data[second]),
+                                 self.write.next.saturated.eq(beat.saturated.bit_select(second, 1)),
+                                 j.eq(j + 2), left.eq(left - 2)]
+                m.d.sync += [pend.eq(held), pend_data.eq(beat.data[last_j]),
+                             pend_saturated.eq(beat.saturated.bit_select(last_j, 1))]
+        with m.If(consume):
+            with m.If(~tile_end):
+                m.d.sync += segment(next_seg, next_ox, next_end) + [
+                    i.eq(i + 1), tile_end.eq(i + 2 == hw.rows), row_skip.eq(i + 1 >= tc.rows_left),
+                    more.eq(i + 2 < tc.rows_left)]
+            with m.Else():
+                next_past_end, next_pair, _ = tc.upcoming()
+                m.d.sync += [i.eq(0), tile_end.eq(hw.rows == 1), row_skip.eq(next_past_end),
+                             more.eq(next_pair if hw.rows >= 2 else 0)]
+                with m.If(tc.g == e.groups):  # on to the next row tile: its first segment follows this row's
+                    m.d.sync += segment(next_seg, next_ox, next_end) + [
+                        tile_seg.eq(next_seg), tile_ox.eq(next_ox), tile_end_seg.eq(next_end)]
+                with m.Else():  # the row tile's next group: its segments again
+                    m.d.sync += segment(tile_seg, tile_ox, tile_end_seg)
+                tc.step()
+                with m.If((tc.g == e.groups) & tc.final):
                     m.d.sync += busy.eq(0)
         return m
 
@@ -849,8 +962,11 @@ class _Sequencer:
     start_next: Signal  # the value `start` takes after the coming edge
     completion: Signal  # output values written or streamed this cycle (0-2)
     macw: "MacWriter"
+    roww: "RowWriter | None"  # where the plan unrolls a layer
     kind_is: Signal     # the running kind, one-hot by LayerOp kind (a register beside `d`)
     walking: Signal     # the running kind is mac or max (a register beside `d`)
+    unrolled: Signal    # the running entry is an unrolled layer (a register beside `d`)
+    unrolled_next: Signal  # the value `unrolled` takes after the coming edge
 
 
 @dataclass(frozen=True)
@@ -922,6 +1038,9 @@ class Accelerator(wiring.Component):
         """Fetch a descriptor, start its unit, wait for n_out completions (and no trailing MAC results)."""
         hw = self.hw
         m.submodules.mac_writer = macw = MacWriter(hw)
+        roww = None
+        if hw.unrolls:
+            m.submodules.row_writer = roww = RowWriter(hw)
         d = Signal(descriptor_layout(hw))
         e = Signal(ends_layout(hw))
         pc = Signal(range(len(hw.program)))
@@ -943,6 +1062,9 @@ class Accelerator(wiring.Component):
         # decode of d.kind had sat in front of the beats' ready and the walker's FIFO read (the OrangeCrab's
         # critical path, 5.6 ns) and of every replica's read address multiplexer
         kind_is, walking = Signal(len(KINDS)), Signal()
+        # the running entry is an unrolled layer (its results go to the row writer), and that decision for the entry
+        # being loaded, as `start_next`
+        unrolled, unrolled_next = Signal(), Signal()
         with m.FSM():
             with m.State("FETCH"):
                 m.next = "LOAD"
@@ -950,9 +1072,12 @@ class Accelerator(wiring.Component):
                 word = descriptor_layout(hw)(mem.prog_rd.data)
                 m.d.sync += [d.eq(mem.prog_rd.data), done.eq(0), finished.eq(word.n_out == 0),
                              n_out_less[0].eq(word.n_out - 1), n_out_less[1].eq(word.n_out - 2)]
-                m.d.sync += [e[name].eq(word[name] - 1) for name in LOOP_ENDS]
+                m.d.sync += [e[name].eq(word[name] - 1) for name, _ in ends_layout(hw)]
                 m.d.comb += start_next.eq(1 << word.kind.as_unsigned())
                 m.d.sync += [kind_is.eq(start_next), walking.eq((word.kind == MAC) | (word.kind == MAX))]
+                if roww is not None:
+                    m.d.comb += unrolled_next.eq(word.unroll > 1)
+                    m.d.sync += unrolled.eq(unrolled_next)
                 m.next = "START"
             with m.State("START"):  # `start` holds the kind decoded in LOAD for this one cycle
                 m.next = "RUN"
@@ -960,11 +1085,12 @@ class Accelerator(wiring.Component):
                 m.d.sync += [done.eq(done + completion),
                              finished.eq(Mux(completion[1], done == n_out_less[1],
                                              Mux(completion[0], done == n_out_less[0], done == d.n_out)))]
-                with m.If(finished & ~macw.busy):
+                writers_idle = ~macw.busy if roww is None else ~(macw.busy | roww.busy)
+                with m.If(finished & writers_idle):
                     m.d.sync += [pc.eq(Mux(pc_last, 0, pc + 1)),
                                  pc_last.eq(Mux(pc_last, len(hw.program) == 1, pc + 1 == len(hw.program) - 1))]
                     m.next = "FETCH"
-        return _Sequencer(d, e, start, start_next, completion, macw, kind_is, walking)
+        return _Sequencer(d, e, start, start_next, completion, macw, roww, kind_is, walking, unrolled, unrolled_next)
 
     def _units(self, m: Module, seq: _Sequencer, mem: _Memories) -> _Units:
         """One unit per layer kind; each sees the descriptor and starts when the sequencer starts its kind."""
@@ -977,12 +1103,19 @@ class Accelerator(wiring.Component):
                                                   activation_support(hw), hw.product_stages)
         m.submodules.max_unit = maxu = MaxUnit(hw)
         m.submodules.eltwise = ew = EltwiseUnit(hw)
-        for unit, kinds in ((walker, (MAC, MAX)), (preader, (MAC,)), (seq.macw, (MAC,)), (maxu, (MAX,)),
-                            (ew, (ELTWISE, OUTPUT))):
+        units = [(walker, (MAC, MAX), None), (preader, (MAC,), None), (seq.macw, (MAC,), 0), (maxu, (MAX,), None),
+                 (ew, (ELTWISE, OUTPUT), None)]
+        if seq.roww is not None:
+            units.append((seq.roww, (MAC,), 1))
+        for unit, kinds, unrolled in units:
             # each unit's start a register of its own: the OR of its kinds lies before it, not in front of the
-            # priority of every counter of the unit (the OrangeCrab's critical path, through the walker's, 5.7 ns)
+            # priority of every counter of the unit (the OrangeCrab's critical path, through the walker's, 5.7 ns);
+            # a MAC writer only for its own entries where the plan has both (`unrolled`: which)
             unit_start = Signal(name=f"start_{type(unit).__name__}")
-            m.d.sync += unit_start.eq(Cat(*(seq.start_next[x] for x in kinds)).any())
+            starts = Cat(*(seq.start_next[x] for x in kinds)).any()
+            if unrolled is not None and seq.roww is not None:
+                starts = starts & (seq.unrolled_next == unrolled)
+            m.d.sync += unit_start.eq(starts)
             m.d.comb += [unit.d.eq(seq.d), unit.e.eq(seq.e), unit.start.eq(unit_start)]
         return _Units(walker, preader, engine, maxu, ew)
 
@@ -1008,7 +1141,13 @@ class Accelerator(wiring.Component):
         ]
         # through the engine's own results FIFO: the writer's ready (its counters and compares) does not reach
         # the engine's drain and the parameter reader in the same cycle
-        wiring.connect(m, engine.results, seq.macw.results)
+        if seq.roww is None:
+            wiring.connect(m, engine.results, seq.macw.results)
+        else:  # the running entry's writer takes the results
+            for writer, mine in ((seq.macw, ~seq.unrolled), (seq.roww, seq.unrolled)):
+                m.d.comb += [writer.results.valid.eq(engine.results.valid & mine),
+                             writer.results.payload.eq(engine.results.payload)]
+            m.d.comb += engine.results.ready.eq(Mux(seq.unrolled, seq.roww.results.ready, seq.macw.results.ready))
         for i in range(self.hw.rows):
             m.d.comb += engine.operands.payload.a[i].eq(beats.payload.a[i])
 
@@ -1067,12 +1206,15 @@ class Accelerator(wiring.Component):
         write = Signal(write_layout(self.hw))
         if unless_ice40(None, platform):
             m.d.comb += write.eq(in_write.as_value() | seq.macw.write.as_value() | u.maxu.write.as_value()
-                                 | u.ew.write.as_value())
+                                 | u.ew.write.as_value()
+                                 | (seq.roww.write.as_value() if seq.roww is not None else 0))
         else:
             with m.Switch(d.kind):
                 for kind, unit_write in ((INPUT, in_write), (MAC, seq.macw.write), (MAX, u.maxu.write),
                                          (ELTWISE, u.ew.write)):
                     with m.Case(kind):
+                        if kind == MAC and seq.roww is not None:  # each writer's write is zero while it idles
+                            unit_write = seq.macw.write.as_value() | seq.roww.write.as_value()
                         m.d.comb += write.eq(unit_write)
         # one register stage before the arena: the units' address adders, requantizers and muxes (and the routing of
         # a pair to the arena's halves) end here, not in every replica's write port; the sequencer counts a write

@@ -287,3 +287,23 @@ def test_arena_placement_keeps_the_shallower_and_never_overlaps_live_tensors():
             assert not _overlaps(placement, sizes, last_use)
             assert placement[1] == max(placement[0][t] + s for t, s, _ in sizes)
 
+
+@pytest.mark.filterwarnings("ignore::hwgen.api.CalibrationWarning")
+def test_depthwise_convs_spread_over_the_columns_only_where_that_fits_the_board(root):
+    """Spreading a depthwise conv's output rows over the columns saves cycles but widens its window (more weight
+    words): MobileNetV1-0.25 at 2x4 needs more block RAM than the ULX3S-85F has that way, so with the board the
+    plan keeps its depthwise convs on one column; at 3x2 the spread plan fits and is kept, with fewer cycles."""
+    from boards import board as get_board
+    from hwgen import fit
+
+    qm = api.quantize(root / "models" / "tiny" / "mobilenet_v1_025.pt2")
+    ulx = get_board("ulx3s-85f")
+    spread = fit.plan_for(qm, ArrayShape(2, 4), "ecp5")
+    assert spread.unrolls and fit.estimate(spread, ulx)["brams"] > ulx.brams
+    kept = fit.plan_for(qm, ArrayShape(2, 4), "ecp5", ulx)
+    assert not kept.unrolls and fit.fits(fit.estimate(kept, ulx), ulx)
+    small = fit.plan_for(qm, ArrayShape(3, 2), "ecp5", ulx)
+    plain = make_hardware_plan(qm, ArrayShape(3, 2), small.write_lanes, small.product_stages, small.read_latency,
+                               unroll=False)
+    assert small.unrolls
+    assert sum(c.estimate for c in estimate_cycles(small)) < sum(c.estimate for c in estimate_cycles(plain))

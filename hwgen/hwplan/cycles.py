@@ -6,8 +6,9 @@ loaded, one a cycle, while the previous row tile ran: a row tile shorter than
 preloading (the iCE40) loads them in `rows` cycles; then every tile holds the array
 for max(K, rows + cols - 1, writes) cycles (writes: two output pixels per
 cycle, channel by channel, plus a cycle per pair to hold its first row; one
-value per cycle on a one-lane arena). max: one window beat per k-step, then a
-cycle per two output pixels of the tile (one, one-lane).
+value per cycle on a one-lane arena; an unrolled depthwise layer's rows write
+their segments as one run of addresses, two pixels per cycle). max: one window beat per
+k-step, then a cycle per two output pixels of the tile (one, one-lane).
 eltwise: two values per cycle where the entry pairs them, else one;
 input/output: one value per cycle. 3 cycles per layer fetch its descriptor.
 `hwgen sim` measures the real numbers.
@@ -16,7 +17,7 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass
 
-from .loopnest import column_tiles, row_tiles
+from .loopnest import column_tiles, row_tiles, segment_pixels
 from .model import KINDS, MAC, MAX, OUTPUT, HardwarePlan, LayerOp
 
 DESCRIPTOR_FETCH = 3
@@ -43,32 +44,61 @@ def _write_cycles(rows: int, cols: int, lanes: int) -> int:
     return rows // 2 * (cols + 1) + rows % 2 * cols
 
 
-def _row_tiles_cycles(op: LayerOp, rows: int, per_row_tile: int, preload: bool) -> int:
+def _segment_write_cycles(op: LayerOp, first_pixel: int, rows: int, lanes: int) -> int:
+    """The row writer (an unrolled layer), per group of a row tile: its segments are one run of addresses,
+    written `lanes` pixels a cycle, a pair spanning two segments (a segment's odd last pixel waits for the next
+    one's first); at least a cycle per row (a beat), rows past the layer's end included."""
+    counts = [segment_pixels(op, p) for p in range(first_pixel, first_pixel + rows)]
+    if lanes == 1:
+        return sum(max(1, n) for n in counts)
+    cycles = pend = 0
+    for row, n in enumerate(counts):
+        total = pend + n
+        if row + 1 < rows and counts[row + 1]:  # an odd pixel waits for the next row
+            cycles, pend = cycles + max(1, total // 2), total % 2
+        else:
+            cycles, pend = cycles + max(1, -(-total // 2)), 0
+    return cycles
+
+
+def _row_tiles_cycles(op: LayerOp, rows: int, per_row_tile, preload: bool) -> int:
     """Every row tile with its origins: taken in ORIGIN_SETUP cycles once preloaded (the first row tile loads
-    them first, and one shorter than `rows` cycles waits for the next), else loaded in `rows` cycles each."""
+    them first, and one shorter than `rows` cycles waits for the next), else loaded in `rows` cycles each.
+    `per_row_tile(row_tile)`: the cycles its tiles hold the array."""
     if preload:
-        return rows + sum(ORIGIN_SETUP + max(rows, per_row_tile) for _ in row_tiles(op, rows))
-    return sum(rows + per_row_tile for _ in row_tiles(op, rows))
+        return rows + sum(ORIGIN_SETUP + max(rows, per_row_tile(t)) for t in row_tiles(op, rows))
+    return sum(rows + per_row_tile(t) for t in row_tiles(op, rows))
+
+
+def mac_cycles(op: LayerOp, rows: int, cols: int, lanes: int, preload: bool = True) -> int:
+    """The cycles a `mac` entry holds the array (`_mac_cycles` less the pipeline's fill and drain)."""
+    if op.unrolled:
+        def per_row_tile(t):
+            return op.groups * max(op.k, rows + cols - 1, _segment_write_cycles(op, t.first_pixel, rows, lanes))
+    else:
+        fixed = sum(max(op.k, rows + cols - 1, _write_cycles(min(rows, op.m), c.cols, lanes))
+                    for c in column_tiles(op, cols))
+
+        def per_row_tile(t):
+            return fixed
+    return _row_tiles_cycles(op, rows, per_row_tile, preload)
 
 
 def _mac_cycles(op: LayerOp, hw: HardwarePlan) -> int:
-    rows, cols = hw.rows, hw.cols
-    per_row_tile = sum(max(op.k, rows + cols - 1, _write_cycles(min(rows, op.m), c.cols, hw.write_lanes))
-                       for c in column_tiles(op, cols))
-    return (_row_tiles_cycles(op, rows, per_row_tile, hw.preload_origins)
-            + rows + cols + hw.product_stages + hw.read_latency - 1)
+    return (mac_cycles(op, hw.rows, hw.cols, hw.write_lanes, hw.preload_origins)
+            + hw.rows + hw.cols + hw.product_stages + hw.read_latency - 1)
 
 
 def _max_cycles(op: LayerOp, hw: HardwarePlan) -> int:
     per_row_tile = op.groups * (op.k + -(-min(hw.rows, op.m) // hw.write_lanes))
-    return _row_tiles_cycles(op, hw.rows, per_row_tile, hw.preload_origins) + hw.read_latency + 1
+    return _row_tiles_cycles(op, hw.rows, lambda t: per_row_tile, hw.preload_origins) + hw.read_latency + 1
 
 
 def estimate_cycles(hw: HardwarePlan) -> list[LayerCycles]:
     out = []
     for op in hw.program:
         name = "(output stream)" if op.kind == OUTPUT else hw.layer_names[op.trace_id]
-        macs = op.m * op.groups * op.coutg * op.k if op.kind == MAC else 0
+        macs = op.macs if op.kind == MAC else 0
         if op.kind == MAC:
             cycles = _mac_cycles(op, hw)
         elif op.kind == MAX:

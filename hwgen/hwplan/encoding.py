@@ -9,13 +9,15 @@ from .model import HardwarePlan, LayerOp
 
 # LayerOp fields the hardware never reads (the loop-nest model and packing use them): not in the ROM
 PLAN_ONLY_FIELDS = frozenset({"cin_g", "coutg", "w_per_word"})
+# fields only the row writer reads: in the ROM only where a layer is unrolled (HardwarePlan.unrolls)
+UNROLL_FIELDS = frozenset({"unroll", "tail"})
 
 
 def descriptor_fields(hw: HardwarePlan) -> list[tuple[str, int]]:
     """(field, signed width) of the descriptor ROM, in LayerOp field order."""
     out = []
     for f in fields(LayerOp):
-        if f.name in PLAN_ONLY_FIELDS:
+        if f.name in PLAN_ONLY_FIELDS or (f.name in UNROLL_FIELDS and not hw.unrolls):
             continue
         peak = max(abs(getattr(op, f.name)) for op in hw.program)
         out.append((f.name, signed_bits_for(peak)))

@@ -90,6 +90,24 @@ def output_address(op: LayerOp, pixel: int, channel: int) -> int:
     return op.out_base + channel * op.ohw + pixel
 
 
+def segment_pixels(op: LayerOp, pixel: int) -> int:
+    """Output pixels an unrolled layer's row segment `pixel` holds: `unroll`, `tail` in an output row's last one,
+    none past the layer's end."""
+    if pixel >= op.m:
+        return 0
+    return op.tail if pixel % op.ow == op.ow - 1 else op.unroll
+
+
+def unrolled_output_address(op: LayerOp, pixel: int, group: int, column: int) -> int | None:
+    """Arena address of what array column `column` computes for row segment `pixel` of an unrolled layer (its
+    channel is the group); None past the output row's end."""
+    if column >= segment_pixels(op, pixel):
+        return None
+    oy, segment = divmod(pixel, op.ow)
+    width = (op.ow - 1) * op.unroll + op.tail
+    return op.out_base + group * op.ohw + oy * width + segment * op.unroll + column
+
+
 def weight_word(op: LayerOp, tile: ColumnTile, step: KStep) -> tuple[int, int]:
     """(weight memory word, sub-word) holding the column tile's weights for one k-step."""
     if op.w_hold:  # all k-steps share the tile's one word

@@ -24,6 +24,7 @@ from ..fixed import Activation, Fixed
 from ..ops.lookup import index_shift
 from ..quant.plan import QuantizedModel, acc_frac, add_frac, pool_acc_frac
 from .allocation import ArenaLayout
+from .cycles import mac_cycles
 from .model import ELTWISE, INPUT, MAC, MAX, OUTPUT, LayerOp
 from .packing import pack_weights, tile_params, weight_matrix
 
@@ -86,7 +87,7 @@ def global_pool(graph: ir.Graph, node: ir.Node) -> bool:
     return node.shape[1:] == (1, 1) and tuple(node.kernel) == (h, w) and tuple(node.padding) == (0, 0)
 
 
-def walk_fields(graph: ir.Graph, node: ir.Node, rows: int, cols: int) -> dict:
+def walk_fields(graph: ir.Graph, node: ir.Node, rows: int, cols: int, unroll: int = 1) -> dict:
     """The window walk of a windowed node, with every derived product precomputed for the counters.
 
     A global average pool walks its input as one channel of C rows of H*W
@@ -94,6 +95,11 @@ def walk_fields(graph: ir.Graph, node: ir.Node, rows: int, cols: int) -> dict:
     they spread over the array's rows (as a depthwise pool they would take
     one column, one after the other). CHW storage makes both walks the same
     addresses.
+
+    `unroll` > 1 (a depthwise conv, see `unroll_for`): each array row computes
+    `unroll` neighbouring output pixels of its channel, one per column, so the
+    walk is that of a conv whose window is `unroll - 1` strides wider and
+    whose stride is `unroll` strides: its output pixels are the row segments.
     """
     cout = node.shape[0]
     if isinstance(node, ir.Linear):
@@ -111,17 +117,34 @@ def walk_fields(graph: ir.Graph, node: ir.Node, rows: int, cols: int) -> dict:
     groups = node.groups if isinstance(node, ir.Conv2d) else 1 if isinstance(node, ir.Linear) else c
     cin_g, coutg = c // groups, cout // groups
     nt = -(-coutg // cols)
+    ohw, cols_last, tail = oh * ow, coutg - (nt - 1) * cols, 1
+    if unroll > 1:  # the row segments: ceil(ow / unroll) per output row, the last one `tail` pixels
+        assert cin_g == coutg == 1 and unroll <= min(cols, ow), (node.name, unroll)
+        segments = -(-ow // unroll)
+        kw, sx, ow, cols_last, tail = kw + (unroll - 1) * sx, unroll * sx, segments, unroll, ow - (segments - 1) * unroll
     return dict(h=h, w=w, hw=h * w, cin_g=cin_g, kh=kh, kw=kw, k=cin_g * kh * kw, sy=sy, sx=sx, py=py, px=px,
-                ybase0=-py * w, row_step=sy * w, ow=ow, m=oh * ow, ohw=oh * ow, groups=groups,
-                group_in_step=cin_g * h * w, coutg=coutg, nt=nt, cols_last=coutg - (nt - 1) * cols,
-                nt_out_step=cols * oh * ow, group_out_step=coutg * oh * ow,
-                mtiles=-(-(oh * ow) // rows), tiles_per_mt=groups * nt)
+                ybase0=-py * w, row_step=sy * w, ow=ow, m=oh * ow, ohw=ohw, groups=groups,
+                group_in_step=cin_g * h * w, coutg=coutg, nt=nt, cols_last=cols_last,
+                nt_out_step=cols * ohw, group_out_step=coutg * ohw,
+                mtiles=-(-(oh * ow) // rows), tiles_per_mt=groups * nt, unroll=unroll, tail=tail)
+
+
+def unroll_for(graph: ir.Graph, node: ir.Node, rows: int, cols: int, lanes: int) -> int:
+    """The columns a depthwise conv spreads its output rows over: the fewest estimated cycles (1: one column per
+    channel, bound by the array's rows + cols - 1 tile period and by one read per row for one output)."""
+    if not (isinstance(node, ir.Conv2d) and node.groups > 1 and node.groups == node.shape[0]
+            and node.groups == graph.node(node.inputs[0]).shape[0]):
+        return 1
+    candidates = range(1, min(cols, node.shape[2]) + 1)
+    return min(candidates, key=lambda v: (mac_cycles(LayerOp(kind=MAC, trace_id=0, n_out=0,
+                                                             **walk_fields(graph, node, rows, cols, v)),
+                                                     rows, cols, lanes), v))
 
 
 def _lower_mac(qm: QuantizedModel, node: ir.Node, dp: Datapath, rows: int, cols: int, common: dict,
-               prog: Program) -> None:
+               prog: Program, lanes: int, unroll: bool) -> None:
     lp, in_fmt = qm.plan.layer(node.name), qm.in_format(node)
-    walk = walk_fields(qm.graph, node, rows, cols)
+    walk = walk_fields(qm.graph, node, rows, cols, unroll_for(qm.graph, node, rows, cols, lanes) if unroll else 1)
     wmat, wbits = weight_matrix(qm, node)
     per_word = dp.w_bits // wbits
     cout = node.shape[0]
@@ -192,8 +215,10 @@ def _lower_lut(qm: QuantizedModel, node: ir.Lut, common: dict, prog: Program) ->
                             **requant_fields(qm.plan.layer(node.name).out, "none"), **common))
 
 
-def lower(qm: QuantizedModel, layout: ArenaLayout, dp: Datapath, rows: int, cols: int, pairs: bool = True) -> Program:
-    """The program; `pairs`: the element-wise entries that can take two values per cycle do (a two-lane arena)."""
+def lower(qm: QuantizedModel, layout: ArenaLayout, dp: Datapath, rows: int, cols: int, pairs: bool = True,
+          unroll: bool = True) -> Program:
+    """The program; `pairs`: the element-wise entries that can take two values per cycle do (a two-lane arena);
+    `unroll`: depthwise convs may spread their output rows over the columns (`unroll_for`)."""
     graph = qm.graph
     prog = Program([], [], [], [0], [])
     prog.ops.append(LayerOp(kind=INPUT, trace_id=0, n_out=int(np.prod(graph.input.shape)),
@@ -208,7 +233,7 @@ def lower(qm: QuantizedModel, layout: ArenaLayout, dp: Datapath, rows: int, cols
             prog.ops.append(LayerOp(kind=MAX, pad_value=qm.in_format(node).min, **common,
                                     **walk_fields(graph, node, rows, cols)))
         elif unit == "array":
-            _lower_mac(qm, node, dp, rows, cols, common, prog)
+            _lower_mac(qm, node, dp, rows, cols, common, prog, 2 if pairs else 1, unroll)
         elif isinstance(node, ir.Add):
             _lower_add(qm, node, layout, common, prog, int(pairs))
         elif isinstance(node, ir.Relu):

@@ -74,6 +74,11 @@ class LayerOp:
     nt_out_step: int = 0        # cols * ohw
     group_out_step: int = 0     # coutg * ohw
     pad_value: int = 0
+    # a depthwise conv's output row spread over the columns (`unroll` > 1): array row r computes `unroll` neighbouring
+    # output pixels of one channel, one per column, from a window `unroll` strides wider (kw and sx above are the
+    # widened window and its stride, ow and m count the row segments); `tail` pixels in a row's last segment
+    unroll: int = 1
+    tail: int = 1
     # weights and per-tile parameters (mac)
     w_base: int = 0
     w_words: int = 1            # memory words per tile
@@ -104,6 +109,18 @@ class LayerOp:
     @property
     def kind_name(self) -> str:
         return KINDS[self.kind]
+
+    @property
+    def unrolled(self) -> bool:
+        return self.unroll > 1
+
+    @property
+    def macs(self) -> int:
+        """Multiply-accumulates of a `mac` entry (an unrolled one's widened window is mostly zero weights)."""
+        if self.unrolled:
+            stride = self.sx // self.unroll
+            return self.ohw * self.groups * self.kh * (self.kw - (self.unroll - 1) * stride)
+        return self.m * self.groups * self.coutg * self.k
 
 
 @dataclass(frozen=True)
@@ -161,6 +178,11 @@ class HardwarePlan:
         return self.rows * self.cols
 
     @property
+    def unrolls(self) -> bool:
+        """Whether a layer spreads output rows over the columns (the RTL builds the row writer only then)."""
+        return any(op.unrolled for op in self.program)
+
+    @property
     def replicas(self) -> int:
         """Copies of the activation memory: one read port per array row, at least two for Add."""
         return max(self.rows, 2)
@@ -185,6 +207,7 @@ class HardwarePlan:
 
     @property
     def input(self) -> TensorSlot:
+        """The tensors are listed in the order they are first written (allocation.allocate): the input first."""
         return self.tensors[0]
 
     @property

@@ -4,6 +4,9 @@ A weight word holds one k-step of every column of a tile (`w_per_word` k-steps
 when the layer is narrower than the multiplier; an average pool's tile has one
 word, its reciprocal, read at every k-step); a parameter word holds every
 column's bias (accumulator units) and requantization shift for one tile.
+An unrolled depthwise layer's columns are one channel's neighbouring pixels:
+each column has the channel's kernel at its own offset and the channel's
+bias and shift.
 """
 from __future__ import annotations
 
@@ -12,7 +15,7 @@ import numpy as np
 from .. import ir
 from ..fixed import signed_bits_for
 from ..quant.plan import QuantizedModel
-from .loopnest import column_tiles, k_steps, weight_word
+from .loopnest import ColumnTile, column_tiles, k_steps, weight_word
 from .model import LayerOp
 
 
@@ -37,7 +40,7 @@ def pack_weights(op: LayerOp, wmat: np.ndarray, wbits: int, lane_bits: int, cols
     for tile in column_tiles(op, cols):
         # the tile's weights as Python ints, k-step major: `--array auto` packs every candidate's weights, and
         # reading numpy elements one at a time was most of its time
-        block = (wmat[tile.first_channel:tile.first_channel + tile.cols].T & mask).tolist()
+        block = (column_tile_weights(op, wmat, tile).T & mask).tolist()
         for step in steps:
             addr, sub = weight_word(op, tile, step)
             word = 0
@@ -47,11 +50,30 @@ def pack_weights(op: LayerOp, wmat: np.ndarray, wbits: int, lane_bits: int, cols
     return words
 
 
+def column_tile_weights(op: LayerOp, wmat: np.ndarray, tile: ColumnTile) -> np.ndarray:
+    """(tile.cols, K): the weights each valid column of the tile multiplies at each k-step."""
+    if op.unrolled:
+        return unrolled_block(op, wmat[tile.group])
+    return wmat[tile.first_channel:tile.first_channel + tile.cols]
+
+
+def unrolled_block(op: LayerOp, kernel: np.ndarray) -> np.ndarray:
+    """An unrolled layer's (unroll, K) weights for one channel: column j's pixel lies j strides right of column
+    0's, so it sees the channel's kernel shifted right by j strides within the widened window, zeros elsewhere."""
+    stride, kw = op.sx // op.unroll, op.kw - (op.unroll - 1) * (op.sx // op.unroll)
+    kernel = kernel.reshape(op.kh, kw)
+    block = np.zeros((op.unroll, op.kh, op.kw), dtype=np.int64)
+    for j in range(op.unroll):
+        block[j, :, j * stride:j * stride + kw] = kernel
+    return block.reshape(op.unroll, op.k)
+
+
 def tile_params(op: LayerOp, bias_acc: np.ndarray, shift: np.ndarray, cols: int) -> list[tuple[list[int], list[int]]]:
     """(per-column biases, per-column shifts) per column tile, zero in columns past the group's channels."""
     out = []
     for tile in column_tiles(op, cols):
-        chans = [tile.first_channel + j if j < tile.cols else None for j in range(cols)]
+        chans = [(tile.group if op.unrolled else tile.first_channel + j) if j < tile.cols else None
+                 for j in range(cols)]
         out.append(([0 if c is None else int(bias_acc[c]) for c in chans],
                     [0 if c is None else int(shift[c]) for c in chans]))
     return out

@@ -3,7 +3,8 @@
 The models are the ones the rest of hwgen uses: the hardware plan's loop nest
 (hwgen.hwplan.loopnest) for walker and writer addresses, the numerics'
 requantize for the requantizer and the element-wise unit. A small network with
-a strided padded conv, a depthwise conv on a residual Add, a padded max pool,
+a strided padded conv, a depthwise conv on a residual Add (spread over the columns on
+most arrays: the row writer), a padded max pool,
 an average pool and a Linear layer is planned on several array shapes and weight widths (4-bit
 layers packed two per 8-bit weight lane), and every `mac`/`max` program entry
 is walked.
@@ -28,11 +29,11 @@ from hwgen import api
 from hwgen.fixed import Fixed, requantize
 from hwgen.hwplan.lowering import requant_fields
 from hwgen.hwplan import ELTWISE, MAC, MAX, ArrayShape, HardwarePlan, LayerOp, make_hardware_plan
-from hwgen.hwplan.loopnest import k_steps, output_address, tiles, window_address
-from hwgen.hwplan.packing import weight_matrix
+from hwgen.hwplan.loopnest import k_steps, output_address, tiles, unrolled_output_address, window_address
+from hwgen.hwplan.packing import column_tile_weights, weight_matrix
 from hwgen.ops.lookup import index_shift
 from hwgen.quant.config import LayerBits
-from rtl_templates.accelerator import EltwiseUnit, MacWriter, MaxUnit, WindowWalker
+from rtl_templates.accelerator import EltwiseUnit, MacWriter, MaxUnit, RowWriter, WindowWalker
 from rtl_templates.memories import READ_LATENCY, BankedMemory, InterleavedMemory
 from rtl_templates.requant import PIPELINED_LATENCY, Requantizer
 
@@ -104,7 +105,7 @@ def _expected_beats(op: LayerOp, hw: HardwarePlan, wmat: np.ndarray | None) -> l
                 acts.append(op.pad_value if addr is None else _arena_value(addr, hw))
             weights = None
             if wmat is not None:
-                weights = tuple(int(wmat[tile.column.first_channel + j, step.k]) for j in range(tile.column.cols))
+                weights = tuple(int(w) for w in column_tile_weights(op, wmat, tile.column)[:, step.k])
             out.append((tuple(acts), weights, int(step.k == op.k - 1)))
     return out
 
@@ -201,57 +202,90 @@ def test_mac_writer_addresses_follow_the_loop_nest(unit_model, array, lanes, reg
     pixels per cycle on a two-lane arena; with each beat registered first (ECP5) or taken straight from the
     engine's FIFO (the iCE40)."""
     qm, hw = _plan(unit_model, array, narrow=False, write_lanes=lanes)
-    for op in (op for op in hw.program if op.kind == MAC):
-        dut = MacWriter(hw, registered_beats=registered)
+    for op in (op for op in hw.program if op.kind == MAC and not op.unrolled):  # those: the row writer's
         want = [(output_address(op, t.row.first_pixel + i, t.column.first_channel + j), (t.row.index * 7 + i * 3 + j) % 50)
                 for t in tiles(op, hw.rows, hw.cols) for i in range(t.row.rows) for j in range(t.column.cols)]
-        beats = [[(t.row.index * 7 + i * 3 + j) % 50 for j in range(hw.cols)]
-                 for t in tiles(op, hw.rows, hw.cols) for i in range(hw.rows)]
-        got = []
-        write_cycles = 0
-        rng = random.Random(op.trace_id)
-
-        async def testbench(ctx):
-            _set_descriptor(ctx, dut, op)
-            ctx.set(dut.start, 1)
-            await ctx.tick()
-            ctx.set(dut.start, 0)
-            async def tick():  # the writes are registered: record every cycle's, beat or not
-                nonlocal write_cycles
-                if ctx.get(dut.write.en):
-                    write_cycles += 1
-                    got.append((ctx.get(dut.write.addr), ctx.get(dut.write.data)))
-                    if ctx.get(dut.write.next.en):  # the pair's second pixel, at the next address
-                        got.append((ctx.get(dut.write.addr) + 1, ctx.get(dut.write.next.data)))
-                await ctx.tick()
-
-            for beat in beats:
-                while rng.random() < 0.3:  # idle cycles between result beats
-                    ctx.set(dut.results.valid, 0)
-                    await tick()
-                ctx.set(dut.results.valid, 1)
-                for j, v in enumerate(beat):
-                    ctx.set(dut.results.payload.data[j], v)
-                while True:
-                    taken = ctx.get(dut.results.ready)
-                    await tick()
-                    if taken:
-                        break
-            ctx.set(dut.results.valid, 0)
-            for _ in range(hw.cols + 1):  # the last beat may wait in the writer's beat register, a column a cycle
-                if not ctx.get(dut.busy):
-                    break
-                await tick()
-            assert not ctx.get(dut.busy)
-            await tick()  # the last write leaves its register
-            await tick()
-
-        _run(dut, testbench, deadline_cycles=4 * len(beats) * hw.cols + 100)
-        name = hw.layer_names[op.trace_id]
-        assert sorted(got) == sorted(want), f"layer {name}"  # pairs go channel by channel: another order
-        # two pixels a cycle: a row without a partner (odd rows in the tile) is written alone
         pixel_pairs = sum(t.row.rows // 2 * t.column.cols for t in tiles(op, hw.rows, hw.cols)) if lanes == 2 else 0
-        assert write_cycles == len(want) - pixel_pairs, f"layer {name}"
+        _check_writer(MacWriter(hw, registered_beats=registered), op, hw, want, len(want) - pixel_pairs)
+
+
+@pytest.mark.parametrize("array,lanes,registered,unroll", [
+    ("2x3", 2, True, None), ("3x2", 1, True, None), ("1x4", 2, False, None), ("4x4", 2, True, None),
+    ("3x4", 1, False, None), ("3x4", 2, True, 3), ("2x3", 1, False, 3)])
+def test_row_writer_addresses_follow_the_row_segments(unit_model, monkeypatch, array, lanes, registered, unroll):
+    """An unrolled depthwise layer's result beats (one row segment's neighbouring pixels of one channel each)
+    become writes along the segments, a row tile's segments of one channel one run of addresses written two
+    pixels per cycle on a two-lane arena; a row tile's segments again for each channel. An unroll of 3 on the 4-pixel rows leaves a one-pixel last segment (LayerOp.tail)."""
+    if unroll:
+        from hwgen.hwplan import lowering
+        monkeypatch.setattr(lowering, "unroll_for", lambda graph, node, *_: unroll if getattr(node, "groups", 1) > 1 else 1)
+    qm, hw = _plan(unit_model, array, narrow=False, write_lanes=lanes)
+    assert unroll is None or any(op.tail < op.unroll for op in hw.program)
+    ops = [op for op in hw.program if op.unrolled]
+    assert ops, "the depthwise conv spreads over the columns on this array"
+    for op in ops:
+        want, cycles = [], 0
+        for t in tiles(op, hw.rows, hw.cols):
+            run = []
+            for i in range(t.row.rows):
+                addrs = [unrolled_output_address(op, t.row.first_pixel + i, t.column.group, j) for j in range(hw.cols)]
+                run += [(a, (t.row.index * 7 + i * 3 + j) % 50) for j, a in enumerate(addrs) if a is not None]
+            assert [a for a, _ in run] == list(range(run[0][0], run[0][0] + len(run)))  # one run of addresses
+            want += run
+            cycles += -(-len(run) // lanes)  # written `lanes` at a time, pairs spanning segments
+        assert len({a for a, _ in want}) == len(want) == op.ohw * op.groups  # every output once
+        _check_writer(RowWriter(hw, registered_beats=registered), op, hw, want, cycles)
+
+
+def _check_writer(dut, op: LayerOp, hw: HardwarePlan, want: list[tuple[int, int]], want_cycles: int) -> None:
+    """Feed a writer the beats (value (row tile * 7 + row * 3 + column) % 50, random idle cycles between them)
+    and compare its writes, and the cycles that write, with the expected (address, value) pairs."""
+    beats = [[(t.row.index * 7 + i * 3 + j) % 50 for j in range(hw.cols)]
+             for t in tiles(op, hw.rows, hw.cols) for i in range(hw.rows)]
+    got = []
+    write_cycles = 0
+    rng = random.Random(op.trace_id)
+
+    async def testbench(ctx):
+        _set_descriptor(ctx, dut, op)
+        ctx.set(dut.start, 1)
+        await ctx.tick()
+        ctx.set(dut.start, 0)
+        async def tick():  # the writes are registered: record every cycle's, beat or not
+            nonlocal write_cycles
+            if ctx.get(dut.write.en):
+                write_cycles += 1
+                got.append((ctx.get(dut.write.addr), ctx.get(dut.write.data)))
+                if ctx.get(dut.write.next.en):  # the pair's second pixel, at the next address
+                    got.append((ctx.get(dut.write.addr) + 1, ctx.get(dut.write.next.data)))
+            await ctx.tick()
+
+        for beat in beats:
+            while rng.random() < 0.3:  # idle cycles between result beats
+                ctx.set(dut.results.valid, 0)
+                await tick()
+            ctx.set(dut.results.valid, 1)
+            for j, v in enumerate(beat):
+                ctx.set(dut.results.payload.data[j], v)
+            while True:
+                taken = ctx.get(dut.results.ready)
+                await tick()
+                if taken:
+                    break
+        ctx.set(dut.results.valid, 0)
+        for _ in range(hw.cols + 1):  # the last beat may wait in the writer's beat register, a column a cycle
+            if not ctx.get(dut.busy):
+                break
+            await tick()
+        assert not ctx.get(dut.busy)
+        await tick()  # the last write leaves its register
+        await tick()
+
+    _run(dut, testbench, deadline_cycles=4 * len(beats) * hw.cols + 100)
+    name = hw.layer_names[op.trace_id]
+    assert sorted(got) == sorted(want), f"layer {name}"  # pairs go channel by channel: another order
+    # two pixels a cycle (a MAC layer's row without a partner, a segment's odd last pixel: written alone)
+    assert write_cycles == want_cycles, f"layer {name}"
 
 
 # --- max unit ----------------------------------------------------------------------------------------

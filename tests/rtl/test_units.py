@@ -215,10 +215,12 @@ def test_mac_writer_addresses_follow_the_loop_nest(unit_model, array, lanes, reg
 def test_row_writer_addresses_follow_the_row_segments(unit_model, monkeypatch, array, lanes, registered, unroll):
     """An unrolled depthwise layer's result beats (one row segment's neighbouring pixels of one channel each)
     become writes along the segments, a row tile's segments of one channel one run of addresses written two
-    pixels per cycle on a two-lane arena; a row tile's segments again for each channel. An unroll of 3 on the 4-pixel rows leaves a one-pixel last segment (LayerOp.tail)."""
+    pixels per cycle on a two-lane arena; a row tile's segments again for each channel. An unroll of 3 on the
+    4-pixel rows leaves a one-pixel last segment (LayerOp.tail)."""
     if unroll:
         from hwgen.hwplan import lowering
-        monkeypatch.setattr(lowering, "unroll_for", lambda graph, node, *_: unroll if getattr(node, "groups", 1) > 1 else 1)
+        monkeypatch.setattr(lowering, "unroll_for",
+                            lambda graph, node, *_: unroll if getattr(node, "groups", 1) > 1 else 1)
     qm, hw = _plan(unit_model, array, narrow=False, write_lanes=lanes)
     assert unroll is None or any(op.tail < op.unroll for op in hw.program)
     ops = [op for op in hw.program if op.unrolled]

@@ -152,8 +152,7 @@ def plan_for(qm: QuantizedModel, shape: ArrayShape, family: str, board=None,
 
 
 def _fits_board(hw: HardwarePlan, board, lut_model: LutModel | None) -> bool:
-    est = estimate(hw, board, lut_model)
-    return fits(est, board) and routable(est, board)
+    return usable(estimate(hw, board, lut_model), board)
 
 
 def _family_plan(qm: QuantizedModel, shape: ArrayShape, family: str, unroll: bool) -> HardwarePlan:
@@ -284,6 +283,11 @@ ROUTABLE_DSP_SHARE = 0.5
 ROUTABLE_BRAM_SHARE = 0.6
 
 
+def usable(est: dict, board) -> bool:
+    """What `--array auto` accepts: the estimate fits the board and is `routable`."""
+    return fits(est, board) and routable(est, board)
+
+
 def routable(est: dict, board) -> bool:
     """False where an ECP5 design needs both many DSPs and much block RAM, like the two placements that did
     not route. The iCE40 is exempt: its 8 DSPs are all used by designs that route, and its logic cells run out first."""
@@ -318,7 +322,7 @@ def choose_array(qm: QuantizedModel, board, cache: str | None = None) -> tuple[A
             continue  # another row only adds an arena copy, its PEs and their logic: it cannot fit either
         hw = plan_for(qm, shape, board.family, board, model)
         est = estimate(hw, board, model)
-        if not (fits(est, board) and routable(est, board)):
+        if not usable(est, board):
             misfit_rows[shape.cols] = shape.rows
             continue
         compared += 1

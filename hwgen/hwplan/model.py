@@ -115,11 +115,16 @@ class LayerOp:
         return self.unroll > 1
 
     @property
+    def kernel_x(self) -> tuple[int, int]:
+        """(width, x stride) of the layer's own kernel: an unrolled layer's kw and sx are its widened window's."""
+        stride = self.sx // self.unroll
+        return self.kw - (self.unroll - 1) * stride, stride
+
+    @property
     def macs(self) -> int:
         """Multiply-accumulates of a `mac` entry (an unrolled one's widened window is mostly zero weights)."""
         if self.unrolled:
-            stride = self.sx // self.unroll
-            return self.ohw * self.groups * self.kh * (self.kw - (self.unroll - 1) * stride)
+            return self.ohw * self.groups * self.kh * self.kernel_x[0]
         return self.m * self.groups * self.coutg * self.k
 
 

@@ -60,7 +60,7 @@ def column_tile_weights(op: LayerOp, wmat: np.ndarray, tile: ColumnTile) -> np.n
 def unrolled_block(op: LayerOp, kernel: np.ndarray) -> np.ndarray:
     """An unrolled layer's (unroll, K) weights for one channel: column j's pixel lies j strides right of column
     0's, so it sees the channel's kernel shifted right by j strides within the widened window, zeros elsewhere."""
-    stride, kw = op.sx // op.unroll, op.kw - (op.unroll - 1) * (op.sx // op.unroll)
+    kw, stride = op.kernel_x
     kernel = kernel.reshape(op.kh, kw)
     block = np.zeros((op.unroll, op.kh, op.kw), dtype=np.int64)
     for j in range(op.unroll):

@@ -64,6 +64,8 @@ SECOND_LANE_LUTS = 200
 
 
 def lane_luts(hw: HardwarePlan) -> int:
+    """Each lane past the first at SECOND_LANE_LUTS: a guess for the third and fourth (the parts' read
+    multiplexers and the row writer's lanes), not yet measured apart."""
     return SECOND_LANE_LUTS * (hw.write_lanes - 1)
 
 
@@ -131,8 +133,8 @@ PRELOAD_ORIGINS = {"ice40": False}
 
 
 def most_banks(hw: HardwarePlan) -> int:
-    """The most banks of one of the plan's banked memories (an arena half, the weight or parameter ROM) on ECP5."""
-    memories = ((hw.store_bits, max(arena_halves(hw))), (hw.weight_word_width, len(hw.weight_words)),
+    """The most banks of one of the plan's banked memories (an arena part, the weight or parameter ROM) on ECP5."""
+    memories = ((hw.store_bits, max(arena_parts(hw))), (hw.weight_word_width, len(hw.weight_words)),
                 (hw.param_width, len(hw.param_words)))
     return max(math.ceil(depth / ecp5_bank_depth(width, depth)) for width, depth in memories if depth)
 
@@ -140,7 +142,8 @@ def most_banks(hw: HardwarePlan) -> int:
 def plan_for(qm: QuantizedModel, shape: ArrayShape, family: str, board=None,
              lut_model: LutModel | None = None) -> HardwarePlan:
     """The hardware plan for a board family: two write lanes where the family takes them and the two-lane arena
-    stays within MAX_TWO_LANE_ARENA_BLOCKS block RAMs, else one; the family's product registers and read
+    stays within MAX_TWO_LANE_ARENA_BLOCKS block RAMs, else one; four where an unrolled depthwise conv makes them
+    faster at no more arena block RAMs (`_four_lanes_if_faster`); the family's product registers and read
     latency (one more where a memory has more than SPREAD_BANKS banks); the window origins preloaded or not.
     With a `board`: depthwise convs kept on one column where spreading them (more weight words) would not fit
     it and the plain plan would (MobileNetV1-0.25 at 2x4 on the ULX3S-85F: 216 block RAMs unrolled, 208 there)."""
@@ -160,9 +163,29 @@ def _family_plan(qm: QuantizedModel, shape: ArrayShape, family: str, unroll: boo
     hw = make_hardware_plan(qm, shape, write_lanes(family), stages, latency, unroll)
     if hw.write_lanes == 2 and arena_blocks(hw, family) > MAX_TWO_LANE_ARENA_BLOCKS:
         hw = make_hardware_plan(qm, shape, 1, stages, latency, unroll)
+    elif hw.write_lanes == 2 and hw.unrolls:
+        hw = _four_lanes_if_faster(qm, shape, hw, family, stages, latency)
     if family in SPREAD_READ_LATENCY and most_banks(hw) > SPREAD_BANKS:
         hw = replace(hw, read_latency=SPREAD_READ_LATENCY[family])
     return replace(hw, preload_origins=PRELOAD_ORIGINS.get(family, True))
+
+
+def _four_lanes_if_faster(qm: QuantizedModel, shape: ArrayShape, hw: HardwarePlan, family: str, stages: int,
+                          latency: int) -> HardwarePlan:
+    """Four write lanes where they take fewer estimated cycles and no more arena block RAMs than two.
+
+    Why: an unrolled depthwise conv does a few MACs per output and is bound by its writes (DS-CNN's at 9x10:
+    8000 outputs, 4347 cycles with two lanes, 35% of the inference); the row writer takes as many pixels a
+    cycle as the arena has lanes. The other units keep writing pairs, so only the unrolled layers gain."""
+    four = make_hardware_plan(qm, shape, 4, stages, latency, unroll=True)
+    if (arena_blocks(four, family) <= arena_blocks(hw, family)
+            and _total_cycles(four) < _total_cycles(hw)):
+        return four
+    return hw
+
+
+def _total_cycles(hw: HardwarePlan) -> int:
+    return sum(c.estimate for c in estimate_cycles(hw))
 
 
 # ECP5: a wide memory's banks may be deeper than one block when that costs at most this factor more blocks
@@ -213,14 +236,15 @@ class MemoryUse:
     detail: str     # what it holds, and its largest part
 
 
-def arena_halves(hw: HardwarePlan) -> list[int]:
-    """The depth of each memory of one arena copy: two interleaved halves with two write lanes, else one."""
-    return [(hw.arena_depth + 1) // 2, hw.arena_depth // 2] if hw.write_lanes == 2 else [hw.arena_depth]
+def arena_parts(hw: HardwarePlan) -> list[int]:
+    """The depth of each memory of one arena copy: one interleaved part per write lane (address a in part
+    a % lanes: rtl_templates.memories.InterleavedMemory)."""
+    return [max(-(-(hw.arena_depth - b) // hw.write_lanes), 1) for b in range(hw.write_lanes)]
 
 
 def arena_blocks(hw: HardwarePlan, family: str) -> int:
-    """Block RAMs of the activation arena: every copy, each of one or two interleaved halves."""
-    return hw.replicas * sum(bram_blocks(hw.store_bits, half, family) for half in arena_halves(hw))
+    """Block RAMs of the activation arena: every copy, each of one, two or four interleaved parts."""
+    return hw.replicas * sum(bram_blocks(hw.store_bits, part, family) for part in arena_parts(hw))
 
 
 def memory_use(hw: HardwarePlan, family: str) -> list[MemoryUse]:
@@ -232,7 +256,7 @@ def memory_use(hw: HardwarePlan, family: str) -> list[MemoryUse]:
     heaviest = max(weight_words, key=weight_words.get) if weight_words else None
     acts = MemoryUse("activations", hw.replicas * hw.arena_depth * hw.store_bits, arena_blocks(hw, family),
                      f"{hw.arena_depth} words x {hw.store_bits} bits, {hw.replicas} copies (one read port per array "
-                     f"row){' of two interleaved halves' if hw.write_lanes == 2 else ''}; largest tensor "
+                     f"row){f' of {hw.write_lanes} interleaved parts' if hw.write_lanes > 1 else ''}; largest tensor "
                      f"{largest.name!r} {largest.size} values")
     weights = MemoryUse("weights", len(hw.weight_words) * hw.weight_word_width,
                         banked_blocks(hw.weight_word_width, len(hw.weight_words), family),

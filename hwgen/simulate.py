@@ -77,7 +77,7 @@ def trace_format(hw: HardwarePlan):
     from sim.harness import TraceFormat
 
     trace = trace_layout(hw)
-    return TraceFormat(trace["layer"].shape.width, trace["index"].shape.width, hw.store_bits)
+    return TraceFormat(trace["layer"].shape.width, trace["index"].shape.width, hw.store_bits, hw.write_lanes)
 
 
 SIM_FORMS = ("generic", "ecp5", "ice40")

@@ -17,7 +17,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from amaranth import Cat, Const, Module, Mux, Signal, Value, signed, unsigned
+from amaranth import Array, Cat, Const, Module, Mux, Signal, Value, signed, unsigned
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
@@ -430,12 +430,27 @@ def lane_layout(hw: HardwarePlan) -> data.StructLayout:
     return data.StructLayout({"en": 1, "data": Widths(hw).store, "saturated": 1})
 
 
+def _more_lanes(hw: HardwarePlan) -> dict:
+    """The lanes past the second of a four-lane arena (values at addr + 2 and addr + 3): fields only a plan with
+    four write lanes has, so the two-lane design keeps its layouts bit for bit."""
+    more = hw.write_lanes - 2
+    return {"more": data.ArrayLayout(lane_layout(hw), more)} if more > 0 else {}
+
+
 def write_layout(hw: HardwarePlan) -> data.StructLayout:
-    """A unit's write: a value at `addr` and, if `next.en`, a second at addr + 1 (the interleaved arena takes both
-    in one cycle). All zero outside the unit's own layer: the arena's write port is the units' OR."""
+    """A unit's write: a value at `addr` and, if `next.en`, a second at addr + 1 (and on a four-lane arena
+    `more[i]` at addr + 2 + i): the interleaved arena takes them in one cycle. All zero outside the unit's own
+    layer: the arena's write port is the units' OR."""
     wd = Widths(hw)
     return data.StructLayout({"en": 1, "addr": unsigned(wd.addr), "data": wd.store, "saturated": 1,
-                              "next": lane_layout(hw)})
+                              "next": lane_layout(hw), **_more_lanes(hw)})
+
+
+def write_lanes_of(write) -> list:
+    """A write (a View of write_layout) as its lanes in address order: the first, `next`, then `more`."""
+    first = {"en": write.en, "data": write.data, "saturated": write.saturated}
+    more = [write.more[i] for i in range(write.more.shape().length)] if "more" in write.shape().members else []
+    return [first, write.next, *more]
 
 
 def _result_beats(m: Module, results, consume: Signal, registered: bool) -> tuple[Value, Value]:
@@ -498,7 +513,7 @@ class MacWriter(_ResultWriter):
         busy = Signal()
         m.d.comb += self.busy.eq(busy)
         m.d.sync += self.write.eq(0)  # all zero while not writing (the accelerator ORs the units' writes)
-        paired = hw.rows >= 2 and hw.write_lanes == 2  # else none of the pairing logic is built
+        paired = hw.rows >= 2 and hw.write_lanes >= 2  # else none of the pairing logic is built
         if paired:
             held = Signal(self.engine_results)  # the even row of a pair, taken a cycle before its partner arrives
         # per-beat decisions from registered flags, so `results.ready` (the FIFO's read enable) is a few gates:
@@ -564,9 +579,9 @@ class RowWriter(_ResultWriter):
     the tile's channel (the group), one per column (`tail` in an output row's
     last segment). A row tile's segments follow each other in raster order,
     so one group's are one run of neighbouring addresses: the run is written
-    two pixels per cycle (one on a one-lane arena), a pair spanning two
-    segments where a segment's count is odd (its last pixel waits in `pend`
-    for the next segment's first; only the run's last pixel is written alone).
+    as many pixels per cycle as the arena has lanes (1, 2 or 4), a cycle's
+    pixels spanning segments (a segment's last pixels wait in `pend` for the
+    next segment's first; only the run's last cycle writes fewer).
     The segment's address advances by `unroll` per row and by `tail` past an
     output row's end; each group of the row tile walks the same segments, so
     the row tile's first segment is kept (`tile_seg`) and taken again. Built
@@ -576,7 +591,7 @@ class RowWriter(_ResultWriter):
     def elaborate(self, platform):
         m = Module()
         d, e, iw, hw = self.d, self.e, self.wd.index, self.hw
-        lanes = 2 if hw.write_lanes == 2 and hw.cols >= 2 else 1
+        lanes = hw.write_lanes  # an unrolled layer spreads over two columns or more: never a one-column array
         tc = TileCounter(m, d, e, iw, hw.rows, hw.cols)
         i = Signal(range(hw.rows))              # the tile's row (segment) being written
         tile_end = Signal()                     # i == rows - 1
@@ -585,8 +600,9 @@ class RowWriter(_ResultWriter):
         j = Signal(range(hw.cols + lanes))      # the next column to write
         last_j = Signal(range(hw.cols))         # the segment's last column: unroll - 1, or tail - 1
         left = Signal(range(hw.cols + 1))       # columns still to write in this beat: last_j - j + 1
-        pend = Signal()                         # the previous segment's last pixel, to pair with this one's first
-        pend_data, pend_saturated = Signal.like(self.write.data), Signal()
+        pend = Signal(range(lanes))             # pixels of earlier segments waiting to be written with this one's
+        pend_data = [Signal.like(self.write.data, name=f"pend_data{q}") for q in range(lanes - 1)]
+        pend_saturated = [Signal(name=f"pend_saturated{q}") for q in range(lanes - 1)]
         seg, seg_ox, seg_end = Signal(signed(iw)), Signal.like(d.ow), Signal()  # the row's segment: address, x, last
         tile_seg, tile_ox, tile_end_seg = Signal(signed(iw)), Signal.like(d.ow), Signal()  # the row tile's first
         busy = Signal()
@@ -619,28 +635,8 @@ class RowWriter(_ResultWriter):
                              self.write.saturated.eq(beat.saturated.bit_select(j, 1)),
                              j.eq(j + 1), left.eq(left - 1)]
         else:
-            # each cycle writes a pair: (pend, column j) or (j, j + 1); a beat's odd last pixel goes to `pend`
-            # while a valid row follows, so a run of n pixels takes ceil(n / 2) writing cycles
-            held = Signal()
-            m.d.comb += [held.eq(valid & ~row_skip & more & Mux(pend, left == 2, (left == 3) | (left == 1))),
-                         consume.eq(valid & (row_skip | Mux(pend, left == 1, left <= 2) | held))]
-            with m.If(valid & ~row_skip):
-                with m.If(pend):
-                    m.d.sync += [self.write.en.eq(1), self.write.addr.eq(base + j - 1),
-                                 self.write.data.eq(pend_data), self.write.saturated.eq(pend_saturated),
-                                 self.write.next.en.eq(1), self.write.next.data.eq(beat.data[j]),
-                                 self.write.next.saturated.eq(beat.saturated.bit_select(j, 1)),
-                                 j.eq(j + 1), left.eq(left - 1)]
-                with m.Elif((left >= 2) | ~more):  # a pair, or the run's last pixel alone
-                    second = Signal.like(j)
-                    m.d.comb += second.eq(j + 1)
-                    m.d.sync += [self.write.en.eq(1), self.write.addr.eq(base + j), self.write.data.eq(beat.data[j]),
-                                 self.write.saturated.eq(beat.saturated.bit_select(j, 1)),
-                                 self.write.next.en.eq(left >= 2), self.write.next.data.eq(beat.data[second]),
-                                 self.write.next.saturated.eq(beat.saturated.bit_select(second, 1)),
-                                 j.eq(j + 2), left.eq(left - 2)]
-                m.d.sync += [pend.eq(held), pend_data.eq(beat.data[last_j]),
-                             pend_saturated.eq(beat.saturated.bit_select(last_j, 1))]
+            self._write_lanes(m, lanes, valid, beat, consume, base, j, left, pend, pend_data, pend_saturated, more,
+                              row_skip)
         with m.If(consume):
             with m.If(~tile_end):
                 m.d.sync += segment(next_seg, next_ox, next_end) + [
@@ -659,6 +655,46 @@ class RowWriter(_ResultWriter):
                 with m.If((tc.g == e.groups) & tc.final):
                     m.d.sync += busy.eq(0)
         return m
+
+    def _write_lanes(self, m: Module, lanes: int, valid, beat, consume, base, j, left, pend, pend_data,
+                     pend_saturated, more, row_skip) -> None:
+        """Two or more lanes: each cycle writes `lanes` neighbouring pixels, the first `pend` of them left over
+        from earlier segments, then the beat's from column j on; where fewer than `lanes` pixels are left in the
+        beat and a valid row follows, they join `pend` as the beat is taken (all of them when the beat and `pend`
+        together are fewer than `lanes`: a cycle that writes nothing), so a run of n pixels takes ceil(n / lanes)
+        writing cycles. `pend` > 0 only at a beat's first column (j = 0)."""
+        cols = self.hw.cols
+        total = Signal(range(cols + lanes))        # pixels ready: pending, then the beat's from column j
+        writes, spill = Signal(), Signal()         # this cycle writes; what it leaves of the beat goes to `pend`
+        m.d.comb += [total.eq(pend + left), writes.eq((total >= lanes) | ~more), spill.eq(more & (total < 2 * lanes)),
+                     consume.eq(valid & (row_skip | (total <= lanes) | spill))]
+        column = Signal(signed(len(j) + 2))        # the beat column of the cycle's first lane (j - pend)
+        m.d.comb += column.eq(j - pend)
+        data, saturated = Array(beat.data[c] for c in range(cols)), beat.saturated
+
+        def beat_pixel(index):
+            """The beat's column `index` (a value; out of range only where the caller does not use it)."""
+            at = Signal(range(cols), name="beat_column")
+            m.d.comb += at.eq(index)
+            return data[at], saturated.bit_select(at, 1)
+
+        with m.If(valid & ~row_skip & writes):
+            m.d.sync += self.write.addr.eq(base + column)
+            for k, lane in enumerate(write_lanes_of(self.write)[:lanes]):
+                value, sat = beat_pixel(column + k)
+                if k < lanes - 1:
+                    value, sat = Mux(pend > k, pend_data[k], value), Mux(pend > k, pend_saturated[k], sat)
+                m.d.sync += [lane["en"].eq(total > k), lane["data"].eq(value), lane["saturated"].eq(sat)]
+            with m.If(~consume):  # the beat has `lanes` or more pixels past this write: on along it
+                m.d.sync += [j.eq(j + lanes - pend), left.eq(left - (lanes - pend)), pend.eq(0)]
+        with m.If(valid & ~row_skip & consume):
+            shift = Mux(writes, lanes, 0)          # the pixels this cycle writes, if it does
+            m.d.sync += pend.eq(Mux(spill, total - shift, 0))
+            for q in range(lanes - 1):
+                value, sat = beat_pixel(column + q + shift)
+                keep = ~writes & (pend > q)        # a pixel already pending stays where nothing is written
+                m.d.sync += [pend_data[q].eq(Mux(keep, pend_data[q], value)),
+                             pend_saturated[q].eq(Mux(keep, pend_saturated[q], sat))]
 
 
 class MaxUnit(wiring.Component):
@@ -703,7 +739,8 @@ class MaxUnit(wiring.Component):
         m.d.sync += self.write.eq(0)  # all zero while not writing (the accelerator ORs the units' writes)
         with m.If(self.start):
             m.d.sync += tc.reset() + [lane.eq(0), first.eq(1), full.eq(0), staged.eq(0)]
-        step = hw.write_lanes  # output pixels per cycle: neighbouring pixels of one channel, neighbouring addresses
+        step = min(hw.write_lanes, 2)  # output pixels per cycle: neighbouring pixels of one channel, neighbouring
+        # addresses (a four-lane arena's third and fourth lanes serve the row writer only)
         with m.Elif(full):
             maxima = Cat(*best, best[-1])  # padded: word lane + 1 exists for every lane
             with m.If(lane < tc.rows_left):  # registered, like the MAC writer's
@@ -930,10 +967,11 @@ class EltwiseUnit(wiring.Component):
 
 
 def trace_layout(hw: HardwarePlan) -> data.StructLayout:
-    """A landed write: `data` at flat index `index` of layer `layer`, and `next` at index + 1 when its `en` is set."""
+    """A landed write: `data` at flat index `index` of layer `layer`, `next` at index + 1 when its `en` is set
+    (and on a four-lane arena `more[i]` at index + 2 + i)."""
     return data.StructLayout({"valid": 1, "layer": unsigned(_bits(len(hw.layer_names))),
                               "index": unsigned(Widths(hw).addr), "data": Widths(hw).store, "saturated": 1,
-                              "next": lane_layout(hw)})
+                              "next": lane_layout(hw), **_more_lanes(hw)})
 
 
 @dataclass(frozen=True)
@@ -960,7 +998,7 @@ class _Sequencer:
     e: Any             # its loop ends minus 1 (a View of ends_layout), valid with `start`
     start: Signal      # one-hot by LayerOp kind, one cycle: start the unit of d.kind (registered: no decode after it)
     start_next: Signal  # the value `start` takes after the coming edge
-    completion: Signal  # output values written or streamed this cycle (0-2)
+    completion: Signal  # output values written or streamed this cycle (0 to the arena's lanes, at least 2)
     macw: "MacWriter"
     roww: "RowWriter | None"  # where the plan unrolls a layer
     kind_is: Signal     # the running kind, one-hot by LayerOp kind (a register beside `d`)
@@ -1047,11 +1085,12 @@ class Accelerator(wiring.Component):
         start = Signal(len(KINDS))
         n_max = max(op.n_out for op in hw.program)
         done = Signal(range(n_max + 1))
-        # n_out - 1 and n_out - 2, set with `d`, so `finished` (done + completion == n_out) is three compares from
-        # registers that the completion count selects, with no adder behind the write's enables (the OrangeCrab's
-        # critical path, 5.2 ns: the landing write's enables through that adder and compare)
-        n_out_less = [Signal(range(-2, n_max + 1), name=f"n_out_less{k}") for k in (1, 2)]
-        completion = Signal(range(3))
+        # n_out - 1 and n_out - 2 (to - 4 on a four-lane arena), set with `d`, so `finished` (done + completion ==
+        # n_out) is compares from registers that the completion count selects, with no adder behind the write's
+        # enables (the OrangeCrab's critical path, 5.2 ns: the landing write's enables through that adder and compare)
+        most = max(hw.write_lanes, 2)  # completions in one cycle
+        n_out_less = [Signal(range(-most, n_max + 1), name=f"n_out_less{k}") for k in range(1, most + 1)]
+        completion = Signal(range(most + 1))
         m.d.comb += mem.prog_rd.addr.eq(pc)
         start_next = Signal.like(start)
         m.d.sync += start.eq(start_next)  # a pulse: set in LOAD, so it is high in START only
@@ -1071,7 +1110,7 @@ class Accelerator(wiring.Component):
             with m.State("LOAD"):
                 word = descriptor_layout(hw)(mem.prog_rd.data)
                 m.d.sync += [d.eq(mem.prog_rd.data), done.eq(0), finished.eq(word.n_out == 0),
-                             n_out_less[0].eq(word.n_out - 1), n_out_less[1].eq(word.n_out - 2)]
+                             *(less.eq(word.n_out - k) for k, less in enumerate(n_out_less, 1))]
                 m.d.sync += [e[name].eq(word[name] - 1) for name, _ in ends_layout(hw)]
                 m.d.comb += start_next.eq(1 << word.kind.as_unsigned())
                 m.d.sync += [kind_is.eq(start_next), walking.eq((word.kind == MAC) | (word.kind == MAX))]
@@ -1082,9 +1121,12 @@ class Accelerator(wiring.Component):
             with m.State("START"):  # `start` holds the kind decoded in LOAD for this one cycle
                 m.next = "RUN"
             with m.State("RUN"):
-                m.d.sync += [done.eq(done + completion),
-                             finished.eq(Mux(completion[1], done == n_out_less[1],
-                                             Mux(completion[0], done == n_out_less[0], done == d.n_out)))]
+                if most == 2:
+                    now_finished = Mux(completion[1], done == n_out_less[1],
+                                       Mux(completion[0], done == n_out_less[0], done == d.n_out))
+                else:
+                    now_finished = Array([done == d.n_out] + [done == less for less in n_out_less])[completion]
+                m.d.sync += [done.eq(done + completion), finished.eq(now_finished)]
                 writers_idle = ~macw.busy if roww is None else ~(macw.busy | roww.busy)
                 with m.If(finished & writers_idle):
                     m.d.sync += [pc.eq(Mux(pc_last, 0, pc + 1)),
@@ -1222,16 +1264,19 @@ class Accelerator(wiring.Component):
         landing = Signal(write_layout(self.hw))
         halves, routed = (Signal(mem.arena[0].wr.shape(), name=name) for name in ("halves", "routed"))
         index = Signal.like(self.trace_out.index)
-        m.d.comb += mem.arena[0].pair_write(routed, write.addr, (write.data, write.en),
-                                            (write.next.data, write.next.en))
+        m.d.comb += mem.arena[0].lane_write(routed, write.addr,
+                                            [(lane["data"], lane["en"]) for lane in write_lanes_of(write)])
         m.d.sync += [landing.eq(write), halves.eq(routed), index.eq(write.addr - d.out_base)]
         for replica in mem.arena:
             m.d.comb += replica.wr.eq(halves)
         wiring.connect(m, u.ew.outputs, wiring.flipped(self.outputs))  # from the unit's own FIFO
         m.d.comb += [
-            seq.completion.eq(landing.en + landing.next.en + (self.outputs.valid & self.outputs.ready)),
+            seq.completion.eq(sum(lane["en"] for lane in write_lanes_of(landing))
+                              + (self.outputs.valid & self.outputs.ready)),
             self.trace_out.valid.eq(landing.en), self.trace_out.layer.eq(d.trace_id),
             self.trace_out.index.eq(index),
             self.trace_out.data.eq(landing.data), self.trace_out.saturated.eq(landing.saturated),
             self.trace_out.next.eq(landing.next),
         ]
+        if "more" in landing.shape().members:
+            m.d.comb += self.trace_out.more.eq(landing.more)

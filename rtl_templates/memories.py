@@ -19,7 +19,7 @@ holds every stage.
 """
 from __future__ import annotations
 
-from amaranth import Cat, ClockSignal, Const, Instance, Module, Mux, Shape, Signal, Value, unsigned
+from amaranth import Array, Cat, ClockSignal, Const, Instance, Module, Mux, Shape, Signal, Value, unsigned
 from amaranth.lib import data, wiring
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
@@ -282,80 +282,106 @@ class BankedMemory(wiring.Component):
         return Cat(*words)
 
 
-def half_layout(depth: int) -> data.StructLayout:
-    """The word addresses of an InterleavedMemory's two halves (even addresses, odd addresses) and which one holds
-    the first value read."""
-    word = unsigned(max(depth - 1, 1).bit_length())
-    return data.StructLayout({"even": word, "odd": word, "lane": 1})
+def part_layout(depth: int, lanes: int) -> data.StructLayout:
+    """The word addresses of an InterleavedMemory's parts (`part0` holds addresses 0, lanes, 2 * lanes, ...) and
+    which part holds the first value read."""
+    word = unsigned(max(-(-depth // lanes) - 1, 1).bit_length())
+    return data.StructLayout({**{f"part{b}": word for b in range(lanes)}, "lane": max((lanes - 1).bit_length(), 1)})
 
 
 class InterleavedMemory(wiring.Component):
-    """A writable memory kept as two BankedMemory halves, even addresses in one and odd in the other.
+    """A writable memory kept as `lanes` BankedMemory parts, address a in part a % lanes (at word a // lanes).
 
     Why: the arena had one write port, so every unit that writes one value
-    per cycle was bound by it (residual Adds, short-K convolutions). Two values
-    at neighbouring addresses always land in different halves, so a unit can
-    write a pair per cycle, and one read gives a pair (`rd_data` at the
-    address, `rd_next` after it) at the cost of one more two-way multiplexer
-    behind the banks. Callers address each half (`single_read`, `pair_read`):
-    the walker's addresses meet no extra adder. `wr[0]` writes the even half,
-    `wr[1]` the odd half, each at a word address (`pair_write`).
+    per cycle was bound by it (residual Adds, short-K convolutions). Values at
+    neighbouring addresses always land in different parts, so a unit can
+    write up to `lanes` of them per cycle (`lane_write`), and one read gives a
+    pair (`rd_data` at the address, `rd_next` after it) at the cost of one
+    more multiplexer behind the banks. Callers address each part
+    (`single_read`, `pair_read`): the walker's addresses meet no extra adder.
 
-    `lanes` 1 builds one BankedMemory instead (no pairs: `rd_next` is 0 and
-    `wr[1]` unused) behind the same ports, for a target short of logic.
+    `lanes` 1 builds one BankedMemory (no pairs: `rd_next` is 0); 2 (even and
+    odd halves) is the arena's default; 4 lets the row writer of an unrolled
+    depthwise conv write four pixels a cycle (HardwarePlan.write_lanes).
     """
 
     def __init__(self, shape, depth: int, lanes: int = 2, bank_depth: int | None = None,
                  write_stage: bool | None = None, latency: int = READ_LATENCY):
+        if lanes not in (1, 2, 4):
+            raise ValueError(f"an interleaved memory has 1, 2 or 4 lanes, not {lanes}")
         self.shape, self.depth, self.lanes, self.latency = Shape.cast(shape), depth, lanes, latency
-        sizes = [(depth + 1) // 2, max(depth // 2, 1)] if lanes == 2 else [depth]
+        self.shift = (lanes - 1).bit_length()  # log2(lanes)
+        sizes = [max(-(-(depth - b) // lanes), 1) for b in range(lanes)]
         self.halves = [BankedMemory(shape, size, bank_depth=bank_depth, write_stage=write_stage, latency=latency)
                        for size in sizes]
-        rd = half_layout(depth)
-        wr = data.StructLayout({"addr": rd["even"].shape, "data": self.shape, "en": 1})
+        rd = part_layout(depth, lanes)
+        wr = data.StructLayout({"addr": rd["part0"].shape, "data": self.shape, "en": 1})
         super().__init__({"rd": In(rd), "rd_en": In(1), "rd_data": Out(self.shape), "rd_next": Out(self.shape),
-                          "wr": In(data.ArrayLayout(wr, 2))})
+                          "wr": In(data.ArrayLayout(wr, max(lanes, 2)))})
 
     def single_read(self, addr) -> dict:
-        """Half addresses that read `addr` alone: both halves at addr >> 1 (no adder in front of the memory)."""
+        """Part addresses that read `addr` alone: every part at addr // lanes (no adder in front of the memory)."""
         if self.lanes == 1:
-            return {"even": addr, "odd": 0, "lane": 0}
-        return {"even": addr >> 1, "odd": addr >> 1, "lane": addr[0]}
+            return {"part0": addr, "lane": 0}
+        word = addr >> self.shift
+        return {**{f"part{b}": word for b in range(self.lanes)}, "lane": addr[:self.shift]}
 
     def pair_read(self, addr, after) -> dict:
-        """Half addresses that read `addr` and `after` (== addr + 1, worked out by the caller beside `addr`, so
-        the two adders run in parallel): the even one of the two is word after >> 1."""
+        """Part addresses that read `addr` and `after` (== addr + 1, worked out by the caller beside `addr`, so
+        the two adders run in parallel): part 0 at after // lanes (the word after addr's where addr is in the last
+        part, else the same), every other part at addr // lanes."""
         if self.lanes == 1:
             return self.single_read(addr)
-        return {"even": after >> 1, "odd": addr >> 1, "lane": addr[0]}
+        return {**self.single_read(addr), "part0": after >> self.shift}
+
+    def lane_write(self, wr, addr, values: list) -> list:
+        """Statements that route a write of values[i] at `addr + i` ((data, en) each, at most `lanes`) to this
+        memory's part ports `wr` (a signal of its `wr` layout): part b takes value (b - addr) % lanes, at word
+        addr // lanes, or the one after where b < addr % lanes."""
+        if self.lanes == 1:
+            (d0, e0) = values[0]
+            return [wr[0].addr.eq(addr), wr[0].data.eq(d0), wr[0].en.eq(e0), wr[1].eq(0)]
+        lo, word = addr[:self.shift], addr >> self.shift
+        values = list(values) + [(0, 0)] * (self.lanes - len(values))
+        out = []
+        for b in range(self.lanes):
+            data_b, en_b = Signal(self.shape, name=f"lane_write{b}_data"), Signal(name=f"lane_write{b}_en")
+            out.append(wr[b].addr.eq(word + (lo > b) if b < self.lanes - 1 else word))
+            if self.lanes == 2:  # the even half takes the first value where addr is even
+                out += [data_b.eq(Mux(lo, values[1 - b][0], values[b][0])),
+                        en_b.eq(Mux(lo, values[1 - b][1], values[b][1]))]
+            else:
+                cases = [values[(b - k) % self.lanes] for k in range(self.lanes)]  # by addr % lanes
+                out += [data_b.eq(Array(v for v, _ in cases)[lo]), en_b.eq(Array(Value.cast(e) for _, e in cases)[lo])]
+            out += [wr[b].data.eq(data_b), wr[b].en.eq(en_b)]
+        return out
 
     def pair_write(self, wr, addr, first: tuple, second: tuple) -> list:
-        """Statements that route a write of `first` at `addr` and `second` at `addr + 1` ((data, en) each) to
-        this memory's half ports `wr` (a signal of its `wr` layout); one lane: `first` only."""
-        (d0, e0), (d1, e1) = first, second
-        if self.lanes == 1:
-            return [wr[0].addr.eq(addr), wr[0].data.eq(d0), wr[0].en.eq(e0), wr[1].eq(0)]
-        odd_first = addr[0]
-        return [wr[0].addr.eq((addr + 1) >> 1), wr[0].data.eq(Mux(odd_first, d1, d0)),
-                wr[0].en.eq(Mux(odd_first, e1, e0)),
-                wr[1].addr.eq(addr >> 1), wr[1].data.eq(Mux(odd_first, d0, d1)), wr[1].en.eq(Mux(odd_first, e0, e1))]
+        """`lane_write` of `first` at `addr` and `second` at `addr + 1`."""
+        return self.lane_write(wr, addr, [first, second])
 
     def elaborate(self, platform):
         m = Module()
         if self.lanes == 1:
             m.submodules.whole = whole = self.halves[0]
-            m.d.comb += [whole.rd_addr.eq(self.rd.even), whole.rd_en.eq(self.rd_en), self.rd_data.eq(whole.rd_data),
+            m.d.comb += [whole.rd_addr.eq(self.rd.part0), whole.rd_en.eq(self.rd_en), self.rd_data.eq(whole.rd_data),
                          self.rd_next.eq(0), whole.wr_addr.eq(self.wr[0].addr), whole.wr_data.eq(self.wr[0].data),
                          whole.wr_en.eq(self.wr[0].en)]
             return m
-        even, odd = self.halves
-        m.submodules.even, m.submodules.odd = even, odd
-        lane = [Signal(name=f"lane{i}", reset_less=True) for i in range(self.latency)]  # beside the reads in flight
+        names = ("even", "odd") if self.lanes == 2 else tuple(f"part{b}" for b in range(self.lanes))
+        lane = [Signal(self.shift, name=f"lane{i}", reset_less=True) for i in range(self.latency)]  # beside the reads
         with m.If(self.rd_en):
             m.d.sync += [lane[0].eq(self.rd.lane)] + [lane[i].eq(lane[i - 1]) for i in range(1, self.latency)]
-        for half, addr, wr in ((even, self.rd.even, self.wr[0]), (odd, self.rd.odd, self.wr[1])):
-            m.d.comb += [half.rd_addr.eq(addr), half.rd_en.eq(self.rd_en),
-                         half.wr_addr.eq(wr.addr), half.wr_data.eq(wr.data), half.wr_en.eq(wr.en)]
-        m.d.comb += [self.rd_data.eq(Mux(lane[-1], odd.rd_data, even.rd_data)),
-                     self.rd_next.eq(Mux(lane[-1], even.rd_data, odd.rd_data))]
+        for b, (part, name) in enumerate(zip(self.halves, names)):
+            m.submodules[name] = part
+            wr = self.wr[b]
+            m.d.comb += [part.rd_addr.eq(self.rd[f"part{b}"]), part.rd_en.eq(self.rd_en),
+                         part.wr_addr.eq(wr.addr), part.wr_data.eq(wr.data), part.wr_en.eq(wr.en)]
+        outs = [part.rd_data for part in self.halves]
+        if self.lanes == 2:
+            m.d.comb += [self.rd_data.eq(Mux(lane[-1], outs[1], outs[0])),
+                         self.rd_next.eq(Mux(lane[-1], outs[0], outs[1]))]
+        else:
+            m.d.comb += [self.rd_data.eq(Array(outs)[lane[-1]]),
+                         self.rd_next.eq(Array(outs[1:] + outs[:1])[lane[-1]])]
         return m

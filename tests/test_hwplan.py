@@ -307,3 +307,24 @@ def test_depthwise_convs_spread_over_the_columns_only_where_that_fits_the_board(
                                unroll=False)
     assert small.unrolls
     assert sum(c.estimate for c in estimate_cycles(small)) < sum(c.estimate for c in estimate_cycles(plain))
+
+
+@pytest.mark.filterwarnings("ignore::hwgen.api.CalibrationWarning")
+def test_four_write_lanes_where_an_unrolled_depthwise_conv_is_write_bound(root, cnn_path):
+    """DS-CNN's depthwise convs, spread over 13x6, write 13 segments of 5 pixels per 21 k-steps: two lanes bind
+    them (33 cycles), four do not (17). ECP5 plans take four lanes there, at no more arena block RAMs (four parts
+    of a quarter each); a plan that unrolls nothing keeps two."""
+    from hwgen import fit
+
+    qm = api.quantize(root / "models" / "tiny" / "ds_cnn.pt2")
+    shape = ArrayShape(13, 6)
+    four = fit.plan_for(qm, shape, "ecp5")
+    two = make_hardware_plan(qm, shape, 2, four.product_stages, four.read_latency)
+    assert four.write_lanes == 4 and four.unrolls and two.unrolls
+    assert fit.arena_parts(four) == [four.arena_depth // 4] * 4 and sum(fit.arena_parts(two)) == two.arena_depth
+    assert fit.arena_blocks(four, "ecp5") <= fit.arena_blocks(two, "ecp5")
+    cycles = {hw.write_lanes: {c.layer: c.estimate for c in estimate_cycles(hw)} for hw in (two, four)}
+    depthwise = [name for name in cycles[4] if name in {qm.graph.nodes[op.trace_id].name
+                                                        for op in four.program if op.unrolled}]
+    assert depthwise and all(cycles[4][n] < 0.7 * cycles[2][n] for n in depthwise)
+    assert fit.plan_for(api.quantize(cnn_path), shape, "ecp5").write_lanes == 2  # nothing unrolled

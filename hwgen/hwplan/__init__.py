@@ -36,8 +36,8 @@ def make_hardware_plan(qm: QuantizedModel, array: ArrayShape, write_lanes: int =
                        unroll: bool = True) -> HardwarePlan:
     """`unroll`: depthwise convs may spread their output rows over the array's columns (fewer cycles, more weight
     words: hwplan.lowering.unroll_for)."""
-    if write_lanes not in (1, 2):
-        raise ValueError(f"write_lanes must be 1 or 2, got {write_lanes!r}")
+    if write_lanes not in (1, 2, 4):
+        raise ValueError(f"write_lanes must be 1, 2 or 4, got {write_lanes!r}")
     if product_stages not in (2, 3):
         raise ValueError(f"product_stages must be 2 or 3, got {product_stages!r}")
     if read_latency not in READ_LATENCIES:
@@ -46,7 +46,7 @@ def make_hardware_plan(qm: QuantizedModel, array: ArrayShape, write_lanes: int =
     fmt = {graph.input.name: plan.input, **{lp.name: lp.out for lp in plan.layers}}
     layout = allocate(graph, fmt.__getitem__)
     dp = datapath(qm)
-    prog = lower(qm, layout, dp, array.rows, array.cols, pairs=write_lanes == 2, unroll=unroll)
+    prog = lower(qm, layout, dp, array.rows, array.cols, lanes=write_lanes, unroll=unroll)
     tensors = tuple(TensorSlot(name, base, int(np.prod(graph.node(name).shape)), tuple(graph.node(name).shape),
                                fmt[name])
                     for name, base in layout.bases.items())

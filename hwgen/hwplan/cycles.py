@@ -7,7 +7,8 @@ preloading (the iCE40) loads them in `rows` cycles; then every tile holds the ar
 for max(K, rows + cols - 1, writes) cycles (writes: two output pixels per
 cycle, channel by channel, plus a cycle per pair to hold its first row; one
 value per cycle on a one-lane arena; an unrolled depthwise layer's rows write
-their segments as one run of addresses, two pixels per cycle). max: one window beat per
+their segments as one run of addresses, as many pixels per cycle as the arena
+has lanes). max: one window beat per
 k-step, then a cycle per two output pixels of the tile (one, one-lane).
 eltwise: two values per cycle where the entry pairs them, else one;
 input/output: one value per cycle. 3 cycles per layer fetch its descriptor.
@@ -37,8 +38,8 @@ class LayerCycles:
 
 
 def _write_cycles(rows: int, cols: int, lanes: int) -> int:
-    """The MAC writer: with two lanes a pair of rows takes a cycle to hold the first, then one per column, and a
-    lone row one per column; with one lane, a cycle per value."""
+    """The MAC writer: with two lanes (or four) a pair of rows takes a cycle to hold the first, then one per
+    column, and a lone row one per column; with one lane, a cycle per value."""
     if lanes == 1:
         return rows * cols
     return rows // 2 * (cols + 1) + rows % 2 * cols
@@ -46,7 +47,7 @@ def _write_cycles(rows: int, cols: int, lanes: int) -> int:
 
 def _segment_write_cycles(op: LayerOp, first_pixel: int, rows: int, lanes: int) -> int:
     """The row writer (an unrolled layer), per group of a row tile: its segments are one run of addresses,
-    written `lanes` pixels a cycle, a pair spanning two segments (a segment's odd last pixel waits for the next
+    written `lanes` pixels a cycle, a cycle's pixels spanning segments (a segment's last pixels wait for the next
     one's first); at least a cycle per row (a beat), rows past the layer's end included."""
     counts = [segment_pixels(op, p) for p in range(first_pixel, first_pixel + rows)]
     if lanes == 1:
@@ -54,10 +55,10 @@ def _segment_write_cycles(op: LayerOp, first_pixel: int, rows: int, lanes: int) 
     cycles = pend = 0
     for row, n in enumerate(counts):
         total = pend + n
-        if row + 1 < rows and counts[row + 1]:  # an odd pixel waits for the next row
-            cycles, pend = cycles + max(1, total // 2), total % 2
+        if row + 1 < rows and counts[row + 1]:  # what does not fill a cycle waits for the next row
+            cycles, pend = cycles + max(1, total // lanes), total % lanes
         else:
-            cycles, pend = cycles + max(1, -(-total // 2)), 0
+            cycles, pend = cycles + max(1, -(-total // lanes)), 0
     return cycles
 
 
@@ -90,7 +91,7 @@ def _mac_cycles(op: LayerOp, hw: HardwarePlan) -> int:
 
 
 def _max_cycles(op: LayerOp, hw: HardwarePlan) -> int:
-    per_row_tile = op.groups * (op.k + -(-min(hw.rows, op.m) // hw.write_lanes))
+    per_row_tile = op.groups * (op.k + -(-min(hw.rows, op.m) // min(hw.write_lanes, 2)))
     return _row_tiles_cycles(op, hw.rows, lambda t: per_row_tile, hw.preload_origins) + hw.read_latency + 1
 
 

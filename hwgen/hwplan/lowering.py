@@ -215,10 +215,12 @@ def _lower_lut(qm: QuantizedModel, node: ir.Lut, common: dict, prog: Program) ->
                             **requant_fields(qm.plan.layer(node.name).out, "none"), **common))
 
 
-def lower(qm: QuantizedModel, layout: ArenaLayout, dp: Datapath, rows: int, cols: int, pairs: bool = True,
+def lower(qm: QuantizedModel, layout: ArenaLayout, dp: Datapath, rows: int, cols: int, lanes: int = 2,
           unroll: bool = True) -> Program:
-    """The program; `pairs`: the element-wise entries that can take two values per cycle do (a two-lane arena);
-    `unroll`: depthwise convs may spread their output rows over the columns (`unroll_for`)."""
+    """The program for an arena of `lanes` write lanes: with two or more, the element-wise entries that can take
+    two values per cycle do; `unroll`: depthwise convs may spread their output rows over the columns
+    (`unroll_for`, by the cycle model at `lanes`)."""
+    pairs = lanes >= 2
     graph = qm.graph
     prog = Program([], [], [], [0], [])
     prog.ops.append(LayerOp(kind=INPUT, trace_id=0, n_out=int(np.prod(graph.input.shape)),
@@ -233,7 +235,7 @@ def lower(qm: QuantizedModel, layout: ArenaLayout, dp: Datapath, rows: int, cols
             prog.ops.append(LayerOp(kind=MAX, pad_value=qm.in_format(node).min, **common,
                                     **walk_fields(graph, node, rows, cols)))
         elif unit == "array":
-            _lower_mac(qm, node, dp, rows, cols, common, prog, 2 if pairs else 1, unroll)
+            _lower_mac(qm, node, dp, rows, cols, common, prog, lanes, unroll)
         elif isinstance(node, ir.Add):
             _lower_add(qm, node, layout, common, prog, int(pairs))
         elif isinstance(node, ir.Relu):

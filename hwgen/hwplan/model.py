@@ -163,7 +163,8 @@ class HardwarePlan:
     output_name: str              # the tensor slot the output stream reads
     macs: int
     # values the arena takes per cycle: 2 stores it as interleaved halves and pairs the writes (docs/accelerator.md);
-    # 1 where logic cells are scarcer than cycles (the iCE40: hwgen.fit.write_lanes)
+    # 1 where logic cells are scarcer than cycles (the iCE40: hwgen.fit.write_lanes); 4 (four interleaved parts)
+    # where an unrolled depthwise conv's row writer gains by them (hwgen.fit.plan_for); the other units pair
     write_lanes: int = 2
     # registers between a PE's operands and its product: 2, or 3 with a fabric register behind the DSP where the
     # route from the DSP to the accumulator limits the clock and flip-flops are plentiful (ECP5: hwgen.fit.plan_for)

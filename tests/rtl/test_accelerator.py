@@ -426,13 +426,19 @@ def test_ice40_form_bit_exact_under_stalls(tmp_path):
 
 
 @pytest.mark.filterwarnings("ignore::hwgen.api.CalibrationWarning")
-@pytest.mark.parametrize("rows, cols, board, dsp, stall", [(3, 4, None, "generic", 0.0), (2, 3, "icebreaker", "ice40", 0.2)])
-def test_unrolled_depthwise_bit_exact(tmp_path, rows, cols, board, dsp, stall):
+@pytest.mark.parametrize("rows, cols, board, dsp, stall, lanes", [(3, 4, None, "generic", 0.0, 2),
+                                                                   (2, 3, "icebreaker", "ice40", 0.2, 1),
+                                                                   (3, 4, "ulx3s-85f", "ecp5", 0.0, 4)])
+def test_unrolled_depthwise_bit_exact(tmp_path, monkeypatch, rows, cols, board, dsp, stall, lanes):
     """Depthwise convs spread over the columns (LayerOp.unroll: each array row computes neighbouring output pixels
     of one channel, the row writer stores them): stride 1 and 2, a non-square kernel, output rows that are no
-    multiple of the unroll (a short last segment, LayerOp.tail); on the iCEBreaker one write lane, under stalls."""
+    multiple of the unroll (a short last segment, LayerOp.tail); on the iCEBreaker one write lane, under stalls;
+    on the ULX3S a four-lane arena (forced: at this size two lanes are as fast, so hwgen.fit keeps two)."""
     import torch
     from torch import nn
+
+    from hwgen import fit
+    monkeypatch.setitem(fit.WRITE_LANES, "ecp5", lanes)
     torch.manual_seed(11)
     model = nn.Sequential(nn.Conv2d(2, 4, 3, padding=1), nn.ReLU(), nn.Conv2d(4, 4, 3, stride=2, padding=1, groups=4),
                           nn.ReLU(), nn.Conv2d(4, 4, 1), nn.Conv2d(4, 4, (3, 2), groups=4), nn.Flatten(),
@@ -440,7 +446,7 @@ def test_unrolled_depthwise_bit_exact(tmp_path, rows, cols, board, dsp, stall):
     torch.export.save(torch.export.export(model, (torch.zeros(1, 2, 7, 11),)), str(tmp_path / "m.pt2"))
     b = build(tmp_path / "m.pt2", tmp_path / "b", array=ArrayShape(rows, cols), inputs=3, board=board)
     unrolled = [op for op in b.hw.program if op.unrolled]
-    assert len(unrolled) == 2 and any(op.tail < op.unroll for op in unrolled)
+    assert len(unrolled) == 2 and any(op.tail < op.unroll for op in unrolled) and b.hw.write_lanes == lanes
     r = simulate(b.path, stall=stall, seed=2, work_dir=tmp_path / "sim", dsp=dsp)
     assert r.mismatches == [] and r.bit_exact and r.inputs == 3
     if stall == 0.0:

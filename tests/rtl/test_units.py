@@ -20,7 +20,7 @@ import numpy as np
 import pytest
 import torch
 from amaranth import Module, Mux, unsigned
-from amaranth.lib import wiring
+from amaranth.lib import data, wiring
 from amaranth.lib.wiring import In, Out
 from amaranth.sim import Simulator
 from torch import nn
@@ -33,7 +33,7 @@ from hwgen.hwplan.loopnest import k_steps, output_address, tiles, unrolled_outpu
 from hwgen.hwplan.packing import column_tile_weights, weight_matrix
 from hwgen.ops.lookup import index_shift
 from hwgen.quant.config import LayerBits
-from rtl_templates.accelerator import EltwiseUnit, MacWriter, MaxUnit, RowWriter, WindowWalker
+from rtl_templates.accelerator import EltwiseUnit, MacWriter, MaxUnit, RowWriter, WindowWalker, write_lanes_of
 from rtl_templates.memories import READ_LATENCY, BankedMemory, InterleavedMemory
 from rtl_templates.requant import PIPELINED_LATENCY, Requantizer
 
@@ -211,12 +211,13 @@ def test_mac_writer_addresses_follow_the_loop_nest(unit_model, array, lanes, reg
 
 @pytest.mark.parametrize("array,lanes,registered,unroll", [
     ("2x3", 2, True, None), ("3x2", 1, True, None), ("1x4", 2, False, None), ("4x4", 2, True, None),
-    ("3x4", 1, False, None), ("3x4", 2, True, 3), ("2x3", 1, False, 3)])
+    ("3x4", 1, False, None), ("3x4", 2, True, 3), ("2x3", 1, False, 3), ("3x4", 4, True, None),
+    ("4x4", 4, False, 3), ("2x3", 4, True, 3)])
 def test_row_writer_addresses_follow_the_row_segments(unit_model, monkeypatch, array, lanes, registered, unroll):
     """An unrolled depthwise layer's result beats (one row segment's neighbouring pixels of one channel each)
     become writes along the segments, a row tile's segments of one channel one run of addresses written two
-    pixels per cycle on a two-lane arena; a row tile's segments again for each channel. An unroll of 3 on the
-    4-pixel rows leaves a one-pixel last segment (LayerOp.tail)."""
+    pixels per cycle on a two-lane arena (four on a four-lane one); a row tile's segments again for each channel.
+    An unroll of 3 on the 4-pixel rows leaves a one-pixel last segment (LayerOp.tail)."""
     if unroll:
         from hwgen.hwplan import lowering
         monkeypatch.setattr(lowering, "unroll_for",
@@ -258,8 +259,9 @@ def _check_writer(dut, op: LayerOp, hw: HardwarePlan, want: list[tuple[int, int]
             if ctx.get(dut.write.en):
                 write_cycles += 1
                 got.append((ctx.get(dut.write.addr), ctx.get(dut.write.data)))
-                if ctx.get(dut.write.next.en):  # the pair's second pixel, at the next address
-                    got.append((ctx.get(dut.write.addr) + 1, ctx.get(dut.write.next.data)))
+                for k, lane in enumerate(write_lanes_of(dut.write)[1:], 1):  # further pixels, at addr + k
+                    if ctx.get(lane["en"]):
+                        got.append((ctx.get(dut.write.addr) + k, ctx.get(lane["data"])))
             await ctx.tick()
 
         for beat in beats:
@@ -526,27 +528,27 @@ def test_banked_memory_reads_what_was_written_read_latency_enabled_cycles_later(
 
 
 @pytest.mark.parametrize("depth,bank_depth,lanes,latency", [(13, 2, 2, 3), (8, 4, 2, 3), (5, None, 2, 3),
-                                                             (13, 4, 1, 3), (27, 2, 2, 4), (27, 2, 2, 5)])
+                                                             (13, 4, 1, 3), (27, 2, 2, 4), (27, 2, 2, 5),
+                                                             (27, 2, 4, 4), (14, None, 4, 3), (9, 2, 4, 5)])
 def test_interleaved_memory_writes_and_reads_pairs_at_any_parity(depth, bank_depth, lanes, latency):
-    """Pair writes (a value at addr, another at addr + 1), single writes, pair and single reads, random enables,
-    against a list: what the arena's units rely on (one lane: single writes and reads only)."""
+    """Writes of up to `lanes` values (at addr, addr + 1, ...), pair and single reads, random enables, against
+    a list: what the arena's units rely on (one lane: single writes and reads only)."""
     dut = InterleavedMemory(unsigned(8), depth, lanes=lanes, bank_depth=bank_depth, latency=latency)
-    rng = random.Random(depth)
+    rng = random.Random(depth * lanes)
     model, reads = [0] * depth, _ReadPipe(latency)
 
     class Wrapper(wiring.Component):  # the routing helpers are statements on the user's side: build them here
         def __init__(self):
             super().__init__({"addr": In(range(depth)), "pair": In(1), "rd_en": In(1),
-                              "w_addr": In(range(depth)), "w": In(unsigned(8)), "w_en": In(1),
-                              "w_next": In(unsigned(8)), "w_next_en": In(1),
-                              "data": Out(unsigned(8)), "next": Out(unsigned(8))})
+                              "w_addr": In(range(depth)), "w": In(data.ArrayLayout(unsigned(8), lanes)),
+                              "w_en": In(lanes), "data": Out(unsigned(8)), "next": Out(unsigned(8))})
 
         def elaborate(self, platform):
             m = Module()
             m.submodules.mem = dut
             read_pair, read_one = dut.pair_read(self.addr, self.addr + 1), dut.single_read(self.addr)
             m.d.comb += [dut.rd[f].eq(Mux(self.pair, read_pair[f], read_one[f])) for f in read_pair]
-            m.d.comb += dut.pair_write(dut.wr, self.w_addr, (self.w, self.w_en), (self.w_next, self.w_next_en))
+            m.d.comb += dut.lane_write(dut.wr, self.w_addr, [(self.w[i], self.w_en[i]) for i in range(lanes)])
             m.d.comb += [dut.rd_en.eq(self.rd_en), self.data.eq(dut.rd_data), self.next.eq(dut.rd_next)]
             return m
 
@@ -554,20 +556,20 @@ def test_interleaved_memory_writes_and_reads_pairs_at_any_parity(depth, bank_dep
 
     async def testbench(ctx):
         for _ in range(400):
-            rd_en, pair = rng.random() < 0.6, lanes == 2 and rng.random() < 0.5
+            rd_en, pair = rng.random() < 0.6, lanes >= 2 and rng.random() < 0.5
             addr = rng.randrange(depth - 1 if pair else depth)
-            w_en, w_addr = rng.random() < 0.5, rng.randrange(depth)
-            w_next_en = lanes == 2 and w_en and w_addr + 1 < depth and rng.random() < 0.7
-            w, w_next = rng.randrange(256), rng.randrange(256)
-            for port, v in ((top.rd_en, rd_en), (top.pair, pair), (top.addr, addr), (top.w_en, w_en),
-                            (top.w_addr, w_addr), (top.w, w), (top.w_next_en, w_next_en), (top.w_next, w_next)):
+            w_addr = rng.randrange(depth)
+            count = rng.randrange(min(lanes, depth - w_addr) + 1)  # values written: none up to `lanes`
+            w = [rng.randrange(256) for _ in range(lanes)]
+            for port, v in ((top.rd_en, rd_en), (top.pair, pair), (top.addr, addr), (top.w_addr, w_addr),
+                            (top.w_en, (1 << count) - 1)):
                 ctx.set(port, v)
+            for i, v in enumerate(w):
+                ctx.set(top.w[i], v)
             await ctx.tick()
             want = reads.tick(rd_en, lambda a=addr, p=pair: (model[a], model[a + 1] if p else None))
-            if w_en:
-                model[w_addr] = w
-            if w_next_en:
-                model[w_addr + 1] = w_next
+            for i in range(count):
+                model[w_addr + i] = w[i]
             if want is not None:
                 assert ctx.get(top.data) == want[0]
                 if want[1] is not None:

@@ -9,7 +9,7 @@ import time
 import pytest
 
 from hwgen.build import build
-from hwgen.hwplan import ArrayShape
+from hwgen.hwplan import ArrayShape, estimate_cycles
 from hwgen.simulate import simulate
 
 
@@ -35,3 +35,17 @@ def test_tiny_models_bit_exact(tmp_path, root, model):
     b = build(root / "models" / "tiny" / f"{model}.pt2", tmp_path / "b", array=ArrayShape(8, 8), inputs=3)
     r = simulate(b.path, work_dir=tmp_path / "sim")
     assert r.bit_exact and r.inputs == 3 and r.mismatches == []
+
+
+@pytest.mark.slow
+@pytest.mark.filterwarnings("ignore::hwgen.api.CalibrationWarning")
+def test_ds_cnn_at_its_ulx3s_array_bit_exact(tmp_path, root):
+    """DS-CNN at the array `--array auto --board ulx3s-85f` picks, in the ECP5 form: its depthwise convs spread
+    over the columns and written four pixels a cycle (a four-lane arena), every layer bit-exact; the cycle model
+    within the ~17 cycles of start and drain per layer that it leaves out."""
+    b = build(root / "models" / "tiny" / "ds_cnn.pt2", tmp_path / "b", array="auto", board="ulx3s-85f", inputs=3)
+    assert b.hw.write_lanes == 4 and b.hw.unrolls
+    r = simulate(b.path, work_dir=tmp_path / "sim", dsp="ecp5")
+    assert r.bit_exact and r.inputs == 3 and r.mismatches == []
+    estimate = sum(c.estimate for c in estimate_cycles(b.hw))
+    assert estimate <= r.cycles_per_inference <= estimate + 20 * len(b.hw.program)

@@ -1259,16 +1259,16 @@ class Accelerator(wiring.Component):
                             unit_write = seq.macw.write.as_value() | seq.roww.write.as_value()
                         m.d.comb += write.eq(unit_write)
         # one register stage before the arena: the units' address adders, requantizers and muxes (and the routing of
-        # a pair to the arena's halves) end here, not in every replica's write port; the sequencer counts a write
-        # when it lands, so the next layer reads it
+        # a write's lanes to the arena's parts) end here, not in every replica's write port; the sequencer counts a
+        # write when it lands, so the next layer reads it
         landing = Signal(write_layout(self.hw))
-        halves, routed = (Signal(mem.arena[0].wr.shape(), name=name) for name in ("halves", "routed"))
+        parts, routed = (Signal(mem.arena[0].wr.shape(), name=name) for name in ("parts", "routed"))
         index = Signal.like(self.trace_out.index)
         m.d.comb += mem.arena[0].lane_write(routed, write.addr,
                                             [(lane["data"], lane["en"]) for lane in write_lanes_of(write)])
-        m.d.sync += [landing.eq(write), halves.eq(routed), index.eq(write.addr - d.out_base)]
+        m.d.sync += [landing.eq(write), parts.eq(routed), index.eq(write.addr - d.out_base)]
         for replica in mem.arena:
-            m.d.comb += replica.wr.eq(halves)
+            m.d.comb += replica.wr.eq(parts)
         wiring.connect(m, u.ew.outputs, wiring.flipped(self.outputs))  # from the unit's own FIFO
         m.d.comb += [
             seq.completion.eq(sum(lane["en"] for lane in write_lanes_of(landing))

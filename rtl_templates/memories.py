@@ -312,7 +312,7 @@ class InterleavedMemory(wiring.Component):
         self.shape, self.depth, self.lanes, self.latency = Shape.cast(shape), depth, lanes, latency
         self.shift = (lanes - 1).bit_length()  # log2(lanes)
         sizes = [max(-(-(depth - b) // lanes), 1) for b in range(lanes)]
-        self.halves = [BankedMemory(shape, size, bank_depth=bank_depth, write_stage=write_stage, latency=latency)
+        self.parts = [BankedMemory(shape, size, bank_depth=bank_depth, write_stage=write_stage, latency=latency)
                        for size in sizes]
         rd = part_layout(depth, lanes)
         wr = data.StructLayout({"addr": rd["part0"].shape, "data": self.shape, "en": 1})
@@ -356,14 +356,10 @@ class InterleavedMemory(wiring.Component):
             out += [wr[b].data.eq(data_b), wr[b].en.eq(en_b)]
         return out
 
-    def pair_write(self, wr, addr, first: tuple, second: tuple) -> list:
-        """`lane_write` of `first` at `addr` and `second` at `addr + 1`."""
-        return self.lane_write(wr, addr, [first, second])
-
     def elaborate(self, platform):
         m = Module()
         if self.lanes == 1:
-            m.submodules.whole = whole = self.halves[0]
+            m.submodules.whole = whole = self.parts[0]
             m.d.comb += [whole.rd_addr.eq(self.rd.part0), whole.rd_en.eq(self.rd_en), self.rd_data.eq(whole.rd_data),
                          self.rd_next.eq(0), whole.wr_addr.eq(self.wr[0].addr), whole.wr_data.eq(self.wr[0].data),
                          whole.wr_en.eq(self.wr[0].en)]
@@ -372,12 +368,12 @@ class InterleavedMemory(wiring.Component):
         lane = [Signal(self.shift, name=f"lane{i}", reset_less=True) for i in range(self.latency)]  # beside the reads
         with m.If(self.rd_en):
             m.d.sync += [lane[0].eq(self.rd.lane)] + [lane[i].eq(lane[i - 1]) for i in range(1, self.latency)]
-        for b, (part, name) in enumerate(zip(self.halves, names)):
+        for b, (part, name) in enumerate(zip(self.parts, names)):
             m.submodules[name] = part
             wr = self.wr[b]
             m.d.comb += [part.rd_addr.eq(self.rd[f"part{b}"]), part.rd_en.eq(self.rd_en),
                          part.wr_addr.eq(wr.addr), part.wr_data.eq(wr.data), part.wr_en.eq(wr.en)]
-        outs = [part.rd_data for part in self.halves]
+        outs = [part.rd_data for part in self.parts]
         if self.lanes == 2:
             m.d.comb += [self.rd_data.eq(Mux(lane[-1], outs[1], outs[0])),
                          self.rd_next.eq(Mux(lane[-1], outs[0], outs[1]))]

@@ -281,8 +281,12 @@ def _run_tools(plan, out: Path, brd, bitstream_name: str, progress: bool) -> dic
 
 
 def _cycles_per_inference(b: Build) -> float | None:
-    """Measured cycles if `hwgen sim` ran on this build, else the hardware plan's estimate."""
+    """Measured cycles if `hwgen sim` last ran on this build in the fast mode and bit-exact, else the hardware
+    plan's estimate: a `--stall` run's cycles include the random backpressure it injected, and a failed run's
+    say nothing about the design."""
     measured = b.path / "sim.json"
     if measured.exists():
-        return json.loads(measured.read_text())["cycles_per_inference"]
+        run = json.loads(measured.read_text())
+        if run.get("mode") == "fast" and run.get("bit_exact") and run.get("cycles_per_inference"):
+            return run["cycles_per_inference"]
     return float(json.loads((b.path / "report.json").read_text())["estimated_cycles"])

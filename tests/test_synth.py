@@ -275,3 +275,23 @@ def test_kept_copies_keep_their_own_flip_flops(tmp_path):
     proc = subprocess.run([setup_synthesis()["YOSYS"], "-q", "-p", script], cwd=tmp_path, capture_output=True,
                           text=True)
     assert proc.returncode == 0, proc.stdout + proc.stderr
+
+
+@pytest.mark.filterwarnings("ignore")
+def test_latency_counts_only_a_fast_bit_exact_simulation(tmp_path, mlp_path):
+    """`hwgen synth` reports latency from the cycles `hwgen sim` measured, but not from a `--stall` run (its cycles
+    include the backpressure it injected): then the plan's estimate, as before any simulation."""
+    from hwgen.build import Build, build
+    from hwgen.hwplan import ArrayShape
+    from hwgen.simulate import simulate
+    from hwgen.synth import _cycles_per_inference
+
+    b = build(mlp_path, tmp_path / "b", array=ArrayShape(2, 2), inputs=2)
+    estimate = float(json.loads((b.path / "report.json").read_text())["estimated_cycles"])
+    assert _cycles_per_inference(Build.open(b.path)) == estimate
+    stalled = simulate(b.path, stall=0.5, seed=1, work_dir=tmp_path / "s1")
+    assert stalled.bit_exact and stalled.cycles_per_inference > estimate
+    assert _cycles_per_inference(Build.open(b.path)) == estimate
+    fast = simulate(b.path, work_dir=tmp_path / "s2")
+    assert fast.bit_exact and _cycles_per_inference(Build.open(b.path)) == fast.cycles_per_inference
+    assert fast.cycles_per_inference < stalled.cycles_per_inference

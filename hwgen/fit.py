@@ -236,10 +236,15 @@ class MemoryUse:
     detail: str     # what it holds, and its largest part
 
 
+def part_depths(depth: int, lanes: int) -> list[int]:
+    """The depth of each part of a memory interleaved over `lanes` parts, address a in part a % lanes
+    (rtl_templates.memories.InterleavedMemory builds them; at least one word each)."""
+    return [max(-(-(depth - b) // lanes), 1) for b in range(lanes)]
+
+
 def arena_parts(hw: HardwarePlan) -> list[int]:
-    """The depth of each memory of one arena copy: one interleaved part per write lane (address a in part
-    a % lanes: rtl_templates.memories.InterleavedMemory)."""
-    return [max(-(-(hw.arena_depth - b) // hw.write_lanes), 1) for b in range(hw.write_lanes)]
+    """The depth of each memory of one arena copy: one interleaved part per write lane."""
+    return part_depths(hw.arena_depth, hw.write_lanes)
 
 
 def arena_blocks(hw: HardwarePlan, family: str) -> int:
@@ -350,7 +355,7 @@ def choose_array(qm: QuantizedModel, board, cache: str | None = None) -> tuple[A
             misfit_rows[shape.cols] = shape.rows
             continue
         compared += 1
-        cycles = sum(c.estimate for c in estimate_cycles(hw))
+        cycles = _total_cycles(hw)
         key = (cycles, shape.rows * shape.cols, shape.rows)
         if best_key is None or key < best_key:
             best, best_key = (shape, {**est, "estimated_cycles": cycles}), key

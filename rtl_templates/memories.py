@@ -24,7 +24,7 @@ from amaranth.lib import data, wiring
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
-from hwgen.fit import BRAM_MODES, ecp5_bank_depth
+from hwgen.fit import BRAM_MODES, ecp5_bank_depth, part_depths
 from hwgen.hwplan.model import READ_LATENCIES
 
 from .family import family_of
@@ -311,9 +311,8 @@ class InterleavedMemory(wiring.Component):
             raise ValueError(f"an interleaved memory has 1, 2 or 4 lanes, not {lanes}")
         self.shape, self.depth, self.lanes, self.latency = Shape.cast(shape), depth, lanes, latency
         self.shift = (lanes - 1).bit_length()  # log2(lanes)
-        sizes = [max(-(-(depth - b) // lanes), 1) for b in range(lanes)]
         self.parts = [BankedMemory(shape, size, bank_depth=bank_depth, write_stage=write_stage, latency=latency)
-                       for size in sizes]
+                      for size in part_depths(depth, lanes)]
         rd = part_layout(depth, lanes)
         wr = data.StructLayout({"addr": rd["part0"].shape, "data": self.shape, "en": 1})
         super().__init__({"rd": In(rd), "rd_en": In(1), "rd_data": Out(self.shape), "rd_next": Out(self.shape),
@@ -347,7 +346,8 @@ class InterleavedMemory(wiring.Component):
         for b in range(self.lanes):
             data_b, en_b = Signal(self.shape, name=f"lane_write{b}_data"), Signal(name=f"lane_write{b}_en")
             out.append(wr[b].addr.eq(word + (lo > b) if b < self.lanes - 1 else word))
-            if self.lanes == 2:  # the even half takes the first value where addr is even
+            if self.lanes == 2:  # the even half takes the first value where addr is even (the Muxes the two-lane
+                # arena has always had: its netlist, whose Fmax the synthesis tests' floors measure, stays as it was)
                 out += [data_b.eq(Mux(lo, values[1 - b][0], values[b][0])),
                         en_b.eq(Mux(lo, values[1 - b][1], values[b][1]))]
             else:
@@ -374,7 +374,7 @@ class InterleavedMemory(wiring.Component):
             m.d.comb += [part.rd_addr.eq(self.rd[f"part{b}"]), part.rd_en.eq(self.rd_en),
                          part.wr_addr.eq(wr.addr), part.wr_data.eq(wr.data), part.wr_en.eq(wr.en)]
         outs = [part.rd_data for part in self.parts]
-        if self.lanes == 2:
+        if self.lanes == 2:  # the two-lane arena's Muxes as they were
             m.d.comb += [self.rd_data.eq(Mux(lane[-1], outs[1], outs[0])),
                          self.rd_next.eq(Mux(lane[-1], outs[0], outs[1]))]
         else:

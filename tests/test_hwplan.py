@@ -324,7 +324,6 @@ def test_four_write_lanes_where_an_unrolled_depthwise_conv_is_write_bound(root, 
     assert fit.arena_parts(four) == [four.arena_depth // 4] * 4 and sum(fit.arena_parts(two)) == two.arena_depth
     assert fit.arena_blocks(four, "ecp5") <= fit.arena_blocks(two, "ecp5")
     cycles = {hw.write_lanes: {c.layer: c.estimate for c in estimate_cycles(hw)} for hw in (two, four)}
-    depthwise = [name for name in cycles[4] if name in {qm.graph.nodes[op.trace_id].name
-                                                        for op in four.program if op.unrolled}]
+    depthwise = [four.layer_names[op.trace_id] for op in four.program if op.unrolled]
     assert depthwise and all(cycles[4][n] < 0.7 * cycles[2][n] for n in depthwise)
     assert fit.plan_for(api.quantize(cnn_path), shape, "ecp5").write_lanes == 2  # nothing unrolled

@@ -2,7 +2,8 @@
 
 Block RAMs are counted exactly from the memory shapes and the family's
 EBR aspect ratios. DSPs are one per PE (yosys maps every multiplier to
-one). LUTs come from a linear model (`LutModel`), refitted to the syntheses
+one), up to the board's count on ECP5, where further PEs multiply in logic
+cells (`HardwarePlan.lut_pes`, at LUT_MULTIPLIER_LUTS_PER_BIT). LUTs come from a linear model (`LutModel`), refitted to the syntheses
 that sweeps record in the cache. The estimate only picks the array;
 `hwgen synth` measures the real numbers and refuses a design that does not
 fit.
@@ -76,8 +77,34 @@ MIN_SAMPLES = 4
 def record_luts(hw: HardwarePlan, family: str, luts: int, cache: str | None = None) -> None:
     """Keep one synthesis measurement for the family's LUT model (keyed by the design's features)."""
     feats = LutModel.features(hw)
-    ResultCache(cache).put("lut_samples", digest(family, feats, hw.write_lanes),
-                           {"family": family, "features": feats, "luts": luts - lane_luts(hw)})
+    ResultCache(cache).put("lut_samples", digest(family, feats, hw.write_lanes, hw.lut_pes),
+                           {"family": family, "features": feats,
+                            "luts": luts - lane_luts(hw) - multiplier_luts(hw, family)})
+
+
+# LUTs of one multiplier in logic cells (rtl_templates.multiplier.lut_product) per bit of weight x activation
+# (its sign bit counted), by family. Measured with yosys synth_ecp5 on the multiplier alone, LUT4s plus two per
+# CCU2C (2026-12-07): 4x4 unsigned 43, 4x5 signed 97, 8x8 307, 8x9 signed 355; the larger per-bit figures set it.
+# Not the iCE40: its logic cells run out before its 8 DSPs (digits_cnn's 2x4 design fills 95% of them).
+LUT_MULTIPLIER_LUTS_PER_BIT = {"ecp5": 5.0}
+# The widest operand (an activation with its sign bit) `--array auto` multiplies in logic cells: a wider one costs
+# more LUTs than a PE's DSP saves (8x8: 307) and deepens the adder tree between the product's registers.
+LUT_MULTIPLIER_BITS = 6
+# PEs in logic cost LUTs, routes and clock that the cycle model does not see: `--array auto` takes an array with
+# them only where it estimates at most this share of the cycles of the fastest all-DSP array.
+LUT_PE_GAIN = 0.8
+
+
+def multiplier_luts(hw: HardwarePlan, family: str) -> int:
+    """LUTs of the plan's multipliers in logic cells (its `lut_pes`)."""
+    per_bit = LUT_MULTIPLIER_LUTS_PER_BIT.get(family, 0.0)
+    return int(hw.lut_pes * per_bit * hw.w_bits * (hw.a_bits + hw.a_signed))
+
+
+def narrow(hw: HardwarePlan, family: str) -> bool:
+    """Whether `--array auto` may put PEs past the board's DSPs on this plan: a family that multiplies in logic
+    cells and operands of at most LUT_MULTIPLIER_BITS."""
+    return family in LUT_MULTIPLIER_LUTS_PER_BIT and max(hw.w_bits, hw.a_bits + hw.a_signed) <= LUT_MULTIPLIER_BITS
 
 
 def calibrated(family: str, cache: str | None = None) -> LutModel:
@@ -146,11 +173,12 @@ def plan_for(qm: QuantizedModel, shape: ArrayShape, family: str, board=None,
     faster at no more arena block RAMs (`_four_lanes_if_faster`); the family's product registers and read
     latency (one more where a memory has more than SPREAD_BANKS banks); the window origins preloaded or not.
     With a `board`: depthwise convs kept on one column where spreading them (more weight words) would not fit
-    it and the plain plan would (MobileNetV1-0.25 at 2x4 on the ULX3S-85F: 216 block RAMs unrolled, 208 there)."""
-    hw = _family_plan(qm, shape, family, unroll=True)
+    it and the plain plan would (MobileNetV1-0.25 at 2x4 on the ULX3S-85F: 216 block RAMs unrolled, 208 there);
+    on a family that multiplies in logic cells, the PEs past the board's DSPs do (`lut_pes`)."""
+    hw = _family_plan(qm, shape, family, board)
     if board is None or not hw.unrolls or _fits_board(hw, board, lut_model):
         return hw
-    plain = _family_plan(qm, shape, family, unroll=False)
+    plain = _family_plan(qm, shape, family, board, unroll=False)
     return plain if _fits_board(plain, board, lut_model) else hw
 
 
@@ -158,7 +186,7 @@ def _fits_board(hw: HardwarePlan, board, lut_model: LutModel | None) -> bool:
     return usable(estimate(hw, board, lut_model), board)
 
 
-def _family_plan(qm: QuantizedModel, shape: ArrayShape, family: str, unroll: bool) -> HardwarePlan:
+def _family_plan(qm: QuantizedModel, shape: ArrayShape, family: str, board=None, unroll: bool = True) -> HardwarePlan:
     stages, latency = PRODUCT_STAGES.get(family, 2), READ_LATENCY.get(family, 3)
     hw = make_hardware_plan(qm, shape, write_lanes(family), stages, latency, unroll)
     if hw.write_lanes == 2 and arena_blocks(hw, family) > MAX_TWO_LANE_ARENA_BLOCKS:
@@ -167,7 +195,8 @@ def _family_plan(qm: QuantizedModel, shape: ArrayShape, family: str, unroll: boo
         hw = _four_lanes_if_faster(qm, shape, hw, family, stages, latency)
     if family in SPREAD_READ_LATENCY and most_banks(hw) > SPREAD_BANKS:
         hw = replace(hw, read_latency=SPREAD_READ_LATENCY[family])
-    return replace(hw, preload_origins=PRELOAD_ORIGINS.get(family, True))
+    lut_pes = shape.rows * shape.cols - board.dsps if board is not None and family in LUT_MULTIPLIER_LUTS_PER_BIT else 0
+    return replace(hw, preload_origins=PRELOAD_ORIGINS.get(family, True), lut_pes=max(lut_pes, 0))
 
 
 def _four_lanes_if_faster(qm: QuantizedModel, shape: ArrayShape, hw: HardwarePlan, family: str, stages: int,
@@ -292,10 +321,11 @@ def check_memory(hw: HardwarePlan, board, model_name: str = "the model") -> None
 
 def estimate(hw: HardwarePlan, board, lut_model: LutModel | None = None) -> dict:
     brams = sum(u.blocks for u in memory_use(hw, board.family))
-    # yosys maps every multiplier to a DSP block (synth_ice40 -dsp, synth_ecp5), even past the device's count
-    dsps = hw.pes
+    # yosys maps every multiplier but those in logic cells (lut_product) to a DSP block (synth_ice40 -dsp,
+    # synth_ecp5), even past the device's count
     model = lut_model or DEFAULT_LUT_MODEL
-    return {"luts": model.luts(hw), "brams": brams, "dsps": dsps, "lut_model": asdict(model)}
+    return {"luts": model.luts(hw) + multiplier_luts(hw, board.family), "brams": brams,
+            "dsps": hw.pes - hw.lut_pes, "pes": hw.pes, "lut_pes": hw.lut_pes, "lut_model": asdict(model)}
 
 
 def fits(est: dict, board, margin: float = 0.85) -> bool:
@@ -322,7 +352,8 @@ def routable(est: dict, board) -> bool:
     not route. The iCE40 is exempt: its 8 DSPs are all used by designs that route, and its logic cells run out first."""
     if board.family != "ecp5":
         return True
-    return est["dsps"] <= ROUTABLE_DSP_SHARE * board.dsps or est["brams"] <= ROUTABLE_BRAM_SHARE * board.brams
+    # PEs, not DSPs: a PE that multiplies in logic cells has the same nets, and more of them
+    return est.get("pes", est["dsps"]) <= ROUTABLE_DSP_SHARE * board.dsps or est["brams"] <= ROUTABLE_BRAM_SHARE * board.brams
 
 
 # Array sides `--array auto` compares: every row count to 16 (a row costs an arena copy, so the block RAM often
@@ -332,21 +363,36 @@ SIDES = (*range(1, 17), 20, 24, 32)
 
 
 def candidate_shapes(max_pes: int) -> list[ArrayShape]:
-    """Every rows x cols of SIDES (non-square too) with at most `max_pes` PEs (one DSP each)."""
+    """Every rows x cols of SIDES (non-square too) with at most `max_pes` PEs."""
     return [ArrayShape(r, c) for r in SIDES for c in SIDES if r * c <= max_pes]
 
 
-def choose_array(qm: QuantizedModel, board, cache: str | None = None) -> tuple[ArrayShape, dict]:
+def most_pes(qm: QuantizedModel, board, model: LutModel) -> int:
+    """One PE per DSP, and where the plan is `narrow`, as many more in logic cells as 85% of the board's LUTs
+    would hold on their own (the fit check then counts the rest of the design)."""
+    hw = _family_plan(qm, ArrayShape(1, 1), board.family)
+    if not narrow(hw, board.family):
+        return board.dsps
+    per_pe = multiplier_luts(replace(hw, lut_pes=1), board.family) + model.per_pe_acc_bit * hw.acc_bits
+    return board.dsps + int(0.85 * board.luts / per_pe)
+
+
+def choose_array(qm: QuantizedModel, board, cache: str | None = None,
+                 logic_multipliers: bool = True) -> tuple[ArrayShape, dict]:
     """The candidate with the fewest cycles per inference by the cycle model, among those whose estimate
     fits the board (85% of its LUTs, all its BRAMs and DSPs) and is `routable`; a tie goes to fewer PEs.
+    An array with PEs past the board's DSPs (in logic cells: `most_pes`) wins only at LUT_PE_GAIN of the
+    fastest all-DSP array's cycles or fewer (`logic_multipliers` False: never).
 
     LUTs come from the family's model calibrated on the sweeps' syntheses in the cache, if any. The
     returned estimate carries the model's cycles (`estimated_cycles`) and how many shapes were compared.
     """
     model = calibrated(board.family, cache)
-    best, best_key, compared = None, None, 0
+    best: dict[bool, tuple] = {}  # whether PEs multiply in logic -> (key, shape, estimate)
+    compared = 0
     misfit_rows: dict[int, int] = {}  # columns -> the fewest rows that did not fit
-    for shape in sorted(candidate_shapes(board.dsps), key=lambda s: (s.cols, s.rows)):
+    max_pes = most_pes(qm, board, model) if logic_multipliers else board.dsps
+    for shape in sorted(candidate_shapes(max_pes), key=lambda s: (s.cols, s.rows)):
         if shape.rows > misfit_rows.get(shape.cols, shape.rows):
             continue  # another row only adds an arena copy, its PEs and their logic: it cannot fit either
         hw = plan_for(qm, shape, board.family, board, model)
@@ -357,8 +403,12 @@ def choose_array(qm: QuantizedModel, board, cache: str | None = None) -> tuple[A
         compared += 1
         cycles = _total_cycles(hw)
         key = (cycles, shape.rows * shape.cols, shape.rows)
-        if best_key is None or key < best_key:
-            best, best_key = (shape, {**est, "estimated_cycles": cycles}), key
+        in_logic = hw.lut_pes > 0
+        if in_logic not in best or key < best[in_logic][0]:
+            best[in_logic] = (key, shape, {**est, "estimated_cycles": cycles})
+    if True in best and False in best and best[True][0][0] > LUT_PE_GAIN * best[False][0][0]:
+        del best[True]
+    best = min(best.values(), key=lambda b: b[0])[1:] if best else None
     if best is None:
         smallest = plan_for(qm, ArrayShape(1, 1), board.family)
         check_memory(smallest, board, Path(qm.graph.source).name if qm.graph.source else "the model")

@@ -1142,7 +1142,7 @@ class Accelerator(wiring.Component):
         a_shape = (signed if hw.a_signed else unsigned)(hw.a_bits)
         m.submodules.engine = engine = TileEngine(hw.rows, hw.cols, signed(hw.w_bits), a_shape, hw.acc_bits,
                                                   hw.store_bits - 1, hw.max_right, hw.max_left,
-                                                  activation_support(hw), hw.product_stages)
+                                                  activation_support(hw), hw.product_stages, lut_pes=hw.lut_pes)
         m.submodules.max_unit = maxu = MaxUnit(hw)
         m.submodules.eltwise = ew = EltwiseUnit(hw)
         units = [(walker, (MAC, MAX), None), (preader, (MAC,), None), (seq.macw, (MAC,), 0), (maxu, (MAX,), None),

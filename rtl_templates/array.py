@@ -26,12 +26,17 @@ class SystolicArray(wiring.Component):
     row i; a row below the last one still holding a result may be left
     where it is; `snapshot` and `shift` never rise together).
     Latency from the last k-step to `tile_done`: rows + cols - 2 + result_latency(product_stages) enabled cycles.
+    The last `lut_pes` PEs in row-major order multiply in logic cells (HardwarePlan.lut_pes), cycle for cycle
+    like the others.
     """
 
-    def __init__(self, rows: int, cols: int, w_shape, a_shape, acc_bits: int, product_stages: int = PRODUCT_LATENCY):
+    def __init__(self, rows: int, cols: int, w_shape, a_shape, acc_bits: int, product_stages: int = PRODUCT_LATENCY,
+                 lut_pes: int = 0):
         if rows < 1 or cols < 1:
             raise ValueError(f"array needs at least 1x1 PEs, got rows={rows!r} cols={cols!r}")
-        self.rows, self.cols, self.product_stages = rows, cols, product_stages
+        if not 0 <= lut_pes <= rows * cols:
+            raise ValueError(f"lut_pes must be 0 to {rows * cols}, got {lut_pes!r}")
+        self.rows, self.cols, self.product_stages, self.lut_pes = rows, cols, product_stages, lut_pes
         self.w_shape, self.a_shape, self.acc_bits = Shape.cast(w_shape), Shape.cast(a_shape), acc_bits
         super().__init__({
             "en": In(1),
@@ -50,8 +55,10 @@ class SystolicArray(wiring.Component):
 
     def elaborate(self, platform):
         m = Module()
-        pes = [[PE(self.w_shape, self.a_shape, self.acc_bits, self.product_stages) for _ in range(self.cols)]
-               for _ in range(self.rows)]
+        in_logic = self.rows * self.cols - self.lut_pes  # the first PE index whose multiplier is in logic cells
+        pes = [[PE(self.w_shape, self.a_shape, self.acc_bits, self.product_stages,
+                   "lut" if i * self.cols + j >= in_logic else None) for j in range(self.cols)]
+               for i in range(self.rows)]
         for i, row in enumerate(pes):
             for j, pe in enumerate(row):
                 m.submodules[f"pe_{i}_{j}"] = pe

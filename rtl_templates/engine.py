@@ -48,12 +48,13 @@ class TileEngine(wiring.Component):
     def __init__(self, rows: int, cols: int, w_shape, a_shape, acc_bits: int, out_bits: int,
                  max_right: int, max_left: int, support: ActivationSupport = ActivationSupport(),
                  product_stages: int = PRODUCT_LATENCY, consumer_free: bool | None = None,
-                 operand_stage: bool | None = None):
+                 operand_stage: bool | None = None, lut_pes: int = 0):
         """`consumer_free`: the results FIFO's room is counted without the row the consumer may take this cycle
         (three entries); `operand_stage`: each k-step registered before the array (OPERAND_STAGE_LATENCY). None
-        for either: everywhere but on the iCE40 (the UP5K is full)."""
+        for either: everywhere but on the iCE40 (the UP5K is full). `lut_pes`: the array's PEs whose multiplier is
+        in logic cells (SystolicArray)."""
         self.rows, self.cols, self.support, self.product_stages = rows, cols, support, product_stages
-        self.consumer_free, self.operand_stage = consumer_free, operand_stage
+        self.consumer_free, self.operand_stage, self.lut_pes = consumer_free, operand_stage, lut_pes
         self.w_shape, self.a_shape, self.acc_bits, self.out_bits = Shape.cast(w_shape), Shape.cast(a_shape), acc_bits, out_bits
         self.max_right, self.max_left = max_right, max_left
         out_shape = signed(out_bits + 1)
@@ -84,7 +85,7 @@ class TileEngine(wiring.Component):
     def elaborate(self, platform):
         m = Module()
         m.submodules.array = array = SystolicArray(self.rows, self.cols, self.w_shape, self.a_shape, self.acc_bits,
-                                                   self.product_stages)
+                                                   self.product_stages, self.lut_pes)
 
         pending = Signal(range(self.rows + 1))     # rows still in the drain chain
         cooldown = Signal(range(self.min_tile_period))

@@ -13,13 +13,16 @@ at 8x16. The hardware plan asks for it on ECP5 only
 (`HardwarePlan.product_stages`, `hwgen.fit.plan_for`): its flip-flops per PE
 pushed digits_cnn's 2x4 design off the iCE40 UP5K.
 
-The two forms are cycle-identical, so the cycle model, the golden model and
-the regressions hold for both; `hwgen sim --dsp ecp5` simulates the ECP5 form
+A third form, "lut", multiplies in logic cells on any target (`lut_product`):
+the PEs past the board's DSP blocks (`HardwarePlan.lut_pes`) use it.
+
+The forms are cycle-identical, so the cycle model, the golden model and
+the regressions hold for all; `hwgen sim --dsp ecp5` simulates the ECP5 form
 with `sim/models/MULT18X18D.v`, our behavioural model of the subset used here.
 """
 from __future__ import annotations
 
-from amaranth import ClockSignal, Instance, Module, Shape, Signal, signed
+from amaranth import ClockSignal, Instance, Module, Mux, Shape, Signal, signed
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
@@ -41,15 +44,27 @@ def fits_mult18x18d(w_shape: Shape, a_shape: Shape) -> bool:
     return bits(w_shape) <= ECP5_OPERAND_BITS and bits(a_shape) <= ECP5_OPERAND_BITS
 
 
+def lut_product(w, a):
+    """w * a as a sum of shifted partial products, one per weight bit, the sign bit's subtracted (a signed
+    weight's top bit weighs -2**(n - 1)): adders, not a `$mul` cell, so yosys builds it from logic cells and carry
+    chains instead of a DSP block. Why: a PE beyond the board's DSP blocks (HardwarePlan.dsp_pes) costs LUTs in
+    proportion to its operand widths, so narrow layers buy PEs that wide ones cannot (docs/accelerator.md)."""
+    n = len(w)
+    terms = [Mux(w[i], a, 0) << i for i in range(n - 1)] + [Mux(w[n - 1], -(a << (n - 1)), 0)]
+    while len(terms) > 1:  # a balanced tree: ceil(log2(n)) adder levels between the registers
+        terms = [sum(terms[i:i + 2]) for i in range(0, len(terms), 2)]
+    return terms[0]
+
+
 class PipelinedMultiplier(wiring.Component):
     """product = w * a, `stages` enabled cycles after w and a are presented (LATENCY, or one more with a fabric
     register behind the product); holds while `en` is low."""
 
-    FORMS = ("generic", "ecp5")
+    FORMS = ("generic", "ecp5", "lut")
 
     def __init__(self, w_shape, a_shape, form: str | None = None, stages: int = LATENCY):
         """`form`: None picks from the platform (ECP5 DSP where the operands fit); "generic" or "ecp5" force one,
-        so a test can put both side by side."""
+        so a test can put them side by side; "lut" multiplies in logic cells on every target (`lut_product`)."""
         self.w_shape, self.a_shape = Shape.cast(w_shape), Shape.cast(a_shape)
         if form not in (None, *self.FORMS):
             raise ValueError(f"form must be one of {self.FORMS} or None, got {form!r}")
@@ -70,6 +85,8 @@ class PipelinedMultiplier(wiring.Component):
         product = Signal.like(self.product, name="product_reg", reset_less=True)  # after LATENCY stages
         if form == "ecp5":
             self._mult18x18d(m, product)
+        elif form == "lut":
+            self._in_logic(m, product)
         else:
             self._generic(m, product)
         if self.stages == LATENCY:
@@ -88,6 +105,13 @@ class PipelinedMultiplier(wiring.Component):
         a_reg = Signal(self.a_shape, name="a_reg", reset_less=True)
         with m.If(self.en):
             m.d.sync += [w_reg.eq(self.w), a_reg.eq(self.a), product.eq(w_reg * a_reg)]
+
+    def _in_logic(self, m: Module, product: Signal) -> None:
+        """The generic form's registers around `lut_product`, which yosys cannot map to a DSP block."""
+        w_reg = Signal(self.w_shape, name="w_reg", reset_less=True)
+        a_reg = Signal(self.a_shape, name="a_reg", reset_less=True)
+        with m.If(self.en):
+            m.d.sync += [w_reg.eq(self.w), a_reg.eq(self.a), product.eq(lut_product(w_reg, a_reg))]
 
     def _mult18x18d(self, m: Module, product: Signal) -> None:
         """MULT18X18D with its A/B input registers and its output register on CLK0/CE0; both ports signed."""

@@ -41,7 +41,10 @@ class PE(wiring.Component):
     cycles after `last` (`result_latency(product_stages)`).
     """
 
-    def __init__(self, w_shape, a_shape, acc_bits: int, product_stages: int = PRODUCT_LATENCY):
+    def __init__(self, w_shape, a_shape, acc_bits: int, product_stages: int = PRODUCT_LATENCY,
+                 multiplier_form: str | None = None):
+        """`multiplier_form`: PipelinedMultiplier's `form` (None: the platform's DSP; "lut": logic cells)."""
+        self.multiplier_form = multiplier_form
         self.w_shape, self.a_shape = Shape.cast(w_shape), Shape.cast(a_shape)
         if not self.w_shape.signed:
             raise ValueError(f"weights are signed (numerics: formats), got w_shape={self.w_shape!r}")
@@ -59,7 +62,8 @@ class PE(wiring.Component):
 
     def elaborate(self, platform):
         m = Module()
-        m.submodules.multiplier = mul = PipelinedMultiplier(self.w_shape, self.a_shape, stages=self.product_stages)
+        m.submodules.multiplier = mul = PipelinedMultiplier(self.w_shape, self.a_shape, self.multiplier_form,
+                                                                  stages=self.product_stages)
         m.d.comb += [mul.en.eq(self.en), mul.w.eq(self.w_in), mul.a.eq(self.a_in)]
         # the flags travel beside the multiplier's pipeline: stage 0 is the operands' own output registers
         p_first, p_last = self.first_out, self.last_out

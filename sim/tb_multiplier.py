@@ -1,7 +1,8 @@
-"""cocotb testbench of rtl_templates.multiplier: the portable and the ECP5 (MULT18X18D) forms side by side.
+"""cocotb testbench of rtl_templates.multiplier: the portable, the ECP5 (MULT18X18D) and the logic-cell forms
+side by side.
 
-Both get the same random operands every cycle, changed also while `en` is low, and random enables; each
-cycle both products must equal the Python model of `latency` enabled register stages (operands, product,
+All get the same random operands every cycle, changed also while `en` is low, and random enables; each
+cycle every product must equal the Python model of `latency` enabled register stages (operands, product,
 then the product again for each further stage).
 Writes the number of checked cycles and the first mismatches to $HWGEN_REPORT.
 """
@@ -37,10 +38,10 @@ async def forms_agree(dut):
         dut.w.value, dut.a.value, dut.en.value = w_raw, a_raw, en
         await ReadOnly()
         if filled >= latency:
-            got = [signed(int(getattr(dut, name).value), p_bits) for name in ("product_generic", "product_ecp5")]
+            got = {form: signed(int(getattr(dut, f"product_{form}").value), p_bits) for form in job["forms"]}
             checked += 1
-            if got != [products[-1]] * 2 and len(mismatches) < 5:
-                mismatches.append({"cycle": cycle, "generic": got[0], "ecp5": got[1], "want": products[-1]})
+            if set(got.values()) != {products[-1]} and len(mismatches) < 5:
+                mismatches.append({"cycle": cycle, **got, "want": products[-1]})
         if en:  # the clock edge after this cycle loads every stage
             products = [operands[0] * operands[1]] + products[:-1]
             operands = (signed(w_raw, w_bits), signed(a_raw, a_bits) if a_signed else a_raw)

@@ -327,3 +327,29 @@ def test_four_write_lanes_where_an_unrolled_depthwise_conv_is_write_bound(root, 
     depthwise = [four.layer_names[op.trace_id] for op in four.program if op.unrolled]
     assert depthwise and all(cycles[4][n] < 0.7 * cycles[2][n] for n in depthwise)
     assert fit.plan_for(api.quantize(cnn_path), shape, "ecp5").write_lanes == 2  # nothing unrolled
+
+
+@pytest.mark.filterwarnings("ignore::hwgen.api.CalibrationWarning")
+def test_narrow_operands_buy_pes_past_the_dsps_in_logic_cells(cnn_path):
+    """digits_cnn at 4 bits on the OrangeCrab (28 DSPs): `--array auto` takes an array with PEs past the DSPs,
+    their multipliers in logic cells, for at most LUT_PE_GAIN of the fastest all-DSP array's cycles; at 8 bits
+    (a logic-cell multiplier would cost more LUTs than its DSP saves) and on the iCE40 every PE has a DSP."""
+    from boards import board
+    from hwgen import fit
+
+    oc, ice = board("orangecrab-25f"), board("icebreaker")
+    narrow = api.quantize(cnn_path, bits=4)
+    shape, est = fit.choose_array(narrow, oc)
+    assert est["dsps"] == oc.dsps and est["lut_pes"] == shape.rows * shape.cols - oc.dsps > 0
+    hw = fit.plan_for(narrow, shape, "ecp5", oc)
+    assert hw.lut_pes == est["lut_pes"] and HardwarePlan.from_json(hw.to_json()) == hw
+    assert est["luts"] == fit.DEFAULT_LUT_MODEL.luts(hw) + fit.multiplier_luts(hw, "ecp5") and est["luts"] > \
+        fit.DEFAULT_LUT_MODEL.luts(hw) + 20 * hw.lut_pes
+    all_dsp = [fit.plan_for(narrow, s, "ecp5", oc) for s in fit.candidate_shapes(oc.dsps)]
+    fastest = min(fit._total_cycles(p) for p in all_dsp if fit.usable(fit.estimate(p, oc), oc))
+    assert est["estimated_cycles"] <= fit.LUT_PE_GAIN * fastest
+    wide = api.quantize(cnn_path)
+    assert not fit.narrow(fit.plan_for(wide, shape, "ecp5"), "ecp5")
+    assert fit.choose_array(wide, oc)[1]["lut_pes"] == 0
+    assert fit.choose_array(narrow, ice)[1]["lut_pes"] == 0
+    assert fit.plan_for(narrow, ArrayShape(4, 4), "ice40", ice).lut_pes == 0  # no logic-cell form on the iCE40

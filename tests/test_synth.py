@@ -254,6 +254,26 @@ def test_dp16kd_contents_are_laid_out_as_yosys_maps_them(tmp_path, width, depth)
     assert {name: int(blocks[0][name], 2) for name in expected} == expected
 
 
+def test_pes_past_the_boards_dsps_multiply_in_logic_cells(tmp_path):
+    """A 2x3 array with three PEs in logic cells (HardwarePlan.lut_pes) maps to three MULT18X18D, not six:
+    yosys must not turn the logic-cell form back into DSP blocks."""
+    from amaranth import signed, unsigned
+    from amaranth.back import rtlil
+
+    from hwgen.synth import SCRIPT_AFTER_READ
+    from hwgen.toolchain import setup_synthesis
+    from rtl_templates.array import SystolicArray
+    from rtl_templates.family import FamilyTarget
+
+    array = SystolicArray(2, 3, signed(4), unsigned(4), 14, product_stages=3, lut_pes=3)
+    (tmp_path / "a.il").write_text(rtlil.convert(array, name="a", platform=FamilyTarget("ecp5")))
+    script = "; ".join(["read_rtlil a.il", *SCRIPT_AFTER_READ.splitlines(), "synth_ecp5 -top a",
+                        "select -assert-count 3 t:MULT18X18D"])
+    proc = subprocess.run([setup_synthesis()["YOSYS"], "-q", "-p", script], cwd=tmp_path, capture_output=True,
+                          text=True)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+
+
 def test_kept_copies_keep_their_own_flip_flops(tmp_path):
     """Registers made by kept_copy survive yosys's merge of identical flip-flops (the synthesis script marks them
     `keep`); two plain registers with the same next value still merge, as the copies would without the script."""

@@ -176,6 +176,9 @@ class HardwarePlan:
     # the walker loads the next row tile's window origins while the current one runs (a setup cycle per row tile
     # instead of `rows`); False where logic cells are scarcer than cycles (the iCE40: hwgen.fit.PRELOAD_ORIGINS)
     preload_origins: bool = True
+    # PEs whose multiplier is built from logic cells instead of a DSP block: the last ones in row-major order, where
+    # the array has more PEs than the board has DSPs and the operands are narrow (hwgen.fit: LUT_MULTIPLIER_BITS)
+    lut_pes: int = 0
     schema: str = field(default=SCHEMA)
     version: int = field(default=SCHEMA_VERSION)
 

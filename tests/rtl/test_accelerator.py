@@ -407,6 +407,23 @@ def test_ecp5_dsp_form_bit_exact_under_stalls(tmp_path, rows, cols):
 
 
 @pytest.mark.filterwarnings("ignore::hwgen.api.CalibrationWarning")
+def test_pes_in_logic_cells_bit_exact_under_stalls(tmp_path):
+    """5x6 on the OrangeCrab (28 DSPs): the last two PEs, the corner whose `done` ends every tile among them,
+    multiply in logic cells (HardwarePlan.lut_pes); the ECP5 form with random stalls matches the golden model."""
+    from hwgen.build import Build
+    from hwgen.simulate import accelerator_sources
+
+    _, shape = save_random_model(DEFAULT_SEEDS[2], tmp_path / "m.pt2")
+    b = build(tmp_path / "m.pt2", tmp_path / "b", array=ArrayShape(5, 6), inputs=3, input_shape=shape, bits=4,
+              board="orangecrab-25f")
+    assert b.hw.lut_pes == 2
+    text = accelerator_sources(Build.open(b.path), "ecp5")[b.manifest["verilog"]]
+    assert text.count("MULT18X18D #(") == 28
+    r = simulate(b.path, stall=0.15, seed=5, work_dir=tmp_path / "sim", dsp="ecp5")
+    assert r.mismatches == [] and r.bit_exact and r.inputs == 3 and r.dsp == "ecp5"
+
+
+@pytest.mark.filterwarnings("ignore::hwgen.api.CalibrationWarning")
 def test_ice40_form_bit_exact_under_stalls(tmp_path):
     """The design as `hwgen synth` builds it for the iCEBreaker (two-entry walker and results FIFOs, beats taken
     straight from the engine's FIFO, a LUT parameter ROM, SB_RAM40_4K-deep banks, one write lane, two product

@@ -118,12 +118,16 @@ def test_ecp5_multiplier_uses_the_dsp_only_where_the_operands_fit(w_shape, a_sha
     v = emit_verilog(PipelinedMultiplier(w_shape, a_shape), "mul", platform=FamilyTarget("ecp5"))
     assert ("MULT18X18D #(" in v) == dsp
     assert ("$signed(w_reg) * " in v) != dsp  # the portable form otherwise, with the same two stages
+    in_logic = emit_verilog(PipelinedMultiplier(w_shape, a_shape, form="lut"), "mul", platform=FamilyTarget("ecp5"))
+    assert "MULT18X18D" not in in_logic and " * " not in in_logic  # adders only: nothing yosys maps to a DSP
 
 
-@pytest.mark.parametrize("w_bits, a_bits, a_signed", [(8, 8, False), (4, 17, False), (18, 18, True), (3, 5, True)])
+@pytest.mark.parametrize("w_bits, a_bits, a_signed", [(8, 8, False), (4, 17, False), (18, 18, True), (3, 5, True),
+                                                     (4, 4, False), (2, 6, True)])
 def test_multiplier_forms_agree_with_the_model_under_random_enables(sim_root, w_bits, a_bits, a_signed):
-    """The ECP5 form (MULT18X18D with sim/models/MULT18X18D.v) and the portable form, side by side on Verilator:
-    both equal LATENCY enabled register stages every cycle, with operands that change while the enable is low."""
+    """The ECP5 form (MULT18X18D with sim/models/MULT18X18D.v), the portable form and the logic-cell form
+    (shifted partial products), side by side on Verilator: each equals LATENCY enabled register stages every
+    cycle, with operands that change while the enable is low."""
     from amaranth import Module
     from amaranth.lib import wiring
     from amaranth.lib.wiring import In, Out
@@ -135,8 +139,8 @@ def test_multiplier_forms_agree_with_the_model_under_random_enables(sim_root, w_
     class SideBySide(wiring.Component):
         def __init__(self):
             super().__init__({"en": In(1), "w": In(w_shape), "a": In(a_shape),
-                              "product_generic": Out(product_shape(w_shape, a_shape)),
-                              "product_ecp5": Out(product_shape(w_shape, a_shape))})
+                              **{f"product_{form}": Out(product_shape(w_shape, a_shape))
+                                 for form in PipelinedMultiplier.FORMS}})
 
         def elaborate(self, platform):
             m = Module()
@@ -149,7 +153,7 @@ def test_multiplier_forms_agree_with_the_model_under_random_enables(sim_root, w_
     sources = {"mul.v": emit_verilog(SideBySide(), "mul"), **runner.ecp5_models()}
     design = runner.build(sources, "mul", sim_root)
     job = {"seed": w_bits * a_bits, "w_bits": w_bits, "a_bits": a_bits, "a_signed": a_signed, "cycles": 400,
-           "latency": LATENCY}
+           "latency": LATENCY, "forms": list(PipelinedMultiplier.FORMS)}
     res = runner.run(design, "mul", "sim.tb_multiplier", job, name="multiplier")
     assert res.failures == 0
     assert res.report["checked"] >= 380 and res.report["mismatches"] == [], res.report["mismatches"]

@@ -7,9 +7,10 @@ Run: .venv/bin/python bench/narrow.py [--model models/digits_cnn.pt] [--board or
 Rows: each bit-width at the fastest all-DSP array (`choose_array(..., logic_multipliers=False)`), and at
 `--array auto`, which may add PEs past the board's DSPs where the operands are narrow (hwgen.fit:
 LUT_MULTIPLIER_BITS, LUT_PE_GAIN; docs/accelerator.md "PEs in logic cells"). Accuracy float vs fixed on the
-bundled test split, the cycle model's estimate, `--sim N` measured cycles on Verilator in the board's form
-(bit-exact or the benchmark stops), `--synth` yosys + nextpnr for LUT/FF/DSP/BRAM and Fmax (a few minutes per
-row on the OrangeCrab). Latency is measured cycles (else estimated) at Fmax.
+bundled test split (none for a model calibrated on synthetic data), the output SQNR, the cycle model's
+estimate, `--sim N` measured cycles on Verilator in the board's form (bit-exact or the benchmark stops),
+`--synth` yosys + nextpnr for LUT/FF/DSP/BRAM and Fmax (a few minutes per row on the OrangeCrab). Latency
+is measured cycles (else estimated) at Fmax.
 """
 from __future__ import annotations
 
@@ -46,6 +47,7 @@ def measure(model: Path, board: str, bits: int, shape: ArrayShape, tmp: Path, si
     row = {"model": model.stem, "board": board, "bits": bits, "array": f"{shape.rows}x{shape.cols}",
            "pes": b.hw.pes, "lut_pes": b.hw.lut_pes, "w_bits": b.hw.w_bits, "a_bits": b.hw.a_bits,
            "float_accuracy": report["float_accuracy"], "fixed_accuracy": report["fixed_accuracy"],
+           "output_sqnr_db": report["output_sqnr_db"],
            "estimated_cycles": sum(c.estimate for c in estimate_cycles(b.hw))}
     if sim_inputs:
         r = simulate(b.path, inputs=sim_inputs, work_dir=tmp / "sim", dsp=brd.family)
@@ -60,7 +62,7 @@ def measure(model: Path, board: str, bits: int, shape: ArrayShape, tmp: Path, si
 
 
 def print_table(rows: list[dict]) -> None:
-    print(f"{'bits':>4}{'array':>7}{'in logic':>9}{'accuracy':>10}{'est. cycles':>13}{'cycles':>8}{'util':>7}"
+    print(f"{'bits':>4}{'array':>7}{'in logic':>9}{'accuracy':>10}{'SQNR':>8}{'est. cycles':>13}{'cycles':>8}{'util':>7}"
           f"{'LUT':>7}{'FF':>7}{'DSP':>5}{'BRAM':>5}{'Fmax':>8}{'latency':>11}")
     for r in rows:
         cycles = f"{r['cycles']:.0f}" if "cycles" in r else "-"
@@ -68,7 +70,8 @@ def print_table(rows: list[dict]) -> None:
         fmax = f"{r['fmax_mhz']:.1f}" if r.get("fmax_mhz") else "-"
         lat = f"{r['latency_us_at_fmax']:.1f} us" if "latency_us_at_fmax" in r else "-"
         res = [str(r.get(k, "-")) for k in ("luts", "ffs", "dsps", "brams")]
-        print(f"{r['bits']:>4}{r['array']:>7}{r['lut_pes']:>9}{100 * r['fixed_accuracy']:>9.1f}%"
+        acc = f"{100 * r['fixed_accuracy']:.1f}%" if r["fixed_accuracy"] is not None else "-"
+        print(f"{r['bits']:>4}{r['array']:>7}{r['lut_pes']:>9}{acc:>10}{r['output_sqnr_db']:>6.1f}dB"
               f"{r['estimated_cycles']:>13}{cycles:>8}{util:>7}{res[0]:>7}{res[1]:>7}{res[2]:>5}{res[3]:>5}"
               f"{fmax:>8}{lat:>11}")
 

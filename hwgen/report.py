@@ -36,7 +36,7 @@ def build_report(qm: QuantizedModel, hw: HardwarePlan, cycles: list[LayerCycles]
                      "w_bits": hw.w_bits, "a_bits": hw.a_bits, "a_signed": hw.a_signed, "acc_bits": hw.acc_bits,
                      "store_bits": hw.store_bits, "activation_replicas": hw.replicas, "arena_words": hw.arena_depth,
                      "weight_words": len(hw.weight_words), "weight_word_bits": hw.weight_word_width,
-                     "program_entries": len(hw.program)},
+                     "program_entries": len(hw.program), "pes_in_logic": hw.lut_pes},
         "host_ops": list(qm.graph.host_ops),
         "memory_bits": hw.memory_bits(),
         "weight_bits_total": qm.weight_bits_total, "bias_bits_total": qm.bias_bits_total,
@@ -55,9 +55,10 @@ def format_build_report(r: dict) -> str:
            f"on {r['accuracy_inputs']} {r['dataset']} inputs" if r["float_accuracy"] is not None
            else f"output SQNR vs float {r['output_sqnr_db']:.1f} dB ({r['dataset']})")
     hw, mem = r["hardware"], r["memory_bits"]
+    in_logic = f", {hw['pes_in_logic']} of them multiplying in logic cells" if hw.get("pes_in_logic") else ""
     lines = [
         f"# hwgen build: {r['model']}", "",
-        f"- method `{r['method']}`, array {r['array']} ({r['pes']} PEs), multiplier {hw['multiplier']}, "
+        f"- method `{r['method']}`, array {r['array']} ({r['pes']} PEs{in_logic}), multiplier {hw['multiplier']}, "
         f"{hw['acc_bits']}-bit accumulators",
         f"- accuracy (golden model): {acc}",
         f"- MACs per inference {r['macs']}; ideal {r['ideal_cycles']:.0f} cycles (MACs / PEs); "

@@ -417,6 +417,8 @@ def test_pes_in_logic_cells_bit_exact_under_stalls(tmp_path):
     b = build(tmp_path / "m.pt2", tmp_path / "b", array=ArrayShape(5, 6), inputs=3, input_shape=shape, bits=4,
               board="orangecrab-25f")
     assert b.hw.lut_pes == 2
+    assert json.loads((b.path / "report.json").read_text())["hardware"]["pes_in_logic"] == 2
+    assert "30 PEs, 2 of them multiplying in logic cells" in (b.path / "report.md").read_text()
     text = accelerator_sources(Build.open(b.path), "ecp5")[b.manifest["verilog"]]
     assert text.count("MULT18X18D #(") == 28
     r = simulate(b.path, stall=0.15, seed=5, work_dir=tmp_path / "sim", dsp="ecp5")

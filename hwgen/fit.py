@@ -3,10 +3,10 @@
 Block RAMs are counted exactly from the memory shapes and the family's
 EBR aspect ratios. DSPs are one per PE (yosys maps every multiplier to
 one), up to the board's count on ECP5, where further PEs multiply in logic
-cells (`HardwarePlan.lut_pes`, at LUT_MULTIPLIER_LUTS_PER_BIT). LUTs come from a linear model (`LutModel`), refitted to the syntheses
-that sweeps record in the cache. The estimate only picks the array;
-`hwgen synth` measures the real numbers and refuses a design that does not
-fit.
+cells (`HardwarePlan.lut_pes`, at LUT_MULTIPLIER_LUTS_PER_BIT). LUTs come
+from a linear model (`LutModel`), refitted to the syntheses that sweeps
+record in the cache. The estimate only picks the array; `hwgen synth`
+measures the real numbers and refuses a design that does not fit.
 """
 from __future__ import annotations
 
@@ -195,8 +195,9 @@ def _family_plan(qm: QuantizedModel, shape: ArrayShape, family: str, board=None,
         hw = _four_lanes_if_faster(qm, shape, hw, family, stages, latency)
     if family in SPREAD_READ_LATENCY and most_banks(hw) > SPREAD_BANKS:
         hw = replace(hw, read_latency=SPREAD_READ_LATENCY[family])
-    lut_pes = shape.rows * shape.cols - board.dsps if board is not None and family in LUT_MULTIPLIER_LUTS_PER_BIT else 0
-    return replace(hw, preload_origins=PRELOAD_ORIGINS.get(family, True), lut_pes=max(lut_pes, 0))
+    in_logic = board is not None and family in LUT_MULTIPLIER_LUTS_PER_BIT
+    return replace(hw, preload_origins=PRELOAD_ORIGINS.get(family, True),
+                   lut_pes=max(hw.pes - board.dsps, 0) if in_logic else 0)
 
 
 def _four_lanes_if_faster(qm: QuantizedModel, shape: ArrayShape, hw: HardwarePlan, family: str, stages: int,
@@ -352,8 +353,8 @@ def routable(est: dict, board) -> bool:
     not route. The iCE40 is exempt: its 8 DSPs are all used by designs that route, and its logic cells run out first."""
     if board.family != "ecp5":
         return True
-    # PEs, not DSPs: a PE that multiplies in logic cells has the same nets, and more of them
-    return est.get("pes", est["dsps"]) <= ROUTABLE_DSP_SHARE * board.dsps or est["brams"] <= ROUTABLE_BRAM_SHARE * board.brams
+    pes = est.get("pes", est["dsps"])  # PEs, not DSPs: one that multiplies in logic cells has the same nets, and more
+    return pes <= ROUTABLE_DSP_SHARE * board.dsps or est["brams"] <= ROUTABLE_BRAM_SHARE * board.brams
 
 
 # Array sides `--array auto` compares: every row count to 16 (a row costs an arena copy, so the block RAM often
@@ -388,7 +389,7 @@ def choose_array(qm: QuantizedModel, board, cache: str | None = None,
     returned estimate carries the model's cycles (`estimated_cycles`) and how many shapes were compared.
     """
     model = calibrated(board.family, cache)
-    best: dict[bool, tuple] = {}  # whether PEs multiply in logic -> (key, shape, estimate)
+    winners: dict[bool, tuple] = {}  # the fastest all-DSP array (False), with PEs in logic cells (True)
     compared = 0
     misfit_rows: dict[int, int] = {}  # columns -> the fewest rows that did not fit
     max_pes = most_pes(qm, board, model) if logic_multipliers else board.dsps
@@ -404,11 +405,11 @@ def choose_array(qm: QuantizedModel, board, cache: str | None = None,
         cycles = _total_cycles(hw)
         key = (cycles, shape.rows * shape.cols, shape.rows)
         in_logic = hw.lut_pes > 0
-        if in_logic not in best or key < best[in_logic][0]:
-            best[in_logic] = (key, shape, {**est, "estimated_cycles": cycles})
-    if True in best and False in best and best[True][0][0] > LUT_PE_GAIN * best[False][0][0]:
-        del best[True]
-    best = min(best.values(), key=lambda b: b[0])[1:] if best else None
+        if in_logic not in winners or key < winners[in_logic][0]:
+            winners[in_logic] = (key, shape, {**est, "estimated_cycles": cycles})
+    if True in winners and False in winners and winners[True][0][0] > LUT_PE_GAIN * winners[False][0][0]:
+        del winners[True]  # not fast enough to pay for its logic
+    best = min(winners.values(), key=lambda w: w[0])[1:] if winners else None
     if best is None:
         smallest = plan_for(qm, ArrayShape(1, 1), board.family)
         check_memory(smallest, board, Path(qm.graph.source).name if qm.graph.source else "the model")

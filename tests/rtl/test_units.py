@@ -592,5 +592,6 @@ def test_board_platforms_select_their_familys_forms(board_name):
     platform = brd.platform()
     assert family_of(platform) == brd.family and family_of(None) is None
     wide = BankedMemory(unsigned(40), 3000, writable=False)
+    wide._MustUse__silence = True  # asked for its bank depth only, never elaborated
     assert wide._bank_depth(platform) == (ICE40_BANK_DEPTH if brd.family == "ice40" else block_depth("ecp5", 40, 3000))
     assert block_depth("ecp5", 40, 3000) != ICE40_BANK_DEPTH  # so the check tells the two apart

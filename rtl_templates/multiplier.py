@@ -22,6 +22,8 @@ with `sim/models/MULT18X18D.v`, our behavioural model of the subset used here.
 """
 from __future__ import annotations
 
+import operator
+
 from amaranth import ClockSignal, Instance, Module, Mux, Shape, Signal, signed
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
@@ -47,7 +49,7 @@ def fits_mult18x18d(w_shape: Shape, a_shape: Shape) -> bool:
 def lut_product(w, a):
     """w * a as a sum of shifted partial products, one per weight bit, the sign bit's subtracted (a signed
     weight's top bit weighs -2**(n - 1)): adders, not a `$mul` cell, so yosys builds it from logic cells and carry
-    chains instead of a DSP block. Why: a PE beyond the board's DSP blocks (HardwarePlan.dsp_pes) costs LUTs in
+    chains instead of a DSP block. Why: a PE beyond the board's DSP blocks (HardwarePlan.lut_pes) costs LUTs in
     proportion to its operand widths, so narrow layers buy PEs that wide ones cannot (docs/accelerator.md)."""
     n = len(w)
     terms = [Mux(w[i], a, 0) << i for i in range(n - 1)] + [Mux(w[n - 1], -(a << (n - 1)), 0)]
@@ -85,10 +87,8 @@ class PipelinedMultiplier(wiring.Component):
         product = Signal.like(self.product, name="product_reg", reset_less=True)  # after LATENCY stages
         if form == "ecp5":
             self._mult18x18d(m, product)
-        elif form == "lut":
-            self._in_logic(m, product)
-        else:
-            self._generic(m, product)
+        else:  # operand and product registers in the fabric, the product from `*` or, in logic cells, lut_product
+            self._registered(m, product, lut_product if form == "lut" else operator.mul)
         if self.stages == LATENCY:
             m.d.comb += self.product.eq(product)
         else:  # a fabric register behind the product, reset-less like the others
@@ -98,20 +98,13 @@ class PipelinedMultiplier(wiring.Component):
             m.d.comb += self.product.eq(behind)
         return m
 
-    def _generic(self, m: Module, product: Signal) -> None:
+    def _registered(self, m: Module, product: Signal, multiply) -> None:
         # no reset: the PE's flags say which products count, and reset-less registers are what yosys packs into
         # the iCE40's SB_MAC16 (its input and output registers) instead of logic cells
         w_reg = Signal(self.w_shape, name="w_reg", reset_less=True)
         a_reg = Signal(self.a_shape, name="a_reg", reset_less=True)
         with m.If(self.en):
-            m.d.sync += [w_reg.eq(self.w), a_reg.eq(self.a), product.eq(w_reg * a_reg)]
-
-    def _in_logic(self, m: Module, product: Signal) -> None:
-        """The generic form's registers around `lut_product`, which yosys cannot map to a DSP block."""
-        w_reg = Signal(self.w_shape, name="w_reg", reset_less=True)
-        a_reg = Signal(self.a_shape, name="a_reg", reset_less=True)
-        with m.If(self.en):
-            m.d.sync += [w_reg.eq(self.w), a_reg.eq(self.a), product.eq(lut_product(w_reg, a_reg))]
+            m.d.sync += [w_reg.eq(self.w), a_reg.eq(self.a), product.eq(multiply(w_reg, a_reg))]
 
     def _mult18x18d(self, m: Module, product: Signal) -> None:
         """MULT18X18D with its A/B input registers and its output register on CLK0/CE0; both ports signed."""

@@ -29,6 +29,7 @@ class Board:
     dsps: int            # SB_MAC16 / MULT18X18D
     make_platform: Callable[[], object]
     synth_opts: str = ""
+    sprams: int = 0      # single-ported RAMs (the iCE40 UltraPlus's SB_SPRAM256KA, 16k x 16 bits each)
 
     def platform(self):
         return self.make_platform()
@@ -81,7 +82,7 @@ def _orangecrab_25f():
 
 BOARDS: dict[str, Board] = {b.name: b for b in [
     Board("icebreaker", "iCEBreaker (iCE40UP5K-SG48)", "ice40", 12.0, luts=5280, ffs=5280, brams=30,
-          bram_bits=4096, dsps=8, make_platform=_icebreaker, synth_opts="-dsp"),
+          bram_bits=4096, dsps=8, make_platform=_icebreaker, synth_opts="-dsp", sprams=4),
     Board("ulx3s-85f", "ULX3S (ECP5 LFE5U-85F)", "ecp5", 25.0, luts=83640, ffs=83640, brams=208,
           bram_bits=18432, dsps=156, make_platform=_ulx3s_85f),
     Board("orangecrab-25f", "OrangeCrab r0.2 (ECP5 LFE5U-25F)", "ecp5", 48.0, luts=24288, ffs=24288, brams=56,

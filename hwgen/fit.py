@@ -18,7 +18,8 @@ import numpy as np
 
 from .cache import ResultCache, digest
 from .errors import HwgenError
-from .hwplan import MAC, ArrayShape, HardwarePlan, estimate_cycles, make_hardware_plan
+from .hwplan import MAC, SPRAM_WORDS, ArrayShape, HardwarePlan, estimate_cycles, make_hardware_plan
+from .hwplan.allocation import BankingError
 from .quant import QuantizedModel
 
 # (width, depth) modes of one block RAM
@@ -196,8 +197,29 @@ def _family_plan(qm: QuantizedModel, shape: ArrayShape, family: str, board=None,
     if family in SPREAD_READ_LATENCY and most_banks(hw) > SPREAD_BANKS:
         hw = replace(hw, read_latency=SPREAD_READ_LATENCY[family])
     in_logic = board is not None and family in LUT_MULTIPLIER_LUTS_PER_BIT
-    return replace(hw, preload_origins=PRELOAD_ORIGINS.get(family, True),
-                   lut_pes=max(hw.pes - board.dsps, 0) if in_logic else 0)
+    hw = replace(hw, preload_origins=PRELOAD_ORIGINS.get(family, True),
+                 lut_pes=max(hw.pes - board.dsps, 0) if in_logic else 0)
+    return _arena_in_spram(qm, shape, hw, board, unroll) if board is not None and board.sprams else hw
+
+
+def _arena_in_spram(qm: QuantizedModel, shape: ArrayShape, hw: HardwarePlan, board, unroll: bool) -> HardwarePlan:
+    """The arena in the board's SPRAMs where the plan does not fit its block RAM and the banked one does.
+
+    Why only then: a banked arena moves every tensor, and the multiplexer in front of each SPRAM's address
+    costs logic cells on a device that runs out of them; the designs that fit the block RAM keep their netlist."""
+    if sum(u.blocks for u in memory_use(hw, board.family)) <= board.brams or hw.write_lanes != 1:
+        return hw
+    try:
+        banked = make_hardware_plan(qm, shape, 1, hw.product_stages, hw.read_latency, unroll, arena_spram=True)
+    except (BankingError, ValueError):
+        return hw
+    banked = replace(banked, preload_origins=hw.preload_origins, lut_pes=hw.lut_pes)
+    return banked if spram_count(banked) <= board.sprams else hw
+
+
+def spram_count(hw: HardwarePlan) -> int:
+    """SPRAMs of the plan: each arena copy's banks (none where the arena is in block RAM)."""
+    return hw.replicas * math.ceil(hw.arena_depth / SPRAM_WORDS) if hw.arena_spram else 0
 
 
 def _four_lanes_if_faster(qm: QuantizedModel, shape: ArrayShape, hw: HardwarePlan, family: str, stages: int,
@@ -264,6 +286,7 @@ class MemoryUse:
     bits: int
     blocks: int
     detail: str     # what it holds, and its largest part
+    sprams: int = 0  # SPRAMs instead of block RAMs (HardwarePlan.arena_spram)
 
 
 def part_depths(depth: int, lanes: int) -> list[int]:
@@ -279,6 +302,8 @@ def arena_parts(hw: HardwarePlan) -> list[int]:
 
 def arena_blocks(hw: HardwarePlan, family: str) -> int:
     """Block RAMs of the activation arena: every copy, each of one, two or four interleaved parts."""
+    if hw.arena_spram:
+        return 0
     return hw.replicas * sum(bram_blocks(hw.store_bits, part, family) for part in arena_parts(hw))
 
 
@@ -291,8 +316,9 @@ def memory_use(hw: HardwarePlan, family: str) -> list[MemoryUse]:
     heaviest = max(weight_words, key=weight_words.get) if weight_words else None
     acts = MemoryUse("activations", hw.replicas * hw.arena_depth * hw.store_bits, arena_blocks(hw, family),
                      f"{hw.arena_depth} words x {hw.store_bits} bits, {hw.replicas} copies (one read port per array "
-                     f"row){f' of {hw.write_lanes} interleaved parts' if hw.write_lanes > 1 else ''}; largest tensor "
-                     f"{largest.name!r} {largest.size} values")
+                     f"row){f' of {hw.write_lanes} interleaved parts' if hw.write_lanes > 1 else ''}"
+                     f"{', two SPRAM banks each' if hw.arena_spram else ''}; largest "
+                     f"tensor {largest.name!r} {largest.size} values", spram_count(hw))
     weights = MemoryUse("weights", len(hw.weight_words) * hw.weight_word_width,
                         banked_blocks(hw.weight_word_width, len(hw.weight_words), family),
                         f"{len(hw.weight_words)} words x {hw.weight_word_width} bits"
@@ -311,10 +337,15 @@ def memory_use(hw: HardwarePlan, family: str) -> list[MemoryUse]:
 def check_memory(hw: HardwarePlan, board, model_name: str = "the model") -> None:
     """One clear error when the plan's memories need more block RAMs than the board has."""
     use = memory_use(hw, board.family)
-    need = sum(u.blocks for u in use)
+    need, sprams = sum(u.blocks for u in use), sum(u.sprams for u in use)
+    if sprams > board.sprams:
+        raise HwgenError(f"{model_name}'s plan keeps the activations in {sprams} SPRAMs; {board.description} has "
+                         f"{board.sprams}. Set arena_spram false in the hardware plan or use fewer array rows (each "
+                         "row reads its own copy)")
     if need <= board.brams:
         return
-    parts = "; ".join(f"{u.kind} {u.blocks} block{'s' if u.blocks > 1 else ''} ({u.detail})" for u in use if u.blocks)
+    parts = "; ".join(f"{u.kind} {u.blocks} block{'s' if u.blocks > 1 else ''} ({u.detail})" if u.blocks
+                      else f"{u.kind} in {u.sprams} SPRAMs ({u.detail})" for u in use if u.blocks or u.sprams)
     raise HwgenError(f"{model_name} does not fit the block RAM of {board.description} at array {hw.rows}x{hw.cols}: "
                      f"it needs {need} of {board.brams} blocks, {need - board.brams} short: {parts}. Use fewer bits, "
                      "a smaller array (the activations are copied once per array row) or a larger board")
@@ -325,12 +356,13 @@ def estimate(hw: HardwarePlan, board, lut_model: LutModel | None = None) -> dict
     # yosys maps every multiplier but those in logic cells (lut_product) to a DSP block (synth_ice40 -dsp,
     # synth_ecp5), even past the device's count
     model = lut_model or DEFAULT_LUT_MODEL
-    return {"luts": model.luts(hw) + multiplier_luts(hw, board.family), "brams": brams,
+    return {"luts": model.luts(hw) + multiplier_luts(hw, board.family), "brams": brams, "sprams": spram_count(hw),
             "dsps": hw.pes - hw.lut_pes, "pes": hw.pes, "lut_pes": hw.lut_pes, "lut_model": asdict(model)}
 
 
 def fits(est: dict, board, margin: float = 0.85) -> bool:
-    return est["luts"] <= margin * board.luts and est["brams"] <= board.brams and est["dsps"] <= board.dsps
+    return (est["luts"] <= margin * board.luts and est["brams"] <= board.brams and est["dsps"] <= board.dsps
+            and est.get("sprams", 0) <= board.sprams)
 
 
 # Two ECP5 placements have not routed (nextpnr-ecp5's default router, stopped after 22 and 95 minutes): DS-CNN at

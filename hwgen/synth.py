@@ -14,7 +14,7 @@ from .errors import HwgenError
 from . import protocol
 from .progress import run_watched
 from .toolchain import setup_synthesis
-from rtl_templates.memories import COLLISION_X_SCRIPT
+from rtl_templates.memories import COLLISION_X_SCRIPT, SPRAM_INIT_SCRIPT
 from rtl_templates.streams import KEEP_SCRIPT
 
 TOP = "hwgen_top"
@@ -23,7 +23,7 @@ TOP = "hwgen_top"
 # those names before synthesis costs only their readability in the reports. Then the activation memory's
 # read-during-write collisions are marked undefined (rtl_templates/memories.py says why that is safe), and the
 # copies of widely fanned-out registers keep their own flip-flops (rtl_templates/streams.py, kept_copy).
-SCRIPT_AFTER_READ = "\n".join(["rename -hide w:*]", COLLISION_X_SCRIPT, KEEP_SCRIPT])
+SCRIPT_AFTER_READ = "\n".join(["rename -hide w:*]", COLLISION_X_SCRIPT, SPRAM_INIT_SCRIPT, KEEP_SCRIPT])
 
 # nextpnr's utilization keys per family: (LUTs, FFs, DSPs, BRAMs)
 CELLS = {

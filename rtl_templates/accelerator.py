@@ -1067,7 +1067,8 @@ class Accelerator(wiring.Component):
             lut_rd = tables.read_port()
         arena = []
         for r in range(hw.replicas):
-            replica = InterleavedMemory(wd.store, hw.arena_depth, lanes=hw.write_lanes, latency=hw.read_latency)
+            replica = InterleavedMemory(wd.store, hw.arena_depth, lanes=hw.write_lanes, latency=hw.read_latency,
+                                        single_port=hw.arena_spram)
             m.submodules[f"arena{r}"] = replica
             arena.append(replica)
         return _Memories(program.read_port(), weights, p_rd, lut_rd, arena)

@@ -25,7 +25,7 @@ from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
 from hwgen.fit import BRAM_MODES, ecp5_bank_depth, part_depths
-from hwgen.hwplan.model import READ_LATENCIES
+from hwgen.hwplan.model import READ_LATENCIES, SPRAM_WIDTH, SPRAM_WORDS
 
 from .family import family_of
 
@@ -38,6 +38,11 @@ WRITE_STAGE_LATENCY = 1  # cycles a write waits in the write stage (BankedMemory
 # undefined (`COLLISION_X_MASK`), so yosys builds no address compare and bypass register around each block RAM
 RAM_BANK = "ram_bank"
 COLLISION_X_SCRIPT = f"setparam -set COLLISION_X_MASK 1'1 */t:$memrd_v2 */r:MEMID=\\{RAM_BANK}* %i"
+# A single-ported bank's memory name starts with this. Amaranth gives every memory initial contents (zeros), and
+# an SPRAM has none, so yosys would find no mapping: synthesis drops those memories' $meminit cells (the arena
+# is written before it is read)
+SPRAM_BANK = "spram_bank"
+SPRAM_INIT_SCRIPT = f"delete */t:$meminit_v2 */r:MEMID=\\{SPRAM_BANK}* %i"
 
 # iCE40: the SB_RAM40_4K's deepest mode (2048 x 2), blocks side by side: the UP5K is bound by logic cells, not by
 # its block RAM's output delay, and every bank costs a register per bit and a multiplexer input.
@@ -97,7 +102,8 @@ class BankedMemory(wiring.Component):
     FORMS = ("generic", "ecp5")
 
     def __init__(self, shape, depth: int, init=(), writable: bool = True, bank_depth: int | None = None,
-                 form: str | None = None, write_stage: bool | None = None, latency: int = READ_LATENCY):
+                 form: str | None = None, write_stage: bool | None = None, latency: int = READ_LATENCY,
+                 single_port: bool = False):
         """`form`: None picks from the platform ("ecp5" on ECP5 where `uses_dp16kd` holds); "generic" or "ecp5"
         force one, so a test can put both side by side. `write_stage`: the write port registered once more
         inside the memory, each bank's write enable decoded into a register of its own, so a write lands a
@@ -107,7 +113,16 @@ class BankedMemory(wiring.Component):
         multiplexer runs from registers (ResNet-8's and the FC autoencoder's critical paths on the ULX3S-85F,
         a DP16KD's output routed into the whole multiplexer, 11.9 and 11.5 ns). READ_LATENCY + 2 also puts a
         register beside each bank before that level, so placement may split the route from a far block RAM
-        to its group register in two (that route, 5.7-7.9 ns, was next)."""
+        to its group register in two (that route, 5.7-7.9 ns, was next).
+
+        `single_port`: each bank one iCE40 SPRAM (SPRAM_WORDS deep, `ram_style` "huge", which yosys maps to
+        SB_SPRAM256KA): its one address is the write's where the bank writes, else the read's, and a read in
+        a cycle its bank writes is lost. The caller keeps reads and writes of one bank apart (the arena by
+        placement: hwplan.allocation.banked); reads it discards may meet a write."""
+        if single_port and (not writable or any(init) or Shape.cast(shape).width > SPRAM_WIDTH):
+            raise ValueError(f"a single-ported memory is writable, starts empty and has words of at most "
+                             f"{SPRAM_WIDTH} bits")
+        self.single_port = single_port
         if latency not in READ_LATENCIES:
             raise ValueError(f"latency must be one of {READ_LATENCIES}, got {latency!r}")
         self.latency = latency
@@ -131,6 +146,8 @@ class BankedMemory(wiring.Component):
         """A bank's depth: `bank_depth`, or the family's (block_depth)."""
         if self.bank_depth is not None:
             return self.bank_depth
+        if self.single_port:
+            return SPRAM_WORDS
         return block_depth(family_of(platform), self.shape.width, self.depth)
 
     def uses_dp16kd(self, platform) -> bool:
@@ -142,7 +159,7 @@ class BankedMemory(wiring.Component):
         yosys's own mapping's (`dp16kd_initvals`); the 36-bit mode for ROMs only (the weight and parameter ROMs'
         wide words, DS-CNN's and the FC autoencoder's critical paths). sim/models/DP16KD.v models it on
         Verilator."""
-        form = self.form or ("ecp5" if family_of(platform) == "ecp5" else "generic")
+        form = self.form or ("ecp5" if family_of(platform) == "ecp5" and not self.single_port else "generic")
         depth = self._bank_depth(platform)
         return (form == "ecp5" and depth in DP16KD_MODES and (not any(self.init) or depth in DP16KD_INIT_DEPTHS)
                 and not (self.writable and depth in ROM_ONLY_DEPTHS))
@@ -209,6 +226,17 @@ class BankedMemory(wiring.Component):
                 m.d.comb += held[b].eq(self._dp16kd_bank(m, b, bank_depth, low, addr))
                 continue
             size = min(bank_depth, self.depth - b * bank_depth)
+            if self.single_port:
+                bank = Memory(shape=self.shape, depth=size, init=[], attrs={"ram_style": "huge"})
+                m.submodules[f"{SPRAM_BANK}{b}"] = bank
+                rd = bank.read_port()
+                m.d.comb += [rd.addr.eq(Mux(self._wr_bank[b], self._wr_addr[:low], addr[:low])),
+                             rd.en.eq(self.rd_en & ~self._wr_bank[b])]
+                with m.If(self.rd_en):
+                    m.d.sync += held[b].eq(rd.data)
+                wr = bank.write_port()
+                m.d.comb += [wr.addr.eq(rd.addr), wr.data.eq(self._wr_data), wr.en.eq(self._wr_bank[b])]
+                continue
             bank = Memory(shape=self.shape, depth=size, init=self.init[b * bank_depth:b * bank_depth + size])
             m.submodules[f"{RAM_BANK}{b}" if self.writable else f"rom_bank{b}"] = bank
             rd = bank.read_port()
@@ -306,12 +334,13 @@ class InterleavedMemory(wiring.Component):
     """
 
     def __init__(self, shape, depth: int, lanes: int = 2, bank_depth: int | None = None,
-                 write_stage: bool | None = None, latency: int = READ_LATENCY):
-        if lanes not in (1, 2, 4):
-            raise ValueError(f"an interleaved memory has 1, 2 or 4 lanes, not {lanes}")
+                 write_stage: bool | None = None, latency: int = READ_LATENCY, single_port: bool = False):
+        if lanes not in (1, 2, 4) or (single_port and lanes != 1):
+            raise ValueError(f"an interleaved memory has 1, 2 or 4 lanes (1 single-ported), not {lanes}")
         self.shape, self.depth, self.lanes, self.latency = Shape.cast(shape), depth, lanes, latency
         self.shift = (lanes - 1).bit_length()  # log2(lanes)
-        self.parts = [BankedMemory(shape, size, bank_depth=bank_depth, write_stage=write_stage, latency=latency)
+        self.parts = [BankedMemory(shape, size, bank_depth=bank_depth, write_stage=write_stage, latency=latency,
+                                   single_port=single_port)
                       for size in part_depths(depth, lanes)]
         rd = part_layout(depth, lanes)
         wr = data.StructLayout({"addr": rd["part0"].shape, "data": self.shape, "en": 1})

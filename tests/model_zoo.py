@@ -143,3 +143,14 @@ class NewOpsNet(nn.Module):
             y = act(y)
         y = self.acts[0](self.head(self.pad(y)))
         return self.fc(y.flatten(1))
+
+
+def wide_input_net() -> tuple[nn.Module, tuple[int, int, int]]:
+    """A large feature map and few weights: its activation arena (a 6x40x40 tensor beside the 40x40 input)
+    outgrows the iCE40 UP5K's block RAM, and its layers form a chain, so a banked arena in SPRAM holds it."""
+    torch.manual_seed(11)
+    model = nn.Sequential(nn.Conv2d(1, 6, 3, padding=1), nn.BatchNorm2d(6), nn.ReLU(), nn.MaxPool2d(2),
+                          nn.Conv2d(6, 8, 3, stride=2, padding=1), nn.ReLU(), nn.AdaptiveAvgPool2d(1), nn.Flatten(),
+                          nn.Linear(8, 5)).eval()
+    _randomize_bn(model, np.random.default_rng(11))
+    return model, (1, 40, 40)

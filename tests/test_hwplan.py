@@ -225,13 +225,15 @@ def test_a_large_two_lane_arena_falls_back_to_one_lane(cnn_path, monkeypatch):
 
 @pytest.mark.filterwarnings("ignore::hwgen.api.CalibrationWarning")
 def test_memory_misfit_names_the_tensor_the_layer_and_the_shortfall(root, tmp_path):
-    """DS-CNN at 1x1 on the iCEBreaker: block RAM counted by kind against the board, refused before any file is written."""
+    """DS-CNN at 1x1 on the iCEBreaker: block RAM (and SPRAM) counted by kind against the board, refused before
+    any file is written."""
     with pytest.raises(HwgenError) as err:
         build(root / "models" / "tiny" / "ds_cnn.pt2", tmp_path / "b", array=ArrayShape(1, 1), inputs=1,
               board="icebreaker")
     msg = str(err.value)
     assert "\n" not in msg and "ds_cnn.pt2 does not fit the block RAM of iCEBreaker" in msg
-    assert "needs 143 of 30 blocks, 113 short" in msg
+    # the arena (80 blocks: 16000 words x 9 bits, two copies) moved to the four SPRAMs; the weights do not fit
+    assert "needs 63 of 30 blocks, 33 short" in msg and "activations in 4 SPRAMs" in msg
     assert "largest tensor 'features_0_0' 8000 values" in msg and "largest layer 'features_2_0' 2048 words" in msg
     assert "fewer bits" in msg
     assert not (tmp_path / "b").exists() and not list(tmp_path.glob(".b.partial*"))
@@ -353,3 +355,57 @@ def test_narrow_operands_buy_pes_past_the_dsps_in_logic_cells(cnn_path):
     assert fit.choose_array(wide, oc)[1]["lut_pes"] == 0
     assert fit.choose_array(narrow, ice)[1]["lut_pes"] == 0
     assert fit.plan_for(narrow, ArrayShape(4, 4), "ice40", ice).lut_pes == 0  # no logic-cell form on the iCE40
+
+
+def _export(model, shape, path):
+    import torch
+
+    torch.export.save(torch.export.export(model.eval(), (torch.zeros(1, *shape),)), str(path))
+    return path
+
+
+@pytest.mark.filterwarnings("ignore::hwgen.api.CalibrationWarning")
+def test_arena_in_spram_keeps_every_layers_output_out_of_the_bank_it_reads(tmp_path, cnn_path):
+    """The iCE40's SPRAMs are single-ported, so `plan_for` banks the arena (two banks of SPRAM_WORDS) where the
+    block RAM cannot hold it: every entry's inputs lie in the bank its output does not, and only then; a plan
+    that fits the block RAM keeps it."""
+    from torch import nn
+
+    from boards import board
+    from hwgen import fit
+    from hwgen.hwplan import SPRAM_WORDS
+    from hwgen.hwplan.allocation import BankingError
+    from model_zoo import Residual, wide_input_net
+
+    icebreaker = board("icebreaker")
+    model, shape = wide_input_net()
+    qm = api.quantize(_export(model, shape, tmp_path / "w.pt2"), input_shape=shape)
+    plain = make_hardware_plan(qm, ArrayShape(2, 2), write_lanes=1)
+    assert sum(u.blocks for u in fit.memory_use(plain, "ice40")) > icebreaker.brams  # the block RAM cannot
+    hw = fit.plan_for(qm, ArrayShape(2, 2), "ice40", icebreaker)
+    assert hw.arena_spram and fit.spram_count(hw) == 4 and fit.arena_blocks(hw, "ice40") == 0
+    assert sum(u.blocks for u in fit.memory_use(hw, "ice40")) <= icebreaker.brams
+    fit.check_memory(hw, icebreaker)
+    slots = {t.name: t for t in hw.tensors}
+    bank = {name: t.base // SPRAM_WORDS for name, t in slots.items()}
+    assert all(t.base % SPRAM_WORDS + t.size <= SPRAM_WORDS for t in hw.tensors)  # no tensor straddles the banks
+    checked = 0
+    for op in hw.program:
+        if op.kind_name in ("mac", "max", "eltwise"):
+            node = qm.graph.node(hw.layer_names[op.trace_id])
+            for src in node.inputs:
+                while src not in slots:
+                    src = qm.graph.node(src).inputs[0]  # a Flatten aliases its input
+                assert bank[src] != op.out_base // SPRAM_WORDS, (node.name, src)
+                checked += 1
+    assert checked >= 5
+    assert not fit.plan_for(api.quantize(cnn_path), ArrayShape(2, 4), "ice40", icebreaker).arena_spram
+    # a residual block of one conv reads x twice (the conv, the add): three tensors, each pair joined by a layer
+    triangle = nn.Sequential(nn.Conv2d(1, 4, 3, padding=1), Residual(4, nn.ReLU()), nn.Flatten(), nn.Linear(64, 3))
+    qm = api.quantize(_export(triangle, (1, 4, 4), tmp_path / "t.pt2"), input_shape=(1, 4, 4))
+    with pytest.raises(BankingError, match="odd cycle"):
+        make_hardware_plan(qm, ArrayShape(1, 1), write_lanes=1, arena_spram=True)
+    big = nn.Sequential(nn.Conv2d(1, 2, 3, padding=1), nn.Flatten(), nn.Linear(2 * 91 * 91, 2))
+    qm = api.quantize(_export(big, (1, 91, 91), tmp_path / "b.pt2"), input_shape=(1, 91, 91))
+    with pytest.raises(BankingError, match="more than its 16384"):
+        make_hardware_plan(qm, ArrayShape(1, 1), write_lanes=1, arena_spram=True)

@@ -22,8 +22,8 @@ from .allocation import allocate
 from .cycles import LayerCycles, estimate_cycles
 from .encoding import descriptor_fields, descriptor_width, descriptor_words
 from .lowering import datapath, lower
-from .model import (ELTWISE, INPUT, KINDS, MAC, MAX, OUTPUT, READ_LATENCIES, SCHEMA, SCHEMA_VERSION, ArrayShape,
-                    HardwarePlan, LayerOp, TensorSlot)
+from .model import (ELTWISE, INPUT, KINDS, MAC, MAX, OUTPUT, READ_LATENCIES, SCHEMA, SCHEMA_VERSION, SPRAM_WIDTH,
+                    SPRAM_WORDS, ArrayShape, HardwarePlan, LayerOp, TensorSlot)
 from .packing import pack_param_word
 
 __all__ = ["ELTWISE", "INPUT", "KINDS", "MAC", "MAX", "OUTPUT", "SCHEMA", "SCHEMA_VERSION", "ArrayShape",
@@ -33,9 +33,10 @@ __all__ = ["ELTWISE", "INPUT", "KINDS", "MAC", "MAX", "OUTPUT", "SCHEMA", "SCHEM
 
 def make_hardware_plan(qm: QuantizedModel, array: ArrayShape, write_lanes: int = 2,
                        product_stages: int = 2, read_latency: int = READ_LATENCIES[0],
-                       unroll: bool = True) -> HardwarePlan:
+                       unroll: bool = True, arena_spram: bool = False) -> HardwarePlan:
     """`unroll`: depthwise convs may spread their output rows over the array's columns (fewer cycles, more weight
-    words: hwplan.lowering.unroll_for)."""
+    words: hwplan.lowering.unroll_for). `arena_spram`: the arena banked for single-ported SPRAMs (one lane;
+    allocation.BankingError where the graph has no such arena)."""
     if write_lanes not in (1, 2, 4):
         raise ValueError(f"write_lanes must be 1, 2 or 4, got {write_lanes!r}")
     if product_stages not in (2, 3):
@@ -44,8 +45,12 @@ def make_hardware_plan(qm: QuantizedModel, array: ArrayShape, write_lanes: int =
         raise ValueError(f"read_latency must be one of {READ_LATENCIES}, got {read_latency!r}")
     graph, plan = qm.graph, qm.plan
     fmt = {graph.input.name: plan.input, **{lp.name: lp.out for lp in plan.layers}}
-    layout = allocate(graph, fmt.__getitem__)
+    if arena_spram and write_lanes != 1:
+        raise ValueError("an arena in SPRAM takes one write lane")
+    layout = allocate(graph, fmt.__getitem__, SPRAM_WORDS if arena_spram else None)
     dp = datapath(qm)
+    if arena_spram and dp.store_bits > SPRAM_WIDTH:
+        raise ValueError(f"an arena in SPRAM holds words of at most {SPRAM_WIDTH} bits, not {dp.store_bits}")
     prog = lower(qm, layout, dp, array.rows, array.cols, lanes=write_lanes, unroll=unroll)
     tensors = tuple(TensorSlot(name, base, int(np.prod(graph.node(name).shape)), tuple(graph.node(name).shape),
                                fmt[name])
@@ -59,4 +64,4 @@ def make_hardware_plan(qm: QuantizedModel, array: ArrayShape, write_lanes: int =
         param_words=tuple(pack_param_word(b, s, dp.acc_bits, shift_width) for b, s in prog.param_entries) or (0,),
         lut_words=tuple(prog.lut_words), program=tuple(prog.ops), tensors=tensors, layer_names=tuple(n.name for n in graph.nodes),
         output_name=layout.storage(graph.output.name), macs=sum(getattr(n, "macs", 0) for n in graph.nodes),
-        write_lanes=write_lanes, product_stages=product_stages, read_latency=read_latency)
+        write_lanes=write_lanes, product_stages=product_stages, read_latency=read_latency, arena_spram=arena_spram)

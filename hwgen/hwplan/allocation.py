@@ -10,6 +10,13 @@ tried and the shallower kept: first-fit in the order tensors are written, and
 largest first at the lowest address free over the tensor's whole life
 (first-fit puts DS-CNN's 490-value input below its first 8000-value layer and
 the next layer above both: 16490 words, where 16000 fit 8 block RAMs of 2048).
+
+Single-ported memories (the iCE40's SPRAMs) take a banked arena
+(`bank_words`): two banks, each tensor wholly in one, and every layer's
+output in the bank its inputs are not in, so within a layer each bank is
+only read or only written (a two-colouring of the graph of tensors joined by
+a layer that reads one and writes the other; a chain always has one, a
+residual block with a projection shortcut does not).
 """
 from __future__ import annotations
 
@@ -20,7 +27,12 @@ import numpy as np
 from typing import Callable
 
 from .. import ir, ops
+from ..errors import HwgenError
 from ..fixed import Fixed
+
+
+class BankingError(HwgenError):
+    """No banked arena: the tensors cannot be two-coloured, or a bank overflows."""
 
 
 @dataclass(frozen=True)
@@ -100,8 +112,61 @@ def concat_views(graph: ir.Graph, fmt: Callable[[str], Fixed], alias: dict[str, 
     return views
 
 
-def allocate(graph: ir.Graph, fmt: Callable[[str], Fixed] | None = None) -> ArenaLayout:
-    """`fmt`: each tensor's format (cats store in place only where their inputs share theirs)."""
+def shallowest(sizes: list[tuple[str, int, int]], last_use: dict[str, int]) -> tuple[dict[str, int], int]:
+    return min((place(sizes, last_use) for place in (first_fit, largest_first)), key=lambda p: p[1])
+
+
+def two_colouring(names: list[str], pairs: set[tuple[str, str]]) -> dict[str, int]:
+    """Bank 0 or 1 for every tensor, the two tensors of every pair (a layer's output, one of its inputs) apart."""
+    near: dict[str, set[str]] = {name: set() for name in names}
+    for a, b in pairs:
+        if a == b:
+            raise BankingError(f"layer output {a!r} is also its input")
+        near[a].add(b)
+        near[b].add(a)
+    bank: dict[str, int] = {}
+    for start in names:  # first-written first: the input lands in bank 0
+        if start in bank:
+            continue
+        bank[start], todo = 0, [start]
+        while todo:
+            name = todo.pop()
+            for other in near[name]:
+                if other not in bank:
+                    bank[other] = 1 - bank[name]
+                    todo.append(other)
+                elif bank[other] == bank[name]:
+                    raise BankingError(f"tensors {name!r} and {other!r} would share a bank with a layer that reads "
+                                       "one and writes the other (an odd cycle of layers, e.g. a projection shortcut)")
+    return bank
+
+
+def banked(sizes: list[tuple[str, int, int]], last_use: dict[str, int], pairs: set[tuple[str, str]],
+           bank_words: int) -> tuple[dict[str, int], int]:
+    """Each bank placed on its own (`shallowest`), bank 1 from address `bank_words` on; the depth is bank 1's
+    top. Both colourings are tried (the input in bank 0 or 1) and the one with the shallower deeper bank kept."""
+    colour = two_colouring([name for name, _, _ in sorted(sizes, key=lambda t: t[2])], pairs)
+    best = None
+    for flip in (0, 1):
+        bases: dict[str, int] = {}
+        depths = []
+        for b in (0, 1):
+            mine = [t for t in sizes if colour[t[0]] ^ flip == b]
+            placed, depth = shallowest(mine, last_use) if mine else ({}, 0)
+            bases |= {name: b * bank_words + base for name, base in placed.items()}
+            depths.append(depth)
+        if best is None or max(depths) < max(best[1]):
+            best = (bases, depths)
+    bases, depths = best
+    if max(depths) > bank_words:
+        raise BankingError(f"a bank needs {max(depths)} words, more than its {bank_words}")
+    return bases, bank_words + depths[1]
+
+
+def allocate(graph: ir.Graph, fmt: Callable[[str], Fixed] | None = None,
+             bank_words: int | None = None) -> ArenaLayout:
+    """`fmt`: each tensor's format (cats store in place only where their inputs share theirs). `bank_words`: a
+    banked arena of two banks of that many words (single-ported memories); BankingError where none exists."""
     alias = {n.name: n.inputs[0] for n in graph.nodes if ops.rule(n).unit == "alias"}
     views = concat_views(graph, fmt, alias) if fmt is not None else {}
     layout = ArenaLayout({}, 0, alias, views)
@@ -119,7 +184,12 @@ def allocate(graph: ir.Graph, fmt: Callable[[str], Fixed] | None = None) -> Aren
             last_use[holder] = max(last_use[holder], step_of[n.name])
     last_use[home[layout.storage(graph.output.name)]] = len(written)
     sizes = [(n.name, int(np.prod(n.shape)), first[n.name]) for n in stored]
-    placed, depth = min((place(sizes, last_use) for place in (first_fit, largest_first)), key=lambda p: p[1])
+    if bank_words is None:
+        placed, depth = shallowest(sizes, last_use)
+    else:
+        pairs = {(home[n.name], home[layout.storage(src)]) for n in written if not layout.in_place(n.name)
+                 for src in n.inputs}
+        placed, depth = banked(sizes, last_use, pairs, bank_words)
     bases = {name: placed[name] for name, _, _ in sorted(sizes, key=lambda t: t[2])}  # first written first: the input
     for v, (cat, offset) in views.items():
         bases[v] = bases[cat] + offset

@@ -137,6 +137,11 @@ class TensorSlot:
     fmt: Fixed
 
 
+# the iCE40 UltraPlus's single-ported RAM (SB_SPRAM256KA): words and bits; a plan with `arena_spram` keeps its
+# activation arena in banks of that depth (hwplan.allocation.banked)
+SPRAM_WORDS = 16384
+SPRAM_WIDTH = 16
+
 # the banked memories' read latencies a plan may ask for (HardwarePlan.read_latency; rtl_templates.memories)
 READ_LATENCIES = (3, 4, 5)
 
@@ -179,6 +184,10 @@ class HardwarePlan:
     # PEs whose multiplier is built from logic cells instead of a DSP block: the last ones in row-major order, where
     # the array has more PEs than the board has DSPs and the operands are narrow (hwgen.fit: LUT_MULTIPLIER_BITS)
     lut_pes: int = 0
+    # the activation arena in single-ported SPRAM banks of SPRAM_WORDS (the iCE40 UltraPlus: block RAM left for the
+    # weights), every layer's output in the bank its inputs are not in (hwgen.fit.plan_for, only where the
+    # arena would not fit the block RAM)
+    arena_spram: bool = False
     schema: str = field(default=SCHEMA)
     version: int = field(default=SCHEMA_VERSION)
 

@@ -475,3 +475,28 @@ def test_unrolled_depthwise_bit_exact(tmp_path, monkeypatch, rows, cols, board, 
         for op, est in zip(b.hw.program, estimate_cycles(b.hw)):
             if op.unrolled:
                 assert est.estimate <= measured[b.hw.layer_names[op.trace_id]] <= est.estimate + 20
+
+
+@pytest.mark.filterwarnings("ignore::hwgen.api.CalibrationWarning")
+def test_arena_in_spram_bit_exact_under_stalls_and_a_shared_bank_is_caught(tmp_path, monkeypatch):
+    """A model whose arena outgrows the UP5K's block RAM keeps it in single-ported SPRAM banks (the iCE40 form,
+    random stalls): bit-exact. The same model with every tensor in one bank, so a layer writes the bank it reads,
+    loses those reads: the simulation must say so."""
+    import torch
+
+    from hwgen.hwplan import allocation
+    from model_zoo import wide_input_net
+
+    model, shape = wide_input_net()
+    torch.export.save(torch.export.export(model, (torch.zeros(1, *shape),)), str(tmp_path / "m.pt2"))
+    b = build(tmp_path / "m.pt2", tmp_path / "b", array=ArrayShape(2, 2), inputs=3, input_shape=shape,
+              board="icebreaker")
+    assert b.hw.arena_spram and b.hw.replicas == 2
+    r = simulate(b.path, stall=0.15, seed=4, work_dir=tmp_path / "sim", dsp="ice40")
+    assert r.mismatches == [] and r.bit_exact and r.inputs == 3
+    monkeypatch.setattr(allocation, "two_colouring", lambda names, pairs: {name: 0 for name in names})
+    shared = build(tmp_path / "m.pt2", tmp_path / "shared", array=ArrayShape(2, 2), inputs=1, input_shape=shape,
+                   board="icebreaker")
+    assert shared.hw.arena_spram and len({t.base // 16384 for t in shared.hw.tensors}) == 1
+    r = simulate(shared.path, work_dir=tmp_path / "sim2", dsp="ice40")
+    assert not r.bit_exact and r.mismatches

@@ -74,7 +74,7 @@ def measure(model: str, board: str, tmp: Path, sim_inputs: int, run_synth: bool)
 
 def print_tables(rows: list[dict]) -> None:
     print(f"{'model':<18}{'board':<16}{'array':>6}{'est. cycles':>13}{'cycles':>11}{'util':>7}"
-          f"{'LUT':>7}{'DSP':>5}{'BRAM':>5}{'Fmax':>8}{'latency':>11}")
+          f"{'LUT':>7}{'DSP':>5}{'BRAM':>5}{'SPRAM':>6}{'Fmax':>8}{'latency':>11}")
     for r in rows:
         if not r["fits"]:
             print(f"{r['model']:<18}{r['board']:<16}  does not fit: {r['reason']}")
@@ -83,9 +83,9 @@ def print_tables(rows: list[dict]) -> None:
         util = f"{100 * r['pe_utilization']:.1f}%" if "pe_utilization" in r else "-"
         fmax = f"{r['fmax_mhz']:.1f}" if r.get("fmax_mhz") else "-"
         lat = f"{r['latency_ms_at_fmax']:.3f} ms" if "latency_ms_at_fmax" in r else "-"
-        res = [str(r.get(k, "-")) for k in ("luts", "dsps", "brams")]
+        res = [str(r.get(k) if r.get(k) is not None else "-") for k in ("luts", "dsps", "brams", "sprams")]
         print(f"{r['model']:<18}{r['board']:<16}{r['array']:>6}{r['estimated_cycles']:>13}{cycles:>11}{util:>7}"
-              f"{res[0]:>7}{res[1]:>5}{res[2]:>5}{fmax:>8}{lat:>11}")
+              f"{res[0]:>7}{res[1]:>5}{res[2]:>5}{res[3]:>6}{fmax:>8}{lat:>11}")
     print(f"\n{'peer (published MLPerf Tiny figure)':<58}{'ours':<16}{'latency':>11}  source")
     for p in PEERS:
         lat = f"{p['latency_ms']} ms" if p["latency_ms"] is not None else "-"

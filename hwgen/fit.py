@@ -18,7 +18,7 @@ import numpy as np
 
 from .cache import ResultCache, digest
 from .errors import HwgenError
-from .hwplan import MAC, SPRAM_WORDS, ArrayShape, HardwarePlan, estimate_cycles, make_hardware_plan
+from .hwplan import MAC, SPRAM_WIDTH, SPRAM_WORDS, ArrayShape, HardwarePlan, estimate_cycles, make_hardware_plan
 from .hwplan.allocation import BankingError
 from .quant import QuantizedModel
 
@@ -199,27 +199,47 @@ def _family_plan(qm: QuantizedModel, shape: ArrayShape, family: str, board=None,
     in_logic = board is not None and family in LUT_MULTIPLIER_LUTS_PER_BIT
     hw = replace(hw, preload_origins=PRELOAD_ORIGINS.get(family, True),
                  lut_pes=max(hw.pes - board.dsps, 0) if in_logic else 0)
-    return _arena_in_spram(qm, shape, hw, board, unroll) if board is not None and board.sprams else hw
+    return _in_spram(qm, shape, hw, board, unroll) if board is not None and board.sprams else hw
 
 
-def _arena_in_spram(qm: QuantizedModel, shape: ArrayShape, hw: HardwarePlan, board, unroll: bool) -> HardwarePlan:
-    """The arena in the board's SPRAMs where the plan does not fit its block RAM and the banked one does.
+def _in_spram(qm: QuantizedModel, shape: ArrayShape, hw: HardwarePlan, board, unroll: bool) -> HardwarePlan:
+    """The arena, and if that is not enough the weights too, in the board's SPRAMs, where the plan does not
+    fit its block RAM: the first of (arena), (arena and weights), (weights) that fits; else the arena's (so a
+    misfit names what is still short).
 
-    Why only then: a banked arena moves every tensor, and the multiplexer in front of each SPRAM's address
-    costs logic cells on a device that runs out of them; the designs that fit the block RAM keep their netlist."""
-    if sum(u.blocks for u in memory_use(hw, board.family)) <= board.brams or hw.write_lanes != 1:
+    Why only then: a banked arena moves every tensor and puts a multiplexer in front of each SPRAM's address
+    (logic cells, which the UP5K runs out of), and weights in SPRAM must be loaded at start (the host link's
+    load frames); the designs that fit the block RAM keep their netlist."""
+    if _fits_memory(hw, board) or hw.write_lanes != 1:
         return hw
-    try:
-        banked = make_hardware_plan(qm, shape, 1, hw.product_stages, hw.read_latency, unroll, arena_spram=True)
-    except (BankingError, ValueError):
-        return hw
-    banked = replace(banked, preload_origins=hw.preload_origins, lut_pes=hw.lut_pes)
-    return banked if spram_count(banked) <= board.sprams else hw
+    tried = []
+    for arena, weights in ((True, False), (True, True), (False, True)):
+        try:
+            plan = make_hardware_plan(qm, shape, 1, hw.product_stages, hw.read_latency, unroll, arena_spram=arena,
+                                      weights_spram=weights)
+        except (BankingError, ValueError):
+            continue
+        plan = replace(plan, preload_origins=hw.preload_origins, lut_pes=hw.lut_pes)
+        if _fits_memory(plan, board):
+            return plan
+        tried.append(plan)
+    return next((p for p in tried if p.arena_spram and not p.weights_spram and spram_count(p) <= board.sprams), hw)
+
+
+def _fits_memory(hw: HardwarePlan, board) -> bool:
+    use = memory_use(hw, board.family)
+    return sum(u.blocks for u in use) <= board.brams and sum(u.sprams for u in use) <= board.sprams
+
+
+def weight_sprams(hw: HardwarePlan) -> int:
+    return (math.ceil(hw.weight_word_width / SPRAM_WIDTH) * math.ceil(len(hw.weight_words) / SPRAM_WORDS)
+            if hw.weights_spram else 0)
 
 
 def spram_count(hw: HardwarePlan) -> int:
-    """SPRAMs of the plan: each arena copy's banks (none where the arena is in block RAM)."""
-    return hw.replicas * math.ceil(hw.arena_depth / SPRAM_WORDS) if hw.arena_spram else 0
+    """SPRAMs of the plan: each arena copy's banks and the weight memory's (none where they are in block RAM)."""
+    arena = hw.replicas * math.ceil(hw.arena_depth / SPRAM_WORDS) if hw.arena_spram else 0
+    return arena + weight_sprams(hw)
 
 
 def _four_lanes_if_faster(qm: QuantizedModel, shape: ArrayShape, hw: HardwarePlan, family: str, stages: int,
@@ -315,14 +335,16 @@ def memory_use(hw: HardwarePlan, family: str) -> list[MemoryUse]:
             weight_words[hw.layer_names[op.trace_id]] = op.tiles_per_mt * op.w_words  # column tiles x words
     heaviest = max(weight_words, key=weight_words.get) if weight_words else None
     acts = MemoryUse("activations", hw.replicas * hw.arena_depth * hw.store_bits, arena_blocks(hw, family),
-                     f"{hw.arena_depth} words x {hw.store_bits} bits, {hw.replicas} copies (one read port per array "
+                     f"{hw.arena_depth} words x {hw.store_bits} bits, {hw.replicas} cop{'ies' if hw.replicas > 1 else 'y'} (one read port per array "
                      f"row){f' of {hw.write_lanes} interleaved parts' if hw.write_lanes > 1 else ''}"
                      f"{', two SPRAM banks each' if hw.arena_spram else ''}; largest "
-                     f"tensor {largest.name!r} {largest.size} values", spram_count(hw))
+                     f"tensor {largest.name!r} {largest.size} values", spram_count(hw) - weight_sprams(hw))
     weights = MemoryUse("weights", len(hw.weight_words) * hw.weight_word_width,
-                        banked_blocks(hw.weight_word_width, len(hw.weight_words), family),
+                        0 if hw.weights_spram else banked_blocks(hw.weight_word_width, len(hw.weight_words), family),
                         f"{len(hw.weight_words)} words x {hw.weight_word_width} bits"
-                        + (f"; largest layer {heaviest!r} {weight_words[heaviest]} words" if heaviest else ""))
+                        + (", loaded at start" if hw.weights_spram else "")
+                        + (f"; largest layer {heaviest!r} {weight_words[heaviest]} words" if heaviest else ""),
+                        weight_sprams(hw))
     params = MemoryUse("parameters", len(hw.param_words) * hw.param_width,
                        bram_blocks(hw.param_width, len(hw.param_words), family),
                        f"{len(hw.param_words)} tiles x {hw.param_width} bits of bias and shift")
@@ -339,9 +361,10 @@ def check_memory(hw: HardwarePlan, board, model_name: str = "the model") -> None
     use = memory_use(hw, board.family)
     need, sprams = sum(u.blocks for u in use), sum(u.sprams for u in use)
     if sprams > board.sprams:
-        raise HwgenError(f"{model_name}'s plan keeps the activations in {sprams} SPRAMs; {board.description} has "
-                         f"{board.sprams}. Set arena_spram false in the hardware plan or use fewer array rows (each "
-                         "row reads its own copy)")
+        kinds = ", ".join(f"{u.kind} {u.sprams}" for u in use if u.sprams)
+        raise HwgenError(f"{model_name}'s plan needs {sprams} SPRAMs ({kinds}); {board.description} has "
+                         f"{board.sprams}. Use fewer array rows (each row reads its own activation copy) or set "
+                         "arena_spram / weights_spram false in the hardware plan")
     if need <= board.brams:
         return
     parts = "; ".join(f"{u.kind} {u.blocks} block{'s' if u.blocks > 1 else ''} ({u.detail})" if u.blocks

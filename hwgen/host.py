@@ -60,6 +60,13 @@ def run_on_board(build_dir: str | Path, inputs: str | Path, port_name: str, *, b
     frames = [protocol.encode_request(sample, in_fmt) for sample in q.reshape(len(q), -1)]
     with serial.serial_for_url(port_name, baudrate=baud, timeout=0.05) as port:
         port.reset_input_buffer()
+        if hw.weights_spram:  # an SPRAM has no bitstream contents: the weights go over the link first
+            for i, frame in enumerate(protocol.encode_load(hw.weight_image(), protocol.packed_bytes(
+                    hw.input.size, in_fmt.bits))):
+                port.write(frame)
+                resp = read_response(port, out_fmt, timeout)
+                if not resp.loaded:
+                    raise HwgenError(f"weight load frame {i}: the board answered {resp.message!r}")
         for frame in frames[:WINDOW]:  # the board holds two requests: the next one arrives while it computes
             port.write(frame)
         for i in range(len(frames)):

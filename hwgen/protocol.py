@@ -1,9 +1,13 @@
 """The UART host-link frame format, shared by the host (`hwgen run`), the RTL and its testbench.
 
 Request  (host -> board): A5 | 01 | len_lo len_hi | payload[len] | chk
+Load     (host -> board): A5 | 02 | len_lo len_hi | chunk[len] | chk
+                          (only a design whose weights are in SPRAM: the weight image,
+                          HardwarePlan.weight_image, in chunks as long as a request's payload, the
+                          last zero-padded; sent after power-up, before the first request)
 Response (board -> host): 5A | status | class_lo class_hi | n_lo n_hi | logits[ceil(n * out.bits / 8)] | chk
                           (status 0; `class` is the first maximum's index)
-                          5A | status | chk   (status != 0)
+                          5A | status | chk   (status != 0; 5 answers a load chunk)
 
 Values are packed at their own width: the inputs at the input format's bits,
 the logits at the output format's, one after the other from bit 0 of the
@@ -34,8 +38,10 @@ BAUD_TOLERANCE = 0.03
 SYNC_REQUEST = 0xA5
 SYNC_RESPONSE = 0x5A
 CMD_INFER = 0x01
-STATUS = {0: "ok", 1: "bad checksum", 2: "bad length", 3: "unknown command", 4: "timeout (incomplete frame)"}
-STATUS_OK, STATUS_CHECKSUM, STATUS_LENGTH, STATUS_COMMAND, STATUS_TIMEOUT = range(5)
+CMD_LOAD = 0x02
+STATUS = {0: "ok", 1: "bad checksum", 2: "bad length", 3: "unknown command", 4: "timeout (incomplete frame)",
+          5: "weights chunk loaded"}
+STATUS_OK, STATUS_CHECKSUM, STATUS_LENGTH, STATUS_COMMAND, STATUS_TIMEOUT, STATUS_LOADED = range(6)
 MAX_VALUES = 0xFFFF  # the frames' 16-bit lengths and counts
 
 
@@ -74,9 +80,20 @@ def decode_values(data: bytes, count: int, fmt: Fixed) -> list[int]:
 
 
 def encode_request(values, fmt: Fixed) -> bytes:
-    payload = encode_values(list(values), fmt)
-    body = bytes([CMD_INFER, len(payload) & 0xFF, len(payload) >> 8]) + payload
+    return _frame(CMD_INFER, encode_values(list(values), fmt))
+
+
+def _frame(command: int, payload: bytes) -> bytes:
+    body = bytes([command, len(payload) & 0xFF, len(payload) >> 8]) + payload
     return bytes([SYNC_REQUEST]) + body + bytes([checksum(body)])
+
+
+def encode_load(image: bytes, chunk: int) -> list[bytes]:
+    """Load frames carrying a weight image in chunks of `chunk` bytes (a request's payload length), the last
+    zero-padded: the board drops what lies past the image."""
+    if chunk < 1:
+        raise ProtocolError("a load chunk needs at least one byte")
+    return [_frame(CMD_LOAD, image[i:i + chunk].ljust(chunk, b"\0")) for i in range(0, len(image), chunk)]
 
 
 @dataclass(frozen=True)
@@ -88,6 +105,10 @@ class Response:
     @property
     def ok(self) -> bool:
         return self.status == STATUS_OK
+
+    @property
+    def loaded(self) -> bool:
+        return self.status == STATUS_LOADED
 
     @property
     def message(self) -> str:

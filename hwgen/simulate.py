@@ -110,7 +110,8 @@ def compile_build(build: Build, cache: Path | None = None, dsp: str = "generic")
 
     hw = build.hw
     vec_count = int(build.manifest["inputs"])
-    harness = harness_verilog(trace_format(hw), build.manifest["top"], hw.input.size, max(vec_count, 1))
+    harness = harness_verilog(trace_format(hw), build.manifest["top"], hw.input.size, max(vec_count, 1),
+                              len(hw.weight_image()) if hw.weights_spram else 0)
     sources = {**accelerator_sources(build, dsp), f"{TOP}.v": harness}
     return runner.build(sources, TOP, cache, public=PORTS)
 
@@ -152,6 +153,10 @@ def simulate(path: str | Path, *, inputs: int | None = None, stall: float = 0.0,
     progress_file.unlink(missing_ok=True)
     trace_file.unlink(missing_ok=True)
     plusargs = [f"+hwgen_x={x_file}", f"+hwgen_trace={trace_file}", f"+hwgen_inputs={count}"]
+    if hw.weights_spram:  # the harness loads the weights first (sim.harness: `load_bytes`)
+        w_file = run_dir / "weights.hex"
+        w_file.write_text("".join(f"{b:02x}\n" for b in hw.weight_image()))
+        plusargs.append(f"+hwgen_w={w_file}")
     for kind, n in (fault or {}).items():
         plusargs.append(f"+hwgen_{kind}={int(n)}")
     per_inference_limit = 50 * int(sum(op.n_out for op in hw.program) + hw.macs) + 100_000

@@ -1023,11 +1023,14 @@ class Accelerator(wiring.Component):
     def __init__(self, hw: HardwarePlan):
         self.hw, self.wd = hw, Widths(hw)
         self.trace_layout = trace_layout(hw)
-        super().__init__({
+        ports = {
             "inputs": In(stream.Signature(self.wd.store)),
             "outputs": Out(stream.Signature(data.StructLayout({"data": self.wd.store, "last": 1}))),
             "trace_out": Out(self.trace_layout),
-        })
+        }
+        if hw.weights_spram:  # the weight image's bytes (HardwarePlan.weight_image), before the first input
+            ports["load"] = In(stream.Signature(8))
+        super().__init__(ports)
 
     def elaborate(self, platform):
         m = Module()
@@ -1036,7 +1039,7 @@ class Accelerator(wiring.Component):
         units = self._units(m, seq, mem)
         self._walker_paths(m, seq, mem, units)
         self._arena_reads(m, seq, mem, units)
-        self._writes(m, seq, mem, units, self._input_loader(m, seq), platform)
+        self._writes(m, seq, mem, units, self._input_loader(m, seq, mem), platform)
         return m
 
     def _memories(self, m: Module, family: str | None) -> _Memories:
@@ -1044,8 +1047,13 @@ class Accelerator(wiring.Component):
         hw, wd = self.hw, self.wd
         m.submodules.program = program = Memory(shape=unsigned(descriptor_layout(hw).size), depth=len(hw.program),
                                                 init=descriptor_words(hw))
-        m.submodules.weights = weights = BankedMemory(unsigned(hw.weight_word_width), len(hw.weight_words),
-                                                      init=hw.weight_words, writable=False, latency=hw.read_latency)
+        if hw.weights_spram:  # written by `_weight_loader`
+            weights = BankedMemory(unsigned(hw.weight_word_width), len(hw.weight_words), latency=hw.read_latency,
+                                   single_port=True)
+        else:
+            weights = BankedMemory(unsigned(hw.weight_word_width), len(hw.weight_words), init=hw.weight_words,
+                                   writable=False, latency=hw.read_latency)
+        m.submodules.weights = weights
         # A parameter ROM (one word per column tile, hundreds of bits wide) deeper than a LUT4's 16 entries is a
         # BankedMemory, on ECP5 DP16KD blocks with their output register: left to yosys, ResNet-8's 23 x 496-bit
         # ROM became LUT5s whose shared address and wide outputs congested the router (70478 arcs still to route
@@ -1195,8 +1203,8 @@ class Accelerator(wiring.Component):
             m.d.comb += engine.operands.payload.a[i].eq(beats.payload.a[i])
 
     def _arena_reads(self, m: Module, seq: _Sequencer, mem: _Memories, u: _Units) -> None:
-        """The walker owns every replica's read port (one per array row); the eltwise unit replicas 0 and 1, each
-        read as a pair (the address and the one after it)."""
+        """The walker owns every replica's read port (one per array row); the eltwise unit replicas 0 and (where
+        the plan has an Add) 1, each read as a pair (the address and the one after it)."""
         walker, ew, walking = u.walker, u.ew, seq.walking
         for r, replica in enumerate(mem.arena):
             ew_read = replica.pair_read(*((ew.a_addr, ew.a_after) if r == 0 else (ew.b_addr, ew.b_after)))
@@ -1212,30 +1220,60 @@ class Accelerator(wiring.Component):
             # of that AND, worked out a cycle ahead like the units' own: one net had reached every replica's
             # blocks (ResNet-8's on the ULX3S-85F, 104 block RAMs, 10.0 ns)
             m.d.comb += replica.rd_en.eq(kept_copy(m, f"arena{r}_rd_en", walker.rd_en_next & ew.rd_en_next, 1))
-        m.d.comb += [ew.a_data.eq(mem.arena[0].rd_data), ew.b_data.eq(mem.arena[1].rd_data),
-                     ew.a_next.eq(mem.arena[0].rd_next), ew.b_next.eq(mem.arena[1].rd_next)]
+        if len(mem.arena) > 1:
+            m.d.comb += [ew.a_data.eq(mem.arena[0].rd_data), ew.b_data.eq(mem.arena[1].rd_data),
+                         ew.a_next.eq(mem.arena[0].rd_next), ew.b_next.eq(mem.arena[1].rd_next)]
+        else:  # no entry reads a second tensor (HardwarePlan.replicas): b stays 0
+            m.d.comb += [ew.a_data.eq(mem.arena[0].rd_data), ew.a_next.eq(mem.arena[0].rd_next)]
         if mem.lut_rd is not None:
             m.d.comb += [mem.lut_rd.addr.eq(ew.lut_addr), mem.lut_rd.en.eq(ew.rd_en), ew.lut_data.eq(mem.lut_rd.data)]
 
-    def _input_loader(self, m: Module, seq: _Sequencer) -> Signal:
-        """The `input` entry: one write per input stream beat."""
+    def _input_loader(self, m: Module, seq: _Sequencer, mem: _Memories) -> Signal:
+        """The `input` entry: one write per input stream beat (once the weights are in, where they are loaded)."""
         hw, d, e = self.hw, seq.d, seq.e
         in_idx = Signal(range(hw.input.size + 1))
         loading = Signal()
         with m.If(seq.start[INPUT]):
             m.d.sync += [loading.eq(1), in_idx.eq(0)]
-        m.d.comb += self.inputs.ready.eq(loading)
+        accept = loading  # takes an input value this cycle, if one is offered
+        if hw.weights_spram:
+            accept = loading & self._weight_loader(m, mem.weights, loading & (in_idx == 0))
+        m.d.comb += self.inputs.ready.eq(accept)
         # registered, like the units' writes: the host's `valid` and the address adder end here, not in the arena's
         # write-port selection and pair addressing
         in_write = Signal(write_layout(hw))
         m.d.sync += in_write.eq(0)  # all zero while not writing, like the units' writes
-        with m.If(self.inputs.valid & loading):
+        with m.If(self.inputs.valid & accept):
             m.d.sync += [in_write.en.eq(1), in_write.addr.eq(d.out_base + in_idx), in_write.data.eq(self.inputs.payload),
                          in_write.saturated.eq(0),  # inputs are already in format
                          in_write.next.eq(0), in_idx.eq(in_idx + 1)]
             with m.If(in_idx == e.n_out):
                 m.d.sync += loading.eq(0)
         return in_write
+
+    def _weight_loader(self, m: Module, weights: BankedMemory, idle) -> Signal:
+        """The `load` stream's bytes into the weight memory (SPRAM, which has no bitstream contents): words of
+        weight_bytes_per_word bytes, little-endian, from address 0 on, taken only while the accelerator waits
+        for an inference's first input (`idle`), so no layer reads the memory while it changes. Returns `loaded`:
+        the last word is in (inputs wait for it); a further whole image loads again."""
+        hw = self.hw
+        per_word, last = hw.weight_bytes_per_word, len(hw.weight_words) - 1
+        byte_idx, addr = Signal(range(per_word)), Signal(range(last + 1))
+        word, write, loaded = Signal(8 * per_word), Signal(), Signal()
+        m.d.comb += self.load.ready.eq(idle)
+        m.d.sync += write.eq(0)
+        with m.If(self.load.valid & idle):
+            # each byte enters at the top: after a word's last byte its first is the lowest
+            m.d.sync += [word.eq(Cat(word[8:], self.load.payload)),
+                         byte_idx.eq(Mux(byte_idx == per_word - 1, 0, byte_idx + 1)),
+                         write.eq(byte_idx == per_word - 1)]
+        with m.If(write):
+            m.d.sync += addr.eq(Mux(addr == last, 0, addr + 1))
+            with m.If(addr == last):
+                m.d.sync += loaded.eq(1)
+        m.d.comb += [weights.wr_addr.eq(addr), weights.wr_data.eq(word[:hw.weight_word_width]),
+                     weights.wr_en.eq(write)]
+        return loaded
 
     def _writes(self, m: Module, seq: _Sequencer, mem: _Memories, u: _Units, in_write: Signal,
                 platform) -> None:

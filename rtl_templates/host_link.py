@@ -105,19 +105,19 @@ class _Port:
     en: Value
 
 
-def after_read(link: HostLink, then: str) -> str:
+def after_read(link: HostLink, then: str, name: str = "LATCH") -> str:
     """The state to go to after addressing a buffer: the first LATCH state (`latch_states`), or `then`."""
-    return "LATCH0" if link.read_waits else then
+    return f"{name}0" if link.read_waits else then
 
 
-def latch_states(link: HostLink, m: Module, then: str, busy: bool = False) -> None:
+def latch_states(link: HostLink, m: Module, then: str, busy: bool = False, name: str = "LATCH") -> None:
     """The LATCH states between addressing a buffer and its registered data (`fetched` takes it in the last
-    one), ending in state `then`. `busy`: the link is busy in them."""
+    one), ending in state `then`. `busy`: the link is busy in them. `name`: their prefix (one set per path)."""
     for wait in range(link.read_waits):
-        with m.State(f"LATCH{wait}"):
+        with m.State(f"{name}{wait}"):
             if busy:
                 m.d.comb += link.busy.eq(1)
-            m.next = f"LATCH{wait + 1}" if wait + 1 < link.read_waits else then
+            m.next = f"{name}{wait + 1}" if wait + 1 < link.read_waits else then
 
 
 def buffer_read(link: HostLink, m: Module, rd) -> Signal:
@@ -137,6 +137,7 @@ class _Queues:
         self.in_full = Array(Signal(name=f"in_full{i}") for i in range(BANKS))
         self.in_status = Array(Signal(8, name=f"in_status{i}") for i in range(BANKS))
         self.in_ok = Array(Signal(name=f"in_ok{i}") for i in range(BANKS))  # in_status == OK, one bit to decide on
+        self.in_load = Array(Signal(name=f"in_load{i}") for i in range(BANKS))  # a load frame (CMD_LOAD)
         self.out_full = Array(Signal(name=f"out_full{i}") for i in range(BANKS))
         self.out_status = Array(Signal(8, name=f"out_status{i}") for i in range(BANKS))
         self.out_label = Array(Signal(label_bits, name=f"out_label{i}") for i in range(BANKS))
@@ -163,6 +164,7 @@ class _Receiver:
         self.bank = Signal(range(BANKS))
         self.idle = Signal(range(link.timeout + 1))
         self.finished, self.finished_status, self.finished_ok = Signal(), Signal(8), Signal()
+        self.is_load = Signal()  # the frame's command is CMD_LOAD
         with m.If(self.got):
             m.d.sync += self.idle.eq(0)
         with m.Elif(self.idle != link.timeout):
@@ -184,6 +186,8 @@ class _Receiver:
         with m.If(self.finished):
             m.d.sync += [q.in_full[self.bank].eq(1), q.in_status[self.bank].eq(self.finished_status),
                          q.in_ok[self.bank].eq(self.finished_ok), self.bank.eq(next_bank(self.bank))]
+            if self.link.hw.weights_spram:
+                m.d.sync += q.in_load[self.bank].eq(self.is_load)
             with m.If(~self.finished_ok):
                 m.d.sync += q.errors.eq(q.errors + 1)
 
@@ -221,7 +225,12 @@ class _Receiver:
                     with m.Else():
                         m.next = "CMD"
             with m.State("CMD"):
-                self.header_byte(byte == protocol.CMD_INFER, "LEN0", protocol.STATUS_COMMAND)
+                if link.hw.weights_spram:  # a load frame too: its bank is marked for the compute process
+                    m.d.sync += self.is_load.eq(byte == protocol.CMD_LOAD)
+                    known = (byte == protocol.CMD_INFER) | (byte == protocol.CMD_LOAD)
+                else:
+                    known = byte == protocol.CMD_INFER
+                self.header_byte(known, "LEN0", protocol.STATUS_COMMAND)
             with m.State("LEN0"):
                 with m.If(got):
                     m.d.sync += [total.eq(total + byte), self.length[:8].eq(byte)]
@@ -289,6 +298,9 @@ class _Compute:
                     with m.If(q.in_ok[self.in_bank]):
                         m.d.sync += [self.count.eq(0), self.nbits.eq(0), self.n_values.eq(0)]
                         m.next = "FETCH"
+                        if link.hw.weights_spram:
+                            with m.If(q.in_load[self.in_bank]):
+                                m.next = "LOAD_FETCH"
                     with m.Else():  # a broken frame: its status goes out in order, nothing runs
                         m.d.sync += [q.out_full[self.out_bank].eq(1),
                                      q.out_status[self.out_bank].eq(q.in_status[self.in_bank]),
@@ -328,6 +340,8 @@ class _Compute:
                     with m.If(out.payload.last):
                         m.d.sync += collecting.eq(0)
                         m.next = "SETTLE"
+            if link.hw.weights_spram:
+                self._load_states(fetched, next_in, next_out)
             with m.State("SETTLE"):  # the last logit, a registered beat behind, goes through the running argmax
                 m.d.sync += beat.valid.eq(0)
                 m.next = "QUEUE"
@@ -346,6 +360,32 @@ class _Compute:
         # the running argmax follows the logits a registered beat behind, so the compare starts from registers
         with m.If(beat.valid & first_max):
             m.d.sync += [self.best.eq(beat.data), self.label.eq(beat.index)]
+
+    def _load_states(self, fetched, next_in, next_out) -> None:
+        """A load frame's chunk into the accelerator's `load` stream (which takes bytes only while it waits for
+        an input), then a STATUS_LOADED response. `loaded_bytes` counts the weight image across chunks; the last
+        chunk's padding past the image is dropped, and the count starts again after it."""
+        m, link, q, acc = self.m, self.link, self.q, self.acc
+        image = len(link.hw.weight_image())
+        loaded_bytes = Signal(range(image + 1))
+        with m.State("LOAD_FETCH"):  # the read port is addressed in every state: byte `count` arrives next
+            m.d.comb += link.busy.eq(1)
+            m.next = after_read(link, "LOAD_BYTE", "LOAD_LATCH")
+        latch_states(link, m, "LOAD_BYTE", busy=True, name="LOAD_LATCH")
+        with m.State("LOAD_BYTE"):
+            in_image = loaded_bytes != image
+            m.d.comb += [link.busy.eq(1), acc.load.valid.eq(in_image), acc.load.payload.eq(fetched)]
+            with m.If(acc.load.ready | ~in_image):
+                m.d.sync += [self.count.eq(self.count + 1), loaded_bytes.eq(loaded_bytes + in_image)]
+                m.next = "LOAD_FETCH"
+                with m.If(self.count == link.payload_len - 1):
+                    m.next = "LOAD_DONE"
+        with m.State("LOAD_DONE"):
+            m.d.sync += [q.out_full[self.out_bank].eq(1), q.out_status[self.out_bank].eq(protocol.STATUS_LOADED),
+                         q.in_full[self.in_bank].eq(0), self.in_bank.eq(next_in), self.out_bank.eq(next_out)]
+            with m.If(loaded_bytes == image):
+                m.d.sync += loaded_bytes.eq(0)
+            m.next = "WAIT"
 
 
 class _OutputBeat:

@@ -25,7 +25,7 @@ from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
 from hwgen.fit import BRAM_MODES, ecp5_bank_depth, part_depths
-from hwgen.hwplan.model import READ_LATENCIES, SPRAM_WIDTH, SPRAM_WORDS
+from hwgen.hwplan.model import READ_LATENCIES, SPRAM_WORDS
 
 from .family import family_of
 
@@ -115,13 +115,13 @@ class BankedMemory(wiring.Component):
         register beside each bank before that level, so placement may split the route from a far block RAM
         to its group register in two (that route, 5.7-7.9 ns, was next).
 
-        `single_port`: each bank one iCE40 SPRAM (SPRAM_WORDS deep, `ram_style` "huge", which yosys maps to
-        SB_SPRAM256KA): its one address is the write's where the bank writes, else the read's, and a read in
+        `single_port`: each bank iCE40 SPRAMs (SPRAM_WORDS deep, `ram_style` "huge", which yosys maps to
+        SB_SPRAM256KA, 16 bits wide, side by side for wider words): its one address is the write's where the
+        bank writes, else the read's, and a read in
         a cycle its bank writes is lost. The caller keeps reads and writes of one bank apart (the arena by
         placement: hwplan.allocation.banked); reads it discards may meet a write."""
-        if single_port and (not writable or any(init) or Shape.cast(shape).width > SPRAM_WIDTH):
-            raise ValueError(f"a single-ported memory is writable, starts empty and has words of at most "
-                             f"{SPRAM_WIDTH} bits")
+        if single_port and (not writable or any(init)):
+            raise ValueError("a single-ported memory is writable and starts empty")
         self.single_port = single_port
         if latency not in READ_LATENCIES:
             raise ValueError(f"latency must be one of {READ_LATENCIES}, got {latency!r}")

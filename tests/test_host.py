@@ -5,6 +5,7 @@ same protocol is checked on Verilator in tests/rtl/test_host_link.py.
 """
 from __future__ import annotations
 
+import hashlib
 import json
 import socket
 import subprocess
@@ -24,7 +25,7 @@ from hwgen.hwplan import ArrayShape
 def serve(sock: socket.socket, vec, hw, corrupt: bool) -> None:
     conn, _ = sock.accept()
     with conn:
-        buf = b""
+        buf, image = b"", b""
         while True:
             data = conn.recv(4096)
             if not data:
@@ -34,6 +35,12 @@ def serve(sock: socket.socket, vec, hw, corrupt: bool) -> None:
                 size = 5 + buf[2] + (buf[3] << 8)
                 frame, buf = buf[:size], buf[size:]
                 assert frame[0] == protocol.SYNC_REQUEST and sum(frame[1:]) & 0xFF == 0
+                if frame[1] == protocol.CMD_LOAD:  # weights in SPRAM: the image in chunks, before any inference
+                    image += frame[4:-1]
+                    conn.sendall(protocol.encode_response(protocol.STATUS_LOADED))
+                    continue
+                if hw.weights_spram:
+                    assert image.rstrip(b"\0") == hw.weight_image().rstrip(b"\0")
                 values = protocol.decode_values(frame[4:-1], hw.input.size, hw.input.fmt)
                 n = int(np.nonzero((vec["x_int"] == values).all(axis=1))[0][0])
                 logits = [int(v) for v in vec["out_fc2"][n]]
@@ -43,9 +50,21 @@ def serve(sock: socket.socket, vec, hw, corrupt: bool) -> None:
                 conn.sendall(b"\x00\x13" + reply)  # line noise before the frame is skipped
 
 
-@pytest.mark.parametrize("corrupt", [False, True])
-def test_run_talks_the_protocol(tmp_path, mlp_path, corrupt):
+@pytest.mark.parametrize("corrupt, weights_spram", [(False, False), (True, False), (False, True)])
+def test_run_talks_the_protocol(tmp_path, mlp_path, corrupt, weights_spram):
+    """`weights_spram`: the plan says the weights are loaded at start; `hwgen run` sends the image first."""
     b = build(mlp_path, tmp_path / "b", array=ArrayShape(2, 2), inputs=5)
+    if weights_spram:
+        from hwgen.build import Build
+        from hwgen.hwplan import HardwarePlan
+
+        plan = b.path / "hwplan.json"
+        plan.write_text(json.dumps({**json.loads(plan.read_text()), "weights_spram": True}))
+        manifest = json.loads((b.path / "build.json").read_text())
+        manifest["files"]["hwplan.json"] = hashlib.sha256(plan.read_bytes()).hexdigest()
+        (b.path / "build.json").write_text(json.dumps(manifest))
+        b = Build.open(b.path)
+        assert b.hw.weights_spram and isinstance(b.hw, HardwarePlan)
     vec = np.load(b.vectors)
     np.save(tmp_path / "x.npy", digits("test").x[:3])
     sock = socket.socket()

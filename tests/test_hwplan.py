@@ -225,17 +225,16 @@ def test_a_large_two_lane_arena_falls_back_to_one_lane(cnn_path, monkeypatch):
 
 @pytest.mark.filterwarnings("ignore::hwgen.api.CalibrationWarning")
 def test_memory_misfit_names_the_tensor_the_layer_and_the_shortfall(root, tmp_path):
-    """DS-CNN at 1x1 on the iCEBreaker: block RAM (and SPRAM) counted by kind against the board, refused before
-    any file is written."""
+    """DS-CNN at 2x4 on the iCEBreaker: block RAM (and SPRAM) counted by kind against the board, refused before
+    any file is written. Its two arena copies fill the four SPRAMs, so the weights stay in block RAM."""
     with pytest.raises(HwgenError) as err:
-        build(root / "models" / "tiny" / "ds_cnn.pt2", tmp_path / "b", array=ArrayShape(1, 1), inputs=1,
+        build(root / "models" / "tiny" / "ds_cnn.pt2", tmp_path / "b", array=ArrayShape(2, 4), inputs=1,
               board="icebreaker")
     msg = str(err.value)
     assert "\n" not in msg and "ds_cnn.pt2 does not fit the block RAM of iCEBreaker" in msg
-    # the arena (80 blocks: 16000 words x 9 bits, two copies) moved to the four SPRAMs; the weights do not fit
-    assert "needs 63 of 30 blocks, 33 short" in msg and "activations in 4 SPRAMs" in msg
-    assert "largest tensor 'features_0_0' 8000 values" in msg and "largest layer 'features_2_0' 2048 words" in msg
-    assert "fewer bits" in msg
+    assert "needs 84 of 30 blocks, 54 short" in msg and "activations in 4 SPRAMs" in msg
+    assert "largest tensor 'features_0_0' 8000 values" in msg and "largest layer 'features_2_0' 1024 words" in msg
+    assert "fewer bits" in msg and "smaller array" in msg
     assert not (tmp_path / "b").exists() and not list(tmp_path.glob(".b.partial*"))
 
 

@@ -33,10 +33,11 @@ __all__ = ["ELTWISE", "INPUT", "KINDS", "MAC", "MAX", "OUTPUT", "SCHEMA", "SCHEM
 
 def make_hardware_plan(qm: QuantizedModel, array: ArrayShape, write_lanes: int = 2,
                        product_stages: int = 2, read_latency: int = READ_LATENCIES[0],
-                       unroll: bool = True, arena_spram: bool = False) -> HardwarePlan:
+                       unroll: bool = True, arena_spram: bool = False, weights_spram: bool = False) -> HardwarePlan:
     """`unroll`: depthwise convs may spread their output rows over the array's columns (fewer cycles, more weight
     words: hwplan.lowering.unroll_for). `arena_spram`: the arena banked for single-ported SPRAMs (one lane;
-    allocation.BankingError where the graph has no such arena)."""
+    allocation.BankingError where the graph has no such arena). `weights_spram`: the weight memory in SPRAM,
+    loaded at start (HardwarePlan.weight_image)."""
     if write_lanes not in (1, 2, 4):
         raise ValueError(f"write_lanes must be 1, 2 or 4, got {write_lanes!r}")
     if product_stages not in (2, 3):
@@ -64,4 +65,5 @@ def make_hardware_plan(qm: QuantizedModel, array: ArrayShape, write_lanes: int =
         param_words=tuple(pack_param_word(b, s, dp.acc_bits, shift_width) for b, s in prog.param_entries) or (0,),
         lut_words=tuple(prog.lut_words), program=tuple(prog.ops), tensors=tensors, layer_names=tuple(n.name for n in graph.nodes),
         output_name=layout.storage(graph.output.name), macs=sum(getattr(n, "macs", 0) for n in graph.nodes),
-        write_lanes=write_lanes, product_stages=product_stages, read_latency=read_latency, arena_spram=arena_spram)
+        write_lanes=write_lanes, product_stages=product_stages, read_latency=read_latency, arena_spram=arena_spram,
+        weights_spram=weights_spram)

@@ -188,6 +188,9 @@ class HardwarePlan:
     # weights), every layer's output in the bank its inputs are not in (hwgen.fit.plan_for, only where the
     # arena would not fit the block RAM)
     arena_spram: bool = False
+    # the weight memory in SPRAM too (where the block RAM cannot hold it either): written from the accelerator's
+    # `load` stream at start, since an SPRAM has no bitstream contents (`weight_image`; the host link's load frames)
+    weights_spram: bool = False
     schema: str = field(default=SCHEMA)
     version: int = field(default=SCHEMA_VERSION)
 
@@ -202,8 +205,9 @@ class HardwarePlan:
 
     @property
     def replicas(self) -> int:
-        """Copies of the activation memory: one read port per array row, at least two for Add."""
-        return max(self.rows, 2)
+        """Copies of the activation memory: one read port per array row, and two where an entry reads two
+        tensors at once (an Add's element-wise walk)."""
+        return max(self.rows, 2 if any(op.kind == ELTWISE and op.has_b for op in self.program) else 1)
 
     @property
     def shift_bits(self) -> int:
@@ -216,6 +220,16 @@ class HardwarePlan:
     @property
     def weight_word_width(self) -> int:
         return self.cols * self.w_bits
+
+    @property
+    def weight_bytes_per_word(self) -> int:
+        return -(-self.weight_word_width // 8)
+
+    def weight_image(self) -> bytes:
+        """What a `weights_spram` accelerator loads: every weight word, little-endian in weight_bytes_per_word
+        bytes, from address 0."""
+        n = self.weight_bytes_per_word
+        return b"".join(int(w).to_bytes(n, "little") for w in self.weight_words)
 
     def tensor(self, name: str) -> TensorSlot:
         for t in self.tensors:

@@ -94,7 +94,9 @@ def build_plan(graph: ir.Graph, params: dict, cfg: QuantConfig, *, input_signed:
                 bf, bch = bias_format(p["bias"], cfg.bbits(node.name), acc_fracs, cfg.per_channel)
                 lp = LayerPlan(node.name, node.op, out, weight=wf, weight_channel_frac=wch, bias=bf, bias_channel_frac=bch)
             elif isinstance(node, ir.AvgPool2d) and node.window & (node.window - 1):
-                rf, rv = reciprocal_for(node.window)
+                # the pool's weight width (the plan's, or its override) holds the reciprocal: unsigned, so one bit
+                # below the multiplier's signed weight operand, which it then never widens
+                rf, rv = reciprocal_for(node.window, cfg.wbits(node.name) - 1)
                 lp = LayerPlan(node.name, node.op, out, reciprocal=rf, reciprocal_value=rv)
         fmts[node.name] = out
         layers.append(lp)

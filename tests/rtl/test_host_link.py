@@ -122,3 +122,40 @@ def test_more_than_255_outputs_come_back_with_a_16_bit_class_and_count(tmp_path)
     assert res.failures == 0, res.report
     got = protocol.decode_response(bytes(res.report["cases"][0]["got"]), fout)
     assert got.ok and list(got.logits) == logits and got.label == int(np.argmax(logits))
+
+
+def test_weights_in_spram_load_over_the_link_before_the_first_inference(tmp_path, mlp_path):
+    """A design whose weights sit in SPRAM (no bitstream contents) takes them in load frames, chunks of a
+    request's length, the last padded; then its inferences are bit-exact, and a second image (sent between
+    inferences) reloads them: the padding past each image is dropped."""
+    from dataclasses import replace
+
+    b = build(mlp_path, tmp_path / "b", array=ArrayShape(1, 4), inputs=3, act_bits=5)  # 40-byte requests
+    hw = replace(b.hw, weights_spram=True)
+    fin, fout = hw.input.fmt, hw.output.fmt
+    vec = np.load(b.vectors)
+    out = vec[f"out_{hw.output_name}"]
+    chunk = protocol.packed_bytes(hw.input.size, fin.bits)
+    image = hw.weight_image()
+    loads = protocol.encode_load(image, chunk)
+    assert len(image) % chunk and len(loads) >= 2  # the last chunk is padded
+
+    def infer(n):
+        logits = [int(v) for v in out[n]]
+        return {"name": f"inference {n}", "send": list(protocol.encode_request(vec["x_int"][n], fin)),
+                "expect": list(protocol.encode_response(0, int(np.argmax(logits)), logits, fout)),
+                "timeout_cycles": 400_000, "quiet_cycles": 4 * DIVISOR}
+
+    def load(i, frame):
+        return {"name": f"load {i}", "send": list(frame), "expect": list(protocol.encode_response(protocol.STATUS_LOADED)),
+                "timeout_cycles": 400_000, "quiet_cycles": 0}
+
+    cases = [*(load(i, f) for i, f in enumerate(loads)), infer(0), *(load(i, f) for i, f in enumerate(loads)),
+             infer(1), infer(2)]
+    verilog = emit_verilog(HostLink(hw, DIVISOR, TIMEOUT), "host_link")
+    res = runner.run(runner.build(verilog, "host_link", tmp_path / "sim"), "host_link", "sim.tb_host_link",
+                     {"divisor": DIVISOR, "cases": cases}, name="load")
+    assert res.failures == 0, res.report
+    for case in res.report["cases"]:
+        assert case["got"] == case["want"], case["name"]
+    assert protocol.decode_response(bytes(res.report["cases"][0]["got"]), fout).loaded

@@ -231,15 +231,19 @@ def _fits_memory(hw: HardwarePlan, board) -> bool:
     return sum(u.blocks for u in use) <= board.brams and sum(u.sprams for u in use) <= board.sprams
 
 
+def arena_sprams(hw: HardwarePlan) -> int:
+    """Each arena copy's banks, where the arena is in SPRAM."""
+    return hw.replicas * math.ceil(hw.arena_depth / SPRAM_WORDS) if hw.arena_spram else 0
+
+
 def weight_sprams(hw: HardwarePlan) -> int:
+    """The weight memory's SPRAMs, side by side for words wider than one, where the weights are in SPRAM."""
     return (math.ceil(hw.weight_word_width / SPRAM_WIDTH) * math.ceil(len(hw.weight_words) / SPRAM_WORDS)
             if hw.weights_spram else 0)
 
 
 def spram_count(hw: HardwarePlan) -> int:
-    """SPRAMs of the plan: each arena copy's banks and the weight memory's (none where they are in block RAM)."""
-    arena = hw.replicas * math.ceil(hw.arena_depth / SPRAM_WORDS) if hw.arena_spram else 0
-    return arena + weight_sprams(hw)
+    return arena_sprams(hw) + weight_sprams(hw)
 
 
 def _four_lanes_if_faster(qm: QuantizedModel, shape: ArrayShape, hw: HardwarePlan, family: str, stages: int,
@@ -334,11 +338,12 @@ def memory_use(hw: HardwarePlan, family: str) -> list[MemoryUse]:
         if op.kind == MAC:
             weight_words[hw.layer_names[op.trace_id]] = op.tiles_per_mt * op.w_words  # column tiles x words
     heaviest = max(weight_words, key=weight_words.get) if weight_words else None
+    copies = f"{hw.replicas} cop{'ies' if hw.replicas > 1 else 'y'}"
     acts = MemoryUse("activations", hw.replicas * hw.arena_depth * hw.store_bits, arena_blocks(hw, family),
-                     f"{hw.arena_depth} words x {hw.store_bits} bits, {hw.replicas} cop{'ies' if hw.replicas > 1 else 'y'} (one read port per array "
-                     f"row){f' of {hw.write_lanes} interleaved parts' if hw.write_lanes > 1 else ''}"
+                     f"{hw.arena_depth} words x {hw.store_bits} bits, {copies} (one read port per array row)"
+                     f"{f' of {hw.write_lanes} interleaved parts' if hw.write_lanes > 1 else ''}"
                      f"{', two SPRAM banks each' if hw.arena_spram else ''}; largest "
-                     f"tensor {largest.name!r} {largest.size} values", spram_count(hw) - weight_sprams(hw))
+                     f"tensor {largest.name!r} {largest.size} values", arena_sprams(hw))
     weights = MemoryUse("weights", len(hw.weight_words) * hw.weight_word_width,
                         0 if hw.weights_spram else banked_blocks(hw.weight_word_width, len(hw.weight_words), family),
                         f"{len(hw.weight_words)} words x {hw.weight_word_width} bits"
@@ -374,12 +379,21 @@ def check_memory(hw: HardwarePlan, board, model_name: str = "the model") -> None
                      "a smaller array (the activations are copied once per array row) or a larger board")
 
 
+# What a plan with memories in SPRAM costs on top of the linear law (the multiplexer in front of each SPRAM's
+# address, the weight loader): measured on the iCEBreaker (2026-12-07), the law fell short by 730-1000 logic
+# cells on three SPRAM designs (a 6x40x40 model at 2x2 and 2x4, DS-CNN at 1x4 with its weights loaded) and by
+# 400 on digits_cnn's block-RAM design; the low end, so DS-CNN's 1x4 (4933 of 5280 placed) stays a candidate
+# and the 2x4 (5196, which did not place) does not
+SPRAM_LUTS = 300
+
+
 def estimate(hw: HardwarePlan, board, lut_model: LutModel | None = None) -> dict:
     brams = sum(u.blocks for u in memory_use(hw, board.family))
     # yosys maps every multiplier but those in logic cells (lut_product) to a DSP block (synth_ice40 -dsp,
     # synth_ecp5), even past the device's count
     model = lut_model or DEFAULT_LUT_MODEL
-    return {"luts": model.luts(hw) + multiplier_luts(hw, board.family), "brams": brams, "sprams": spram_count(hw),
+    luts = model.luts(hw) + multiplier_luts(hw, board.family) + (SPRAM_LUTS if spram_count(hw) else 0)
+    return {"luts": luts, "brams": brams, "sprams": spram_count(hw),
             "dsps": hw.pes - hw.lut_pes, "pes": hw.pes, "lut_pes": hw.lut_pes, "lut_model": asdict(model)}
 
 

@@ -37,7 +37,7 @@ def build_report(qm: QuantizedModel, hw: HardwarePlan, cycles: list[LayerCycles]
                      "store_bits": hw.store_bits, "activation_replicas": hw.replicas, "arena_words": hw.arena_depth,
                      "weight_words": len(hw.weight_words), "weight_word_bits": hw.weight_word_width,
                      "program_entries": len(hw.program), "pes_in_logic": hw.lut_pes,
-                     "arena_in_spram": hw.arena_spram},
+                     "arena_in_spram": hw.arena_spram, "weights_in_spram": hw.weights_spram},
         "host_ops": list(qm.graph.host_ops),
         "memory_bits": hw.memory_bits(),
         "weight_bits_total": qm.weight_bits_total, "bias_bits_total": qm.bias_bits_total,
@@ -45,6 +45,9 @@ def build_report(qm: QuantizedModel, hw: HardwarePlan, cycles: list[LayerCycles]
         "estimated_utilization": ideal / total_est if total_est else 0.0,
         "layers": layers,
     }
+
+
+ARENA_IN_SPRAM = " (in SPRAM: two banks a replica, each layer writing the bank it does not read)"
 
 
 def _f(obj) -> str:
@@ -65,9 +68,11 @@ def format_build_report(r: dict) -> str:
         f"- MACs per inference {r['macs']}; ideal {r['ideal_cycles']:.0f} cycles (MACs / PEs); "
         f"estimated {r['estimated_cycles']} cycles ({100 * r['estimated_utilization']:.1f}% PE utilization). "
         "`hwgen sim` measures the real number.",
-        f"- memory bits: weights {mem['weights']} ({r['weight_bits_total']} in the plan), per-tile bias/shift "
+        f"- memory bits: weights {mem['weights']} ({r['weight_bits_total']} in the plan"
+        f"{'; in SPRAM, loaded over the host link at start' if hw.get('weights_in_spram') else ''}), "
+        "per-tile bias/shift "
         f"{mem['params']}, activations {mem['activation_arena']} x {hw['activation_replicas']} replicas"
-        f"{' (in SPRAM: two banks a replica, each layer writing the bank it does not read)' if hw.get('arena_in_spram') else ''}, "
+        f"{ARENA_IN_SPRAM if hw.get('arena_in_spram') else ''}, "
         f"program {mem['program']}",
         f"- test vectors: {r['vectors']} inputs with every layer's integer outputs (vectors.npz)",
         *([f"- left to the host: the model's trailing {', '.join(r['host_ops'])}; the accelerator returns the "

@@ -372,6 +372,8 @@ def test_ds_cnn_fits_the_icebreaker_with_its_arena_and_weights_in_spram(tmp_path
     assert proc.returncode == 0, proc.stderr
     hw = json.loads((tmp_path / "b" / "hwplan.json").read_text())
     assert (hw["rows"], hw["cols"], hw["arena_spram"], hw["weights_spram"], hw["w_bits"]) == (1, 4, True, True, 8)
+    assert "weights 280608 (176128 in the plan; in SPRAM, loaded over the host link at start)" in (
+        tmp_path / "b" / "report.md").read_text()
     proc = hwgen("sim", tmp_path / "b", "--dsp", "ice40", "--json")
     assert proc.returncode == 0, proc.stderr
     sim = json.loads(proc.stdout)

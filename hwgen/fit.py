@@ -310,7 +310,7 @@ class MemoryUse:
     bits: int
     blocks: int
     detail: str     # what it holds, and its largest part
-    sprams: int = 0  # SPRAMs instead of block RAMs (HardwarePlan.arena_spram)
+    sprams: int = 0  # SPRAMs instead of block RAMs (HardwarePlan.arena_spram, weights_spram)
 
 
 def part_depths(depth: int, lanes: int) -> list[int]:

@@ -117,9 +117,9 @@ class BankedMemory(wiring.Component):
 
         `single_port`: each bank iCE40 SPRAMs (SPRAM_WORDS deep, `ram_style` "huge", which yosys maps to
         SB_SPRAM256KA, 16 bits wide, side by side for wider words): its one address is the write's where the
-        bank writes, else the read's, and a read in
-        a cycle its bank writes is lost. The caller keeps reads and writes of one bank apart (the arena by
-        placement: hwplan.allocation.banked); reads it discards may meet a write."""
+        bank writes, else the read's, and a read in a cycle its bank writes is lost. The caller keeps reads and
+        writes of one bank apart (the arena by placement: hwplan.allocation.banked; the weights by loading
+        only while no layer runs); reads it discards may meet a write."""
         if single_port and (not writable or any(init)):
             raise ValueError("a single-ported memory is writable and starts empty")
         self.single_port = single_port
@@ -226,26 +226,22 @@ class BankedMemory(wiring.Component):
                 m.d.comb += held[b].eq(self._dp16kd_bank(m, b, bank_depth, low, addr))
                 continue
             size = min(bank_depth, self.depth - b * bank_depth)
-            if self.single_port:
+            if self.single_port:  # one address: the write's where the bank writes, else the read's
                 bank = Memory(shape=self.shape, depth=size, init=[], attrs={"ram_style": "huge"})
                 m.submodules[f"{SPRAM_BANK}{b}"] = bank
-                rd = bank.read_port()
-                m.d.comb += [rd.addr.eq(Mux(self._wr_bank[b], self._wr_addr[:low], addr[:low])),
-                             rd.en.eq(self.rd_en & ~self._wr_bank[b])]
-                with m.If(self.rd_en):
-                    m.d.sync += held[b].eq(rd.data)
-                wr = bank.write_port()
-                m.d.comb += [wr.addr.eq(rd.addr), wr.data.eq(self._wr_data), wr.en.eq(self._wr_bank[b])]
-                continue
-            bank = Memory(shape=self.shape, depth=size, init=self.init[b * bank_depth:b * bank_depth + size])
-            m.submodules[f"{RAM_BANK}{b}" if self.writable else f"rom_bank{b}"] = bank
+                rd_addr = wr_addr = Mux(self._wr_bank[b], self._wr_addr[:low], addr[:low])
+                rd_en = self.rd_en & ~self._wr_bank[b]
+            else:
+                bank = Memory(shape=self.shape, depth=size, init=self.init[b * bank_depth:b * bank_depth + size])
+                m.submodules[f"{RAM_BANK}{b}" if self.writable else f"rom_bank{b}"] = bank
+                rd_addr, wr_addr, rd_en = addr[:low], self._wr_addr[:low] if self.writable else None, self.rd_en
             rd = bank.read_port()
-            m.d.comb += [rd.addr.eq(addr[:low]), rd.en.eq(self.rd_en)]
+            m.d.comb += [rd.addr.eq(rd_addr), rd.en.eq(rd_en)]
             with m.If(self.rd_en):
                 m.d.sync += held[b].eq(rd.data)
             if self.writable:
                 wr = bank.write_port()
-                m.d.comb += [wr.addr.eq(self._wr_addr[:low]), wr.data.eq(self._wr_data), wr.en.eq(self._wr_bank[b])]
+                m.d.comb += [wr.addr.eq(wr_addr), wr.data.eq(self._wr_data), wr.en.eq(self._wr_bank[b])]
         return m
 
     def _write_port(self, m: Module, platform, banks: int, low: int) -> None:

@@ -46,12 +46,12 @@ def make_hardware_plan(qm: QuantizedModel, array: ArrayShape, write_lanes: int =
         raise ValueError(f"read_latency must be one of {READ_LATENCIES}, got {read_latency!r}")
     graph, plan = qm.graph, qm.plan
     fmt = {graph.input.name: plan.input, **{lp.name: lp.out for lp in plan.layers}}
+    dp = datapath(qm)
     if arena_spram and write_lanes != 1:
         raise ValueError("an arena in SPRAM takes one write lane")
-    layout = allocate(graph, fmt.__getitem__, SPRAM_WORDS if arena_spram else None)
-    dp = datapath(qm)
     if arena_spram and dp.store_bits > SPRAM_WIDTH:
         raise ValueError(f"an arena in SPRAM holds words of at most {SPRAM_WIDTH} bits, not {dp.store_bits}")
+    layout = allocate(graph, fmt.__getitem__, SPRAM_WORDS if arena_spram else None)
     prog = lower(qm, layout, dp, array.rows, array.cols, lanes=write_lanes, unroll=unroll)
     tensors = tuple(TensorSlot(name, base, int(np.prod(graph.node(name).shape)), tuple(graph.node(name).shape),
                                fmt[name])

@@ -446,6 +446,12 @@ def write_layout(hw: HardwarePlan) -> data.StructLayout:
                               "next": lane_layout(hw), **_more_lanes(hw)})
 
 
+def eltwise_lanes(hw: HardwarePlan) -> int:
+    """Values the element-wise unit takes per cycle on a `pairs` entry: the arena's lanes, 1 where no entry
+    pairs."""
+    return hw.write_lanes if any(op.pairs for op in hw.program) else 1
+
+
 def write_lanes_of(write) -> list:
     """A write (a View of write_layout) as its lanes in address order: the first, `next`, then `more`."""
     first = {"en": write.en, "data": write.data, "saturated": write.saturated}
@@ -566,6 +572,73 @@ class MacWriter(_ResultWriter):
                              *(end.eq(k == hw.rows) for k, end in enumerate(ends, 1))]
                 if paired:
                     m.d.sync += pair.eq(next_pair)
+                tc.step()
+                with m.If((tc.nt == e.nt) & (tc.g == e.groups) & tc.final):
+                    m.d.sync += busy.eq(0)
+        return m
+
+
+class QuadMacWriter(_ResultWriter):
+    """MacWriter for a four-lane arena: up to four neighbouring output pixels (rows i .. i + 3 of a tile) written
+    channel by channel, so a tile of `rows` x `cols` values takes rows / 4 x (cols + 3) cycles.
+
+    Why: a short-K conv (ResNet-8's stem, K = 27, and its 1x1 stride-2 skips, K = 16 and 32) on a 4x16 array
+    was bound by its pair writes (34 cycles a tile against 27 and 16 of MACs). The writer holds a group's first
+    beats (`have` of them, a cycle each, no write) while the next row is valid in the tile, then writes the
+    group with the last beat: lane k from held[k] for k < have, lane `have` from the beat. Rows past the
+    layer's last pixel are taken and dropped, one a cycle. Built only for a four-lane arena
+    (HardwarePlan.write_lanes 4) on two rows or more; the two-lane MacWriter keeps its netlist.
+    """
+
+    def elaborate(self, platform):
+        m = Module()
+        d, e, iw, hw = self.d, self.e, self.wd.index, self.hw
+        lanes = 4
+        tc = TileCounter(m, d, e, iw, hw.rows, hw.cols)
+        i = Signal(range(hw.rows + 1))            # the tile's first row of the group being gathered
+        have = Signal(range(lanes))               # beats held: rows i .. i + have - 1
+        held = [Signal(self.engine_results, name=f"held{k}") for k in range(lanes - 1)]
+        row = Signal(range(hw.rows + lanes))      # the arriving beat's row: i + have
+        j = Signal(range(hw.cols))
+        lane_off = Signal(signed(iw))
+        col_last = Signal()                       # j == the tile's last column
+        pixel = Signal(signed(iw))
+        busy = Signal()
+        m.d.comb += [self.busy.eq(busy), pixel.eq(tc.m0 + i), row.eq(i + have)]
+        m.d.sync += self.write.eq(0)  # all zero while not writing (the accelerator ORs the units' writes)
+        with m.If(self.start):
+            m.d.sync += tc.reset() + [i.eq(0), have.eq(0), j.eq(0), lane_off.eq(0), busy.eq(1),
+                                      col_last.eq(Mux(e.nt == 0, e.cols_last, hw.cols - 1) == 0)]
+        consume = Signal()
+        valid, beat = _result_beats(m, self.results, consume, unless_ice40(self.registered_beats, platform))
+        row_skip = Signal()  # the beat's row lies past the layer's last pixel: taken, not written
+        take = Signal()      # the beat joins the group: the row after it is valid and within the tile
+        m.d.comb += [row_skip.eq(row >= tc.rows_left),
+                     take.eq(~row_skip & (have < lanes - 1) & (row + 1 < tc.rows_left)),
+                     consume.eq(valid & (row_skip | take | col_last))]
+        with m.If(valid & take):
+            m.d.sync += have.eq(have + 1)
+            for k, reg in enumerate(held):
+                with m.If(have == k):
+                    m.d.sync += reg.eq(beat)
+        with m.If(valid & ~row_skip & ~take):
+            m.d.sync += [self.write.en.eq(1), self.write.addr.eq(d.out_base + tc.ch_off + lane_off + pixel)]
+            for k, lane in enumerate(write_lanes_of(self.write)):
+                data, saturated = beat.data[j], beat.saturated.bit_select(j, 1)
+                if k < lanes - 1:  # a held row where k < have
+                    data = Mux(have > k, held[k].data[j], data)
+                    saturated = Mux(have > k, held[k].saturated.bit_select(j, 1), saturated)
+                if k == 0:
+                    m.d.sync += [self.write.data.eq(data), self.write.saturated.eq(saturated)]
+                else:
+                    m.d.sync += [lane["en"].eq(have >= k), lane["data"].eq(data), lane["saturated"].eq(saturated)]
+            with m.If(~col_last):
+                m.d.sync += [j.eq(j + 1), lane_off.eq(lane_off + d.ohw), col_last.eq(j + 1 == tc.last_col)]
+        with m.If(consume & ~take):  # the group written (or a row dropped): on to the row after it
+            m.d.sync += [i.eq(row + 1), have.eq(0), j.eq(0), lane_off.eq(0), col_last.eq(tc.last_col == 0)]
+            with m.If(row + 1 == hw.rows):
+                _, _, next_last_col = tc.upcoming()
+                m.d.sync += [i.eq(0), col_last.eq(next_last_col == 0)]
                 tc.step()
                 with m.If((tc.nt == e.nt) & (tc.g == e.groups) & tc.final):
                     m.d.sync += busy.eq(0)
@@ -823,18 +896,25 @@ class EltwiseUnit(wiring.Component):
     or the table's entry at out_base + out_off + index. The output stream
     takes stage `data_stage`'s values.
 
-    An entry with `pairs` set (a plain walk, no table, not streamed) takes two
-    values per cycle: the arena reads as pairs (`a_next`, `b_next`), a second
-    lane sums and requantizes beside the first, and the write carries both
-    (`write.next` at the address after). Built only for a plan with such an
-    entry.
+    An entry with `pairs` set (a plain walk, no table, not streamed) takes as
+    many values per cycle as the arena has lanes (two, or four): the arena
+    reads them in one go (`a_next`, `b_next`, and `a_more`, `b_more` on a
+    four-lane arena), each lane sums and requantizes beside the first, and
+    the write carries them all (`write.next`, `write.more` at the addresses
+    after). Built only for a plan with such an entry.
     """
 
     def __init__(self, hw: HardwarePlan):
         self.hw, self.wd = hw, Widths(hw)
         self.data_stage = hw.read_latency + 1               # the stage holding the registered arena data
         self.latency = self.data_stage + 2 + PIPELINED_LATENCY  # stages from the read to the write
-        super().__init__({
+        self.lanes = eltwise_lanes(hw)
+        later = self.lanes - 2  # the lanes past the second: the addresses after a_after (and their values)
+        more = {"a_later": Out(data.ArrayLayout(unsigned(self.wd.addr), later)),
+                "b_later": Out(data.ArrayLayout(unsigned(self.wd.addr), later)),
+                "a_more": In(data.ArrayLayout(self.wd.store, later)),
+                "b_more": In(data.ArrayLayout(self.wd.store, later))} if later > 0 else {}
+        super().__init__({**more,
             "start": In(1), "d": In(descriptor_layout(hw)), "e": In(ends_layout(hw)),
             "rd_en": Out(1), "rd_en_next": Out(1),  # rd_en, and the value it takes after the coming edge
             "a_addr": Out(unsigned(self.wd.addr)), "b_addr": Out(unsigned(self.wd.addr)),
@@ -874,7 +954,7 @@ class EltwiseUnit(wiring.Component):
     def elaborate(self, platform):
         m = Module()
         hw, d, e, iw = self.hw, self.d, self.e, self.wd.index
-        lanes = 2 if any(op.pairs for op in hw.program) else 1
+        lanes = self.lanes
         rqs = []
         for lane in range(lanes):
             rqs.append(Requantizer(hw.acc_bits, hw.store_bits - 1, hw.max_right, hw.max_left,
@@ -882,19 +962,34 @@ class EltwiseUnit(wiring.Component):
             m.submodules[f"requant{lane}"] = rqs[-1]
         rq = rqs[0]
         streaming = d.kind == OUTPUT
-        pairs = d.pairs[0] if lanes == 2 else Const(0)
+        pairs = d.pairs[0] if lanes >= 2 else Const(0)
+        paired_step = max(lanes, 2)  # values a `pairs` entry takes per cycle (never taken where lanes is 1)
         advance_en = LookaheadEnable("ew_advance")
         advance = advance_en.fanout
         data_stage = self.data_stage
         valid = [Signal(name=f"ew_valid{i}") for i in range(self.latency + 1)]  # valid[i]: stage i holds a value
-        valid2 = [Signal(name=f"ew_valid2_{i}") for i in range(self.latency + 1)] if lanes == 2 else []  # lane 2's
+        # lane k's valid per stage, for k >= 1 (valid2: the second lane's)
+        valid2 = [Signal(name=f"ew_valid2_{i}") for i in range(self.latency + 1)] if lanes >= 2 else []
+        valid_more = [[Signal(name=f"ew_valid{k + 3}_{i}") for i in range(self.latency + 1)]
+                      for k in range(lanes - 2)]
         # last: whether stages 0 to data_stage hold the walk's final value
         active, idx, last = valid[0], Signal(signed(iw)), Signal(data_stage + 1)
         rd = self._read_walk(m, active & advance, idx)
-        if lanes == 2:
+        if lanes >= 2:
             rd = Mux(pairs, idx, rd)
-            # pairs: the last cycle takes the final one or two values (a second lane only while idx + 1 < n_out)
-            m.d.comb += valid2[0].eq(active & pairs & (idx != e.n_out))
+            # pairs: the last cycle takes the final one to `lanes` values (lane k only while idx + k < n_out)
+            if lanes == 2:
+                m.d.comb += valid2[0].eq(active & pairs & (idx != e.n_out))
+            else:
+                # n_out - 1 - idx, kept beside idx, so lane k's valid and the walk's end compare a register with
+                # constants (idx + k + 2 <= e.n_out had put two adders and a compare in front of the walk's valid
+                # register: ResNet-8's critical path on the ULX3S-85F, 10.1 ns, 99.0 MHz)
+                left = Signal(signed(iw + 1), name="ew_left")
+                with m.If(self.start):
+                    m.d.sync += left.eq(e.n_out)
+                with m.Elif(active & advance):
+                    m.d.sync += left.eq(left - Mux(pairs, lanes, 1))
+                m.d.comb += [v[0].eq(active & pairs & (left >= k + 1)) for k, v in enumerate([valid2, *valid_more])]
         # the pipeline stalls only while the output stream (fed by stage data_stage, through a FIFO) waits; arena
         # writes never stall. The stall enables every block RAM of two arena replicas, so it is a register worked
         # out a cycle ahead: ~(valid[data_stage] & streaming) | out.i.ready after the coming edge (the descriptor is
@@ -906,11 +1001,15 @@ class EltwiseUnit(wiring.Component):
         m.d.comb += [self.rd_en.eq(advance), self.rd_en_next.eq(advance_en.next),
                      self.a_addr.eq(d.in_base + rd), self.b_addr.eq(d.in2_base + rd),
                      self.a_after.eq(d.in_base + rd + 1), self.b_after.eq(d.in2_base + rd + 1),
-                     last[0].eq(Mux(pairs, idx + 1 >= e.n_out, idx == e.n_out))]
+                     last[0].eq(Mux(pairs, idx + (paired_step - 1) >= e.n_out, idx == e.n_out)
+                                if lanes <= 2 else Mux(pairs, left < lanes, left == 0))]
+        if lanes > 2:  # beside a_after: one adder after the base's
+            m.d.comb += [self.a_later[k].eq(d.in_base + rd + (2 + k)) for k in range(lanes - 2)]
+            m.d.comb += [self.b_later[k].eq(d.in2_base + rd + (2 + k)) for k in range(lanes - 2)]
         with m.If(self.start):
             m.d.sync += [active.eq(1), idx.eq(0)]
         with m.Elif(active & advance):
-            m.d.sync += idx.eq(idx + Mux(pairs, 2, 1))
+            m.d.sync += idx.eq(idx + Mux(pairs, paired_step, 1))
             with m.If(last[0]):
                 m.d.sync += active.eq(0)
 
@@ -924,9 +1023,11 @@ class EltwiseUnit(wiring.Component):
         with m.If(advance):
             m.d.sync += [valid[i].eq(valid[i - 1] if i <= data_stage else valid[i - 1] & ~streaming)  # streamed:
                          for i in range(1, self.latency + 1)]                                        # not written
-            m.d.sync += [valid2[i].eq(valid2[i - 1]) for i in range(1, len(valid2))]
+            m.d.sync += [v[i].eq(v[i - 1]) for v in (valid2, *valid_more) for i in range(1, len(v))]
             m.d.sync += [last[i].eq(last[i - 1]) for i in range(1, data_stage + 1)]
-            for lane, (a_in, b_in) in enumerate(((self.a_data, self.b_data), (self.a_next, self.b_next))[:lanes]):
+            inputs = [(self.a_data, self.b_data), (self.a_next, self.b_next)]
+            inputs += [(self.a_more[k], self.b_more[k]) for k in range(lanes - 2)]
+            for lane, (a_in, b_in) in enumerate(inputs[:lanes]):
                 m.d.sync += [a2[lane].eq(a_in), b2[lane].eq(b_in),
                              acc3[lane].eq((a2[lane] << d.sa.as_unsigned())
                                            + Mux(d.has_b, b2[lane] << d.sb.as_unsigned(), 0)),
@@ -954,13 +1055,16 @@ class EltwiseUnit(wiring.Component):
         with m.If(self.start):
             m.d.sync += out_addr.eq(d.out_base + d.out_off)
         with m.Elif(valid[-1]):
-            m.d.sync += out_addr.eq(out_addr + Mux(pairs, 2, 1))
+            m.d.sync += out_addr.eq(out_addr + Mux(pairs, paired_step, 1))
         with m.If(valid[-1]):
             m.d.comb += [self.write.en.eq(1), self.write.addr.eq(out_addr), self.write.data.eq(y[0]),
                          self.write.saturated.eq(sat[0])]
-            if lanes == 2:
+            if lanes >= 2:
                 m.d.comb += [self.write.next.en.eq(valid2[-1]), self.write.next.data.eq(y[1]),
                              self.write.next.saturated.eq(sat[1])]
+                for k, v in enumerate(valid_more):
+                    m.d.comb += [self.write.more[k].en.eq(v[-1]), self.write.more[k].data.eq(y[2 + k]),
+                                 self.write.more[k].saturated.eq(sat[2 + k])]
             else:
                 m.d.comb += self.write.next.eq(0)
         return m
@@ -1084,7 +1188,7 @@ class Accelerator(wiring.Component):
     def _sequencer(self, m: Module, mem: _Memories) -> _Sequencer:
         """Fetch a descriptor, start its unit, wait for n_out completions (and no trailing MAC results)."""
         hw = self.hw
-        m.submodules.mac_writer = macw = MacWriter(hw)
+        m.submodules.mac_writer = macw = (QuadMacWriter if hw.write_lanes == 4 and hw.rows >= 2 else MacWriter)(hw)
         roww = None
         if hw.unrolls:
             m.submodules.row_writer = roww = RowWriter(hw)
@@ -1207,7 +1311,12 @@ class Accelerator(wiring.Component):
         the plan has an Add) 1, each read as a pair (the address and the one after it)."""
         walker, ew, walking = u.walker, u.ew, seq.walking
         for r, replica in enumerate(mem.arena):
-            ew_read = replica.pair_read(*((ew.a_addr, ew.a_after) if r == 0 else (ew.b_addr, ew.b_after)))
+            if ew.lanes > 2:
+                addr, after, later = (ew.a_addr, ew.a_after, ew.a_later) if r == 0 else (ew.b_addr, ew.b_after,
+                                                                                        ew.b_later)
+                ew_read = replica.lanes_read(addr, [after, *(later[k] for k in range(ew.lanes - 2))])
+            else:
+                ew_read = replica.pair_read(*((ew.a_addr, ew.a_after) if r == 0 else (ew.b_addr, ew.b_after)))
             if r < self.hw.rows:
                 m.d.comb += walker.a_data[r].eq(replica.rd_data)
                 walk_read = replica.single_read(walker.a_addr[r])
@@ -1225,6 +1334,10 @@ class Accelerator(wiring.Component):
                          ew.a_next.eq(mem.arena[0].rd_next), ew.b_next.eq(mem.arena[1].rd_next)]
         else:  # no entry reads a second tensor (HardwarePlan.replicas): b stays 0
             m.d.comb += [ew.a_data.eq(mem.arena[0].rd_data), ew.a_next.eq(mem.arena[0].rd_next)]
+        for k in range(ew.lanes - 2):
+            m.d.comb += ew.a_more[k].eq(mem.arena[0].rd_more[k])
+            if len(mem.arena) > 1:
+                m.d.comb += ew.b_more[k].eq(mem.arena[1].rd_more[k])
         if mem.lut_rd is not None:
             m.d.comb += [mem.lut_rd.addr.eq(ew.lut_addr), mem.lut_rd.en.eq(ew.rd_en), ew.lut_data.eq(mem.lut_rd.data)]
 

@@ -340,8 +340,9 @@ class InterleavedMemory(wiring.Component):
                       for size in part_depths(depth, lanes)]
         rd = part_layout(depth, lanes)
         wr = data.StructLayout({"addr": rd["part0"].shape, "data": self.shape, "en": 1})
+        more = {"rd_more": Out(data.ArrayLayout(self.shape, lanes - 2))} if lanes > 2 else {}  # at addr + 2, + 3
         super().__init__({"rd": In(rd), "rd_en": In(1), "rd_data": Out(self.shape), "rd_next": Out(self.shape),
-                          "wr": In(data.ArrayLayout(wr, max(lanes, 2)))})
+                          **more, "wr": In(data.ArrayLayout(wr, max(lanes, 2)))})
 
     def single_read(self, addr) -> dict:
         """Part addresses that read `addr` alone: every part at addr // lanes (no adder in front of the memory)."""
@@ -357,6 +358,16 @@ class InterleavedMemory(wiring.Component):
         if self.lanes == 1:
             return self.single_read(addr)
         return {**self.single_read(addr), "part0": after >> self.shift}
+
+    def lanes_read(self, addr, afters: list) -> dict:
+        """Part addresses that read `lanes` values from `addr` on (`afters[k]` == addr + k + 1, worked out by the
+        caller beside `addr`): part b holds the one of them congruent to b, word (addr + lanes - 1 - b) // lanes,
+        so part b < lanes - 1 reads at afters[lanes - 2 - b] // lanes and the last part at addr // lanes. Two
+        lanes: `pair_read`. The values come out as rd_data, rd_next, then rd_more."""
+        if self.lanes <= 2:
+            return self.pair_read(addr, afters[0]) if self.lanes == 2 else self.single_read(addr)
+        return {**self.single_read(addr),
+                **{f"part{b}": afters[self.lanes - 2 - b] >> self.shift for b in range(self.lanes - 1)}}
 
     def lane_write(self, wr, addr, values: list) -> list:
         """Statements that route a write of values[i] at `addr + i` ((data, en) each, at most `lanes`) to this
@@ -405,4 +416,6 @@ class InterleavedMemory(wiring.Component):
         else:
             m.d.comb += [self.rd_data.eq(Array(outs)[lane[-1]]),
                          self.rd_next.eq(Array(outs[1:] + outs[:1])[lane[-1]])]
+            for k in range(self.lanes - 2):  # the values at addr + 2 + k, for `lanes_read`
+                m.d.comb += self.rd_more[k].eq(Array(outs[2 + k:] + outs[:2 + k])[lane[-1]])
         return m

@@ -331,6 +331,30 @@ def test_four_write_lanes_where_an_unrolled_depthwise_conv_is_write_bound(root, 
 
 
 @pytest.mark.filterwarnings("ignore::hwgen.api.CalibrationWarning")
+def test_four_write_lanes_where_residual_adds_and_short_k_convs_are_write_bound(root):
+    """ResNet-8 at 4x16: its Adds write two values a cycle with two lanes, and its stem (K = 27) and 1x1 skips
+    (K = 16) wait on pair writes (34 cycles a tile). Four lanes (no more arena block RAMs: 96 either way) take
+    the Adds to a quarter of their values and the tile's writes to 19 cycles, under the stem's K."""
+    from hwgen import fit
+
+    qm = api.quantize(root / "models" / "tiny" / "resnet8.pt2")
+    shape = ArrayShape(4, 16)
+    four = fit.plan_for(qm, shape, "ecp5")
+    two = make_hardware_plan(qm, shape, 2, four.product_stages, four.read_latency)
+    assert four.write_lanes == 4 and not four.unrolls
+    assert fit.arena_blocks(four, "ecp5") <= fit.arena_blocks(two, "ecp5")
+    cycles = {hw.write_lanes: {c.layer: c.estimate for c in estimate_cycles(hw)} for hw in (two, four)}
+    adds = [op for op in four.program if op.has_b]
+    assert len(adds) == 3
+    for op in adds:
+        name = four.layer_names[op.trace_id]
+        assert cycles[4][name] < 0.52 * cycles[2][name] and cycles[4][name] >= op.n_out // 4
+    stem = next(op for op in four.program if op.kind_name == "mac")
+    assert stem.k == 27 and cycles[4]["stem_0"] < 0.82 * cycles[2]["stem_0"]
+    assert sum(cycles[4].values()) < 0.955 * sum(cycles[2].values())
+
+
+@pytest.mark.filterwarnings("ignore::hwgen.api.CalibrationWarning")
 def test_narrow_operands_buy_pes_past_the_dsps_in_logic_cells(cnn_path):
     """digits_cnn at 4 bits on the OrangeCrab (28 DSPs): `--array auto` takes an array with PEs past the DSPs,
     their multipliers in logic cells, for at most LUT_PE_GAIN of the fastest all-DSP array's cycles; at 8 bits

@@ -5,12 +5,13 @@ loaded, one a cycle, while the previous row tile ran: a row tile shorter than
 `rows` cycles waits for them; the first row tile loads them first), or without
 preloading (the iCE40) loads them in `rows` cycles; then every tile holds the array
 for max(K, rows + cols - 1, writes) cycles (writes: two output pixels per
-cycle, channel by channel, plus a cycle per pair to hold its first row; one
+cycle, channel by channel, plus a cycle per pair to hold its first row; on a
+four-lane arena four, plus a cycle to hold each of a group's first three; one
 value per cycle on a one-lane arena; an unrolled depthwise layer's rows write
 their segments as one run of addresses, as many pixels per cycle as the arena
 has lanes). max: one window beat per
 k-step, then a cycle per two output pixels of the tile (one, one-lane).
-eltwise: two values per cycle where the entry pairs them, else one;
+eltwise: as many values per cycle as the arena has lanes where the entry pairs them, else one;
 input/output: one value per cycle. 3 cycles per layer fetch its descriptor.
 `hwgen sim` measures the real numbers.
 """
@@ -38,10 +39,13 @@ class LayerCycles:
 
 
 def _write_cycles(rows: int, cols: int, lanes: int) -> int:
-    """The MAC writer: with two lanes (or four) a pair of rows takes a cycle to hold the first, then one per
-    column, and a lone row one per column; with one lane, a cycle per value."""
+    """The MAC writer: with two lanes a pair of rows takes a cycle to hold the first, then one per column, and a
+    lone row one per column; with four, a group of up to four rows a cycle to hold each but the last, then one
+    per column; with one lane, a cycle per value."""
     if lanes == 1:
         return rows * cols
+    if lanes == 4 and rows >= 2:
+        return rows // 4 * (cols + 3) + (rows % 4 and cols + rows % 4 - 1)
     return rows // 2 * (cols + 1) + rows % 2 * cols
 
 
@@ -105,6 +109,6 @@ def estimate_cycles(hw: HardwarePlan) -> list[LayerCycles]:
         elif op.kind == MAX:
             cycles = _max_cycles(op, hw)
         else:
-            cycles = (-(-op.n_out // 2) if op.pairs else op.n_out) + hw.read_latency - 1
+            cycles = (-(-op.n_out // hw.write_lanes) if op.pairs else op.n_out) + hw.read_latency - 1
         out.append(LayerCycles(name, KINDS[op.kind], macs, macs / hw.pes, cycles + DESCRIPTOR_FETCH))
     return out

@@ -104,7 +104,7 @@ class LayerOp:
     lut: int = 0
     lut_base: int = 0           # table memory address of input code 0
     lut_shift: int = 0          # input bits the table ignores
-    pairs: int = 0              # 1: two values per cycle (a plain walk, no table: the unit's second lane)
+    pairs: int = 0              # 1: the arena's lanes (2 or 4) values per cycle (a plain walk, no table)
 
     @property
     def kind_name(self) -> str:

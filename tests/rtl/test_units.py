@@ -33,7 +33,8 @@ from hwgen.hwplan.loopnest import k_steps, output_address, tiles, unrolled_outpu
 from hwgen.hwplan.packing import column_tile_weights, weight_matrix
 from hwgen.ops.lookup import index_shift
 from hwgen.quant.config import LayerBits
-from rtl_templates.accelerator import EltwiseUnit, MacWriter, MaxUnit, RowWriter, WindowWalker, write_lanes_of
+from rtl_templates.accelerator import (EltwiseUnit, MacWriter, MaxUnit, QuadMacWriter, RowWriter, WindowWalker,
+                                      write_lanes_of)
 from rtl_templates.memories import READ_LATENCY, BankedMemory, InterleavedMemory
 from rtl_templates.requant import PIPELINED_LATENCY, Requantizer
 
@@ -196,15 +197,22 @@ def test_walker_beats_follow_the_loop_nest(unit_model, array, narrow, read_laten
 # --- MAC writer --------------------------------------------------------------------------------------
 
 @pytest.mark.parametrize("array,lanes,registered", [("1x1", 2, True), ("2x3", 2, True), ("3x2", 2, True),
-                                                    ("3x2", 1, True), ("2x3", 2, False), ("3x2", 1, False)])
+                                                    ("3x2", 1, True), ("2x3", 2, False), ("3x2", 1, False),
+                                                    ("4x3", 4, True), ("3x2", 4, False), ("6x2", 4, True),
+                                                    ("2x3", 4, True)])
 def test_mac_writer_addresses_follow_the_loop_nest(unit_model, array, lanes, registered):
     """Result beats (one output pixel's columns each) become a write per valid (pixel, channel), two neighbouring
-    pixels per cycle on a two-lane arena; with each beat registered first (ECP5) or taken straight from the
+    pixels per cycle on a two-lane arena and up to four on a four-lane one (QuadMacWriter: groups of four rows,
+    shorter at a tile's or the layer's end); with each beat registered first (ECP5) or taken straight from the
     engine's FIFO (the iCE40)."""
     qm, hw = _plan(unit_model, array, narrow=False, write_lanes=lanes)
     for op in (op for op in hw.program if op.kind == MAC and not op.unrolled):  # those: the row writer's
         want = [(output_address(op, t.row.first_pixel + i, t.column.first_channel + j), (t.row.index * 7 + i * 3 + j) % 50)
                 for t in tiles(op, hw.rows, hw.cols) for i in range(t.row.rows) for j in range(t.column.cols)]
+        if lanes == 4:  # a cycle per column for each group of up to four valid rows
+            cycles = sum(-(-t.row.rows // 4) * t.column.cols for t in tiles(op, hw.rows, hw.cols))
+            _check_writer(QuadMacWriter(hw, registered_beats=registered), op, hw, want, cycles)
+            continue
         pixel_pairs = sum(t.row.rows // 2 * t.column.cols for t in tiles(op, hw.rows, hw.cols)) if lanes == 2 else 0
         _check_writer(MacWriter(hw, registered_beats=registered), op, hw, want, len(want) - pixel_pairs)
 
@@ -423,24 +431,29 @@ def _eltwise_writes(hw: HardwarePlan, op: LayerOp, lut: list[int], value) -> tup
             if ctx.get(dut.write.en):
                 write_cycles += 1
                 writes.append((ctx.get(dut.write.addr), ctx.get(dut.write.data)))
-                if ctx.get(dut.write.next.en):  # a pair: the second value at the next address
-                    writes.append((ctx.get(dut.write.addr) + 1, ctx.get(dut.write.next.data)))
+                for k, lane in enumerate(write_lanes_of(dut.write)[1:], 1):  # further values, at addr + k
+                    if ctx.get(lane.en):
+                        writes.append((ctx.get(dut.write.addr) + k, ctx.get(lane.data)))
             rd, a, b, la = ctx.get(dut.rd_en), ctx.get(dut.a_addr), ctx.get(dut.b_addr), ctx.get(dut.lut_addr)
             await ctx.tick()
             ctx.set(dut.lut_data, lut[la % len(lut)])  # the table memory: one cycle of read latency
-            out = arena.tick(rd, (value(a), value(b), value(a + 1), value(b + 1)))  # read as pairs
+            out = arena.tick(rd, [(value(a + k), value(b + k)) for k in range(max(dut.lanes, 2))])  # as lanes
             if out is not None:
-                for port, v in zip((dut.a_data, dut.b_data, dut.a_next, dut.b_next), out):
-                    ctx.set(port, v)
+                ports = [(dut.a_data, dut.b_data), (dut.a_next, dut.b_next)]
+                ports += [(dut.a_more[k], dut.b_more[k]) for k in range(dut.lanes - 2)]
+                for (pa, pb), (va, vb) in zip(ports, out):
+                    ctx.set(pa, va)
+                    ctx.set(pb, vb)
 
     _run(dut, testbench, deadline_cycles=op.n_out + 60)
     return write_cycles, writes
 
 
-@pytest.mark.parametrize("array,read_latency", [("1x1", 3), ("2x3", 4), ("2x2", 5)])
-def test_eltwise_unit_adds_requantizes_and_writes(unit_model, array, read_latency):
-    """The residual Add: (a << sa) + (b << sb) requantized, two elements per cycle (pairs read and written)."""
-    qm, hw = _plan(unit_model, array, narrow=False)
+@pytest.mark.parametrize("array,read_latency,lanes", [("1x1", 3, 2), ("2x3", 4, 2), ("2x2", 5, 2), ("2x3", 4, 4),
+                                                      ("1x1", 3, 4)])
+def test_eltwise_unit_adds_requantizes_and_writes(unit_model, array, read_latency, lanes):
+    """The residual Add: (a << sa) + (b << sb) requantized, `lanes` elements per cycle (read and written)."""
+    qm, hw = _plan(unit_model, array, narrow=False, write_lanes=lanes)
     hw = dataclasses.replace(hw, read_latency=read_latency)
     op = next(op for op in hw.program if op.kind == ELTWISE and op.has_b)
     out = qm.plan.layer(hw.layer_names[op.trace_id]).out
@@ -454,7 +467,7 @@ def test_eltwise_unit_adds_requantizes_and_writes(unit_model, array, read_latenc
         want.append((op.out_base + i, int(y[0])))
     assert op.sa != op.sb or op.shift != 0, "the test plan should exercise the alignment shifts"
     assert got == want
-    assert cycles == -(-op.n_out // 2)
+    assert cycles == -(-op.n_out // lanes)
 
 
 @pytest.fixture(scope="module")
@@ -531,8 +544,9 @@ def test_banked_memory_reads_what_was_written_read_latency_enabled_cycles_later(
                                                              (13, 4, 1, 3), (27, 2, 2, 4), (27, 2, 2, 5),
                                                              (27, 2, 4, 4), (14, None, 4, 3), (9, 2, 4, 5)])
 def test_interleaved_memory_writes_and_reads_pairs_at_any_parity(depth, bank_depth, lanes, latency):
-    """Writes of up to `lanes` values (at addr, addr + 1, ...), pair and single reads, random enables, against
-    a list: what the arena's units rely on (one lane: single writes and reads only)."""
+    """Writes of up to `lanes` values (at addr, addr + 1, ...), reads of `lanes` values (`lanes_read`: a pair,
+    or four) and single reads, random enables, against a list: what the arena's units rely on (one lane: single
+    writes and reads only)."""
     dut = InterleavedMemory(unsigned(8), depth, lanes=lanes, bank_depth=bank_depth, latency=latency)
     rng = random.Random(depth * lanes)
     model, reads = [0] * depth, _ReadPipe(latency)
@@ -541,15 +555,17 @@ def test_interleaved_memory_writes_and_reads_pairs_at_any_parity(depth, bank_dep
         def __init__(self):
             super().__init__({"addr": In(range(depth)), "pair": In(1), "rd_en": In(1),
                               "w_addr": In(range(depth)), "w": In(data.ArrayLayout(unsigned(8), lanes)),
-                              "w_en": In(lanes), "data": Out(unsigned(8)), "next": Out(unsigned(8))})
+                              "w_en": In(lanes), "data": Out(data.ArrayLayout(unsigned(8), max(lanes, 2)))})
 
         def elaborate(self, platform):
             m = Module()
             m.submodules.mem = dut
-            read_pair, read_one = dut.pair_read(self.addr, self.addr + 1), dut.single_read(self.addr)
-            m.d.comb += [dut.rd[f].eq(Mux(self.pair, read_pair[f], read_one[f])) for f in read_pair]
+            afters = [self.addr + k for k in range(1, lanes)]
+            read_all, read_one = dut.lanes_read(self.addr, afters or [None]), dut.single_read(self.addr)
+            m.d.comb += [dut.rd[f].eq(Mux(self.pair, read_all[f], read_one[f])) for f in read_all]
             m.d.comb += dut.lane_write(dut.wr, self.w_addr, [(self.w[i], self.w_en[i]) for i in range(lanes)])
-            m.d.comb += [dut.rd_en.eq(self.rd_en), self.data.eq(dut.rd_data), self.next.eq(dut.rd_next)]
+            m.d.comb += [dut.rd_en.eq(self.rd_en), self.data[0].eq(dut.rd_data), self.data[1].eq(dut.rd_next)]
+            m.d.comb += [self.data[2 + k].eq(dut.rd_more[k]) for k in range(lanes - 2)]
             return m
 
     top = Wrapper()
@@ -557,7 +573,7 @@ def test_interleaved_memory_writes_and_reads_pairs_at_any_parity(depth, bank_dep
     async def testbench(ctx):
         for _ in range(400):
             rd_en, pair = rng.random() < 0.6, lanes >= 2 and rng.random() < 0.5
-            addr = rng.randrange(depth - 1 if pair else depth)
+            addr = rng.randrange(depth - lanes + 1 if pair else depth)
             w_addr = rng.randrange(depth)
             count = rng.randrange(min(lanes, depth - w_addr) + 1)  # values written: none up to `lanes`
             w = [rng.randrange(256) for _ in range(lanes)]
@@ -567,13 +583,11 @@ def test_interleaved_memory_writes_and_reads_pairs_at_any_parity(depth, bank_dep
             for i, v in enumerate(w):
                 ctx.set(top.w[i], v)
             await ctx.tick()
-            want = reads.tick(rd_en, lambda a=addr, p=pair: (model[a], model[a + 1] if p else None))
+            want = reads.tick(rd_en, lambda a=addr, p=pair: model[a:a + (lanes if p else 1)])
             for i in range(count):
                 model[w_addr + i] = w[i]
             if want is not None:
-                assert ctx.get(top.data) == want[0]
-                if want[1] is not None:
-                    assert ctx.get(top.next) == want[1]
+                assert [ctx.get(top.data[k]) for k in range(len(want))] == want
 
     _run(top, testbench, deadline_cycles=500)
 

@@ -586,8 +586,11 @@ class QuadMacWriter(_ResultWriter):
     was bound by its pair writes (34 cycles a tile against 27 and 16 of MACs). The writer holds a group's first
     beats (`have` of them, a cycle each, no write) while the next row is valid in the tile, then writes the
     group with the last beat: lane k from held[k] for k < have, lane `have` from the beat. Rows past the
-    layer's last pixel are taken and dropped, one a cycle. Built only for a four-lane arena
-    (HardwarePlan.write_lanes 4) on two rows or more; the two-lane MacWriter keeps its netlist.
+    layer's last pixel are taken and dropped, one a cycle. What the next beat is (held, dropped, or the
+    group's last) and whether it ends the tile are registers worked out as the previous beat is taken, so the
+    results' ready is gates from flip-flops (the compares of i + have had been ResNet-8's critical path on the
+    ULX3S-85F, 10.3 ns). Built only for a four-lane arena (HardwarePlan.write_lanes 4) on two rows or more;
+    the two-lane MacWriter keeps its netlist.
     """
 
     def elaborate(self, platform):
@@ -598,26 +601,32 @@ class QuadMacWriter(_ResultWriter):
         i = Signal(range(hw.rows + 1))            # the tile's first row of the group being gathered
         have = Signal(range(lanes))               # beats held: rows i .. i + have - 1
         held = [Signal(self.engine_results, name=f"held{k}") for k in range(lanes - 1)]
-        row = Signal(range(hw.rows + lanes))      # the arriving beat's row: i + have
+        row = Signal(range(hw.rows + 1))          # the next beat's row: i + have
+        # the next beat: past the layer's last pixel (dropped); held (the row after it is valid, in the tile, and
+        # the group has room); the tile's last row
+        row_skip, take, row_last = Signal(), Signal(), Signal()
         j = Signal(range(hw.cols))
         lane_off = Signal(signed(iw))
         col_last = Signal()                       # j == the tile's last column
         pixel = Signal(signed(iw))
         busy = Signal()
-        m.d.comb += [self.busy.eq(busy), pixel.eq(tc.m0 + i), row.eq(i + have)]
+        m.d.comb += [self.busy.eq(busy), pixel.eq(tc.m0 + i)]
         m.d.sync += self.write.eq(0)  # all zero while not writing (the accelerator ORs the units' writes)
+
+        def next_row(r, holding):
+            """The flags of the beat at row r (within this tile, r < rows), `holding` beats held before it."""
+            return [row.eq(r), row_skip.eq(r >= tc.rows_left), row_last.eq(r == hw.rows - 1),
+                    take.eq(holding & (r + 1 < tc.rows_left))]
+
         with m.If(self.start):
-            m.d.sync += tc.reset() + [i.eq(0), have.eq(0), j.eq(0), lane_off.eq(0), busy.eq(1),
+            m.d.sync += tc.reset() + [i.eq(0), have.eq(0), row.eq(0), j.eq(0), lane_off.eq(0), busy.eq(1),
+                                      row_skip.eq(0), row_last.eq(hw.rows == 1), take.eq(d.m >= 2),
                                       col_last.eq(Mux(e.nt == 0, e.cols_last, hw.cols - 1) == 0)]
         consume = Signal()
         valid, beat = _result_beats(m, self.results, consume, unless_ice40(self.registered_beats, platform))
-        row_skip = Signal()  # the beat's row lies past the layer's last pixel: taken, not written
-        take = Signal()      # the beat joins the group: the row after it is valid and within the tile
-        m.d.comb += [row_skip.eq(row >= tc.rows_left),
-                     take.eq(~row_skip & (have < lanes - 1) & (row + 1 < tc.rows_left)),
-                     consume.eq(valid & (row_skip | take | col_last))]
+        m.d.comb += consume.eq(valid & (row_skip | take | col_last))
         with m.If(valid & take):
-            m.d.sync += have.eq(have + 1)
+            m.d.sync += [have.eq(have + 1), *next_row(row + 1, have < lanes - 2)]
             for k, reg in enumerate(held):
                 with m.If(have == k):
                     m.d.sync += reg.eq(beat)
@@ -635,10 +644,12 @@ class QuadMacWriter(_ResultWriter):
             with m.If(~col_last):
                 m.d.sync += [j.eq(j + 1), lane_off.eq(lane_off + d.ohw), col_last.eq(j + 1 == tc.last_col)]
         with m.If(consume & ~take):  # the group written (or a row dropped): on to the row after it
-            m.d.sync += [i.eq(row + 1), have.eq(0), j.eq(0), lane_off.eq(0), col_last.eq(tc.last_col == 0)]
-            with m.If(row + 1 == hw.rows):
-                _, _, next_last_col = tc.upcoming()
-                m.d.sync += [i.eq(0), col_last.eq(next_last_col == 0)]
+            m.d.sync += [i.eq(row + 1), have.eq(0), j.eq(0), lane_off.eq(0), col_last.eq(tc.last_col == 0),
+                         *next_row(row + 1, 1)]
+            with m.If(row_last):
+                past_end, two_rows, next_last_col = tc.upcoming()
+                m.d.sync += [i.eq(0), row.eq(0), col_last.eq(next_last_col == 0), row_skip.eq(past_end),
+                             row_last.eq(hw.rows == 1), take.eq(two_rows & ~past_end)]
                 tc.step()
                 with m.If((tc.nt == e.nt) & (tc.g == e.groups) & tc.final):
                     m.d.sync += busy.eq(0)

@@ -170,8 +170,8 @@ def most_banks(hw: HardwarePlan) -> int:
 def plan_for(qm: QuantizedModel, shape: ArrayShape, family: str, board=None,
              lut_model: LutModel | None = None) -> HardwarePlan:
     """The hardware plan for a board family: two write lanes where the family takes them and the two-lane arena
-    stays within MAX_TWO_LANE_ARENA_BLOCKS block RAMs, else one; four where an unrolled depthwise conv makes them
-    faster at no more arena block RAMs (`_four_lanes_if_faster`); the family's product registers and read
+    stays within MAX_TWO_LANE_ARENA_BLOCKS block RAMs, else one; four where an unrolled depthwise conv or a
+    residual Add makes them faster at no more arena block RAMs (`_four_lanes_if_faster`); the family's product registers and read
     latency (one more where a memory has more than SPREAD_BANKS banks); the window origins preloaded or not.
     With a `board`: depthwise convs kept on one column where spreading them (more weight words) would not fit
     it and the plain plan would (MobileNetV1-0.25 at 2x4 on the ULX3S-85F: 216 block RAMs unrolled, 208 there);

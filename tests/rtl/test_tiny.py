@@ -42,10 +42,27 @@ def test_tiny_models_bit_exact(tmp_path, root, model):
 def test_ds_cnn_at_its_ulx3s_array_bit_exact(tmp_path, root):
     """DS-CNN at the array `--array auto --board ulx3s-85f` picks, in the ECP5 form: its depthwise convs spread
     over the columns and written four pixels a cycle (a four-lane arena), every layer bit-exact; the cycle model
-    within the ~17 cycles of start and drain per layer that it leaves out."""
+    within the start and drain per layer that it leaves out (measured 20 to 32 cycles a layer at 13x6: the
+    drain through 13 rows and the last tile's writes; 327 in all, 45421 against 45094)."""
     b = build(root / "models" / "tiny" / "ds_cnn.pt2", tmp_path / "b", array="auto", board="ulx3s-85f", inputs=3)
     assert b.hw.write_lanes == 4 and b.hw.unrolls
     r = simulate(b.path, work_dir=tmp_path / "sim", dsp="ecp5")
     assert r.bit_exact and r.inputs == 3 and r.mismatches == []
     estimate = sum(c.estimate for c in estimate_cycles(b.hw))
-    assert estimate <= r.cycles_per_inference <= estimate + 20 * len(b.hw.program)
+    assert estimate <= r.cycles_per_inference <= estimate + 35 * len(b.hw.program)
+
+
+@pytest.mark.slow
+@pytest.mark.filterwarnings("ignore::hwgen.api.CalibrationWarning")
+def test_resnet8_at_its_ulx3s_array_bit_exact_and_busy(tmp_path, root):
+    """ResNet-8 at the array `--array auto --board ulx3s-85f` picks (4x16), in the ECP5 form: a four-lane arena
+    (its Adds and its short-K convs write four values a cycle), every layer bit-exact, whole-network PE
+    utilization over the issue's 80% (measured 93.6%, 208790 cycles; 88.9% with two lanes), the cycle model
+    within its per-layer start and drain."""
+    b = build(root / "models" / "tiny" / "resnet8.pt2", tmp_path / "b", array="auto", board="ulx3s-85f", inputs=3)
+    assert (b.hw.rows, b.hw.cols, b.hw.write_lanes) == (4, 16, 4)
+    r = simulate(b.path, work_dir=tmp_path / "sim", dsp="ecp5")
+    assert r.bit_exact and r.inputs == 3 and r.mismatches == []
+    assert r.pe_utilization >= 0.80
+    estimate = sum(c.estimate for c in estimate_cycles(b.hw))
+    assert estimate <= r.cycles_per_inference <= estimate + 35 * len(b.hw.program)

@@ -937,6 +937,15 @@ class EltwiseUnit(wiring.Component):
             "outputs": Out(stream.Signature(data.StructLayout({"data": self.wd.store, "last": 1}))),
         })
 
+    def operand_read(self, replica, second: bool) -> dict:
+        """Part addresses of `replica` that read operand a (b where `second`) as this unit's lanes take it: a pair
+        (the address and the one after it), or four on a four-lane walk."""
+        addr, after = (self.b_addr, self.b_after) if second else (self.a_addr, self.a_after)
+        if self.lanes <= 2:
+            return replica.pair_read(addr, after)
+        later = self.b_later if second else self.a_later
+        return replica.lanes_read(addr, [after, *(later[k] for k in range(self.lanes - 2))])
+
     def _read_walk(self, m: Module, advance, idx: Signal) -> Signal:
         """The read offset: one value after the other, or each value and row repeated `up` times (built only
         for a plan that upsamples)."""
@@ -1322,12 +1331,7 @@ class Accelerator(wiring.Component):
         the plan has an Add) 1, each read as a pair (the address and the one after it)."""
         walker, ew, walking = u.walker, u.ew, seq.walking
         for r, replica in enumerate(mem.arena):
-            if ew.lanes > 2:
-                addr, after, later = (ew.a_addr, ew.a_after, ew.a_later) if r == 0 else (ew.b_addr, ew.b_after,
-                                                                                        ew.b_later)
-                ew_read = replica.lanes_read(addr, [after, *(later[k] for k in range(ew.lanes - 2))])
-            else:
-                ew_read = replica.pair_read(*((ew.a_addr, ew.a_after) if r == 0 else (ew.b_addr, ew.b_after)))
+            ew_read = ew.operand_read(replica, second=r != 0)
             if r < self.hw.rows:
                 m.d.comb += walker.a_data[r].eq(replica.rd_data)
                 walk_read = replica.single_read(walker.a_addr[r])

@@ -25,6 +25,13 @@ TOP = "hwgen_top"
 # copies of widely fanned-out registers keep their own flip-flops (rtl_templates/streams.py, kept_copy).
 SCRIPT_AFTER_READ = "\n".join(["rename -hide w:*]", COLLISION_X_SCRIPT, SPRAM_INIT_SCRIPT, KEEP_SCRIPT])
 
+# nextpnr's analytic placer weighs timing harder than its defaults (timing weight 10, criticality exponent 2) on
+# ECP5: digits_cnn's 7x4 design on the OrangeCrab-25F spans the die (all 28 DSPs), and over nextpnr seeds 0-5 its
+# Fmax went from 167-196 MHz (mean 182) to 194-210 MHz (mean 199) with these; stronger weights (60, 6) gave a mean
+# of 194, (40, 3) a wider spread (bench/placer.py prints the comparison; bench/reference/synth_digits_cnn_placer.json
+# holds seeds 0-2). The iCE40 keeps the defaults, unmeasured there: its UP5K designs are nearly full
+PLACER_OPTS = {"ecp5": "--placer-heap-timingweight 30 --placer-heap-critexp 4", "ice40": ""}
+
 # nextpnr's utilization keys per family: (LUTs, FFs, DSPs, BRAMs)
 CELLS = {
     "ice40": {"luts": "ICESTORM_LC", "dsps": "ICESTORM_DSP", "brams": "ICESTORM_RAM", "sprams": "ICESTORM_SPRAM"},
@@ -159,6 +166,7 @@ def synth(build_path: str | Path, board_name: str, *, clock_mhz: float | None = 
     plan = brd.platform().build(BoardTop(b.hw, baud=baud, pll=pll), name=TOP, build_dir=str(out), do_build=False,
                                 synth_opts=brd.synth_opts, script_after_read=SCRIPT_AFTER_READ,
                                 nextpnr_opts=f"--timing-allow-fail --report {TOP}.report.json"
+                                + (f" {PLACER_OPTS[brd.family]}" if PLACER_OPTS[brd.family] else "")
                                 + (f" --seed {seed}" if seed is not None else ""))
     store = ResultCache(cache)
     key = digest(plan.digest().hex(), brd.name, tool_versions(*SYNTH_PACKAGES))

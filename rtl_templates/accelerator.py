@@ -120,11 +120,12 @@ class WindowWalker(wiring.Component):
         advance_en.update(m, ~Mux(advance_en.local, r.flight[-1].valid, r.s2.valid)
                           | (out.ready_unless_taken if free else out.ready_next))
         m.d.comb += [
-            issue.eq(r.active & ~r.setup & advance),
+            issue.eq(r.walking & advance),
             self.rd_en.eq(advance), self.rd_en_next.eq(advance_en.next),
             self.busy.eq(r.active | Cat(*(stage.valid for stage in (*r.flight, r.s2)), out.o.valid).any()),
             self.w_addr.eq(r.wtile + r.kword),
         ]
+        self._steps = self._local_steps(m, platform)
         inside = self._addresses(m, r, advance)
         last_k = r.k.last
         with m.If(advance):
@@ -153,6 +154,18 @@ class WindowWalker(wiring.Component):
         self._beat(m, r, out.i, advance)
         return m
 
+    def _local_steps(self, m: Module, platform) -> dict:
+        """The descriptor's strides that the k-step and tile steps add: on ECP5 registered copies beside the
+        walker, a cycle behind the descriptor (the first k-step comes at least two cycles after `start`), so no
+        adder of these steps starts from the parameter reader's far registers (the OrangeCrab's critical path,
+        5.1 ns); the iCE40 reads the descriptor itself (its UP5K cannot spare the flip-flops)."""
+        fields = ("w", "hw", "group_in_step", "w_words")
+        if not unless_ice40(None, platform):
+            return {name: self.d[name] for name in fields}
+        copies = {name: Signal.like(self.d[name], name=f"step_{name}", reset_less=True) for name in fields}
+        m.d.sync += [copy.eq(self.d[name]) for name, copy in copies.items()]
+        return copies
+
     def _addresses(self, m: Module, r: "_WalkRegisters", advance) -> Signal:
         """Every row's activation address for the current k-step; the returned bits say which of the positions
         issued a read stage ago lie in the image.
@@ -180,9 +193,10 @@ class WindowWalker(wiring.Component):
         d = self.d
         if self.hw.preload_origins:
             m.d.sync += r.pre_full.eq(0)
-        m.d.sync += [r.active.eq(1), r.setup.eq(1), r.origin_i.eq(0), r.m_cnt.eq(0), r.rows_done.eq(0),
-                     r.ix0.eq(-d.px), r.iy0.eq(-d.py), r.ybase.eq(d.ybase0), r.chan_off.eq(0), r.krow.eq(0),
-                     r.kpos.eq(0), r.gchan.eq(0), r.wtile.eq(d.w_base), r.kword.eq(0), r.sub.eq(0)]
+        m.d.sync += [r.active.eq(1), r.setup.eq(1), r.walking.eq(0), r.origin_i.eq(0), r.m_cnt.eq(0),
+                     r.rows_done.eq(0), r.ix0.eq(-d.px), r.iy0.eq(-d.py), r.ybase.eq(d.ybase0), r.chan_off.eq(0),
+                     r.krow.eq(0), r.kpos.eq(0), r.gchan.eq(0), r.gchan_next.eq(d.group_in_step),
+                     r.wtile.eq(d.w_base), r.kword.eq(0), r.sub.eq(0)]
         m.d.sync += r.ox.restart() + r.g.restart() + r.ntc.restart() + r.k.restart() + r.ky.restart() + r.kx.restart()
 
     def _next_origin(self, m: Module, r: "_WalkRegisters", ys, xs, offs, oks, done, full, set_to: int = 1) -> None:
@@ -201,17 +215,19 @@ class WindowWalker(wiring.Component):
         m.d.sync += r.origin_i.eq(r.origin_i + 1)
         with m.If(r.origin_i == rows - 1):
             m.d.sync += [full.eq(set_to), r.origin_i.eq(0)]
+            if full is r.setup:  # the setup cycles' last origin: the k-steps start
+                m.d.sync += r.walking.eq(1)
 
     def _take_origins(self, m: Module, r: "_WalkRegisters") -> None:
         """The row tile's one setup cycle: the preloaded origins become the rows' (and the preload starts over)."""
         for i in range(self.hw.rows):
             m.d.sync += [r.row_y[i].eq(r.pre_y[i]), r.row_x[i].eq(r.pre_x[i]), r.row_off[i].eq(r.pre_off[i]),
                          r.row_ok[i].eq(r.pre_ok[i])]
-        m.d.sync += [r.rows_done.eq(r.pre_done), r.setup.eq(0), r.pre_full.eq(0)]
+        m.d.sync += [r.rows_done.eq(r.pre_done), r.setup.eq(0), r.walking.eq(1), r.pre_full.eq(0)]
 
     def _next_k_step(self, m: Module, r: "_WalkRegisters") -> None:
         """kx, then ky, then the input channel; the weight sub-word, then the weight word (unless held)."""
-        d = self.d
+        d, step = self.d, self._steps
         m.d.sync += r.k.step()
         with m.If(d.w_hold[0]):  # average pool: the tile's one weight word serves every k-step
             pass
@@ -222,16 +238,16 @@ class WindowWalker(wiring.Component):
         with m.If(r.kx.last):
             m.d.sync += r.kx.restart()
             with m.If(r.ky.last):
-                nxt = r.chan_off + d.hw
+                nxt = r.chan_off + step["hw"]
                 m.d.sync += r.ky.restart() + [r.chan_off.eq(nxt), r.krow.eq(nxt), r.kpos.eq(nxt)]
             with m.Else():
-                m.d.sync += r.ky.step() + [r.krow.eq(r.krow + d.w), r.kpos.eq(r.krow + d.w)]
+                m.d.sync += r.ky.step() + [r.krow.eq(r.krow + step["w"]), r.kpos.eq(r.krow + step["w"])]
         with m.Else():
             m.d.sync += r.kx.step() + [r.kpos.eq(r.kpos + 1)]
 
     def _next_tile(self, m: Module, r: "_WalkRegisters") -> None:
         """The next column tile, group, or row tile (then setup again), or the end of the layer."""
-        d = self.d
+        d, step = self.d, self._steps
         m.d.sync += r.k.restart() + r.ky.restart() + r.kx.restart() + [r.kword.eq(0), r.sub.eq(0)]
 
         def channel_start(value):  # the k-steps restart at the first input channel `value` (times h * w)
@@ -240,16 +256,18 @@ class WindowWalker(wiring.Component):
         with m.If(r.ntc.last):
             m.d.sync += r.ntc.restart()
             with m.If(r.g.last):
-                m.d.sync += r.g.restart() + channel_start(0) + [r.gchan.eq(0), r.wtile.eq(d.w_base)]
+                m.d.sync += r.g.restart() + channel_start(0) + [r.gchan.eq(0), r.gchan_next.eq(d.group_in_step),
+                                                                r.wtile.eq(d.w_base), r.walking.eq(0)]
                 with m.If(r.rows_done):
                     m.d.sync += r.active.eq(0)
                 with m.Else():
                     m.d.sync += r.setup.eq(1)
             with m.Else():
-                nxt = r.gchan + d.group_in_step
-                m.d.sync += r.g.step() + channel_start(nxt) + [r.gchan.eq(nxt), r.wtile.eq(r.wtile + d.w_words)]
+                m.d.sync += r.g.step() + channel_start(r.gchan_next) + [
+                    r.gchan.eq(r.gchan_next), r.gchan_next.eq(r.gchan_next + step["group_in_step"]),
+                    r.wtile.eq(r.wtile + step["w_words"])]
         with m.Else():
-            m.d.sync += r.ntc.step() + channel_start(r.gchan) + [r.wtile.eq(r.wtile + d.w_words)]
+            m.d.sync += r.ntc.step() + channel_start(r.gchan) + [r.wtile.eq(r.wtile + step["w_words"])]
 
     def _beat(self, m: Module, r: "_WalkRegisters", beat, advance) -> None:
         """Stage 2: registered memory data -> beat, pad values substituted, weights unpacked at the layer's width.
@@ -278,6 +296,10 @@ class _WalkRegisters:
             return Signal(signed(iw), name=name, reset_less=True)
 
         self.active, self.setup = Signal(name="active"), Signal(name="setup")
+        # active & ~setup, kept as a register of its own: the k-step issue (every loop counter's enable) is then
+        # one gate of two flip-flops, `walking & advance` (its three-input form and the loop-end flags took four
+        # LUT levels into the group counter, the OrangeCrab's critical path, 5.4 ns)
+        self.walking = Signal(name="walking")
         self.rows_done = Signal(name="rows_done")  # every output pixel has had its window origin
         self.origin_i = Signal(range(rows), name="origin_i")  # origins loaded so far
         if hw.preload_origins:  # the next row tile's origins, loaded while this one runs: all once pre_full
@@ -292,7 +314,10 @@ class _WalkRegisters:
         self.row_off = [counter(f"row_off{i}") for i in range(rows)]
         self.row_ok = [Signal(name=f"row_ok{i}") for i in range(rows)]
         # chan_off: the k-steps' input channel * h * w; krow: + ky * w; kpos: + kx (the address's k-step part)
-        for name in ("iy0", "ix0", "ybase", "m_cnt", "chan_off", "krow", "kpos", "gchan", "wtile", "kword", "sub"):
+        # gchan_next: gchan + the group's input step, kept beside it, so a group step loads a register and the
+        # channel registers' multiplexers have no adder from the far descriptor in front (the OrangeCrab, 5.1 ns)
+        for name in ("iy0", "ix0", "ybase", "m_cnt", "chan_off", "krow", "kpos", "gchan", "gchan_next", "wtile",
+                     "kword", "sub"):
             setattr(self, name, counter(name))
         # only the window's ky and kx are read as positions; the other loops count down to their last pass
         for name, field in (("ox", "ow"), ("g", "groups"), ("ntc", "nt"), ("k", "k"), ("ky", "kh"), ("kx", "kw")):
@@ -339,15 +364,22 @@ class TileCounter:
 
     def __init__(self, m: Module, d, e, iw: int, rows: int, cols: int | None):
         self.m0 = Signal(signed(iw), name="tc_m0")          # first pixel of the row tile
-        self.g = Signal.like(d.groups, name="tc_g")
-        self.nt = Signal.like(d.nt, name="tc_nt")
+        self.g_left = Signal.like(d.groups, name="tc_g_left")  # groups after this one
+        self.nt_left = Signal.like(d.nt, name="tc_nt_left")    # column tiles of the group after this one
         self.g_off = Signal(signed(iw), name="tc_g_off")    # first output channel of the group * ohw
         self.ch_off = Signal(signed(iw), name="tc_ch_off")  # first output channel of the tile * ohw
         self.left = Signal(signed(iw), name="tc_left")      # m - m0: output pixels from the row tile's first on
         self.rows_left = Signal(range(rows + 1), name="tc_rows_left")    # min(left, rows)
         self.last_col = Signal(range(max(cols or 1, 2)), name="tc_last_col")  # valid columns - 1
+        self.last_col_zero = Signal(name="tc_last_col_zero")  # last_col == 0, set with it
         self.final = Signal(name="tc_final")                # left <= rows: the layer's last row tile
         self.pair_ahead = Signal(name="tc_pair_ahead")      # left >= rows + 2: the next row tile has two rows
+        # the group's last column tile, the tile after this one is, the row tile's last group: flags set as the
+        # down-counters step (compares with constants), so no compare with the far descriptor lies in front of a
+        # writer's next-row registers (the OrangeCrab's critical path, 5.1 ns: the ends through `upcoming`)
+        self.nt_last = Signal(name="tc_nt_last") if cols else Const(1)
+        self.nt_next_last = Signal(name="tc_nt_next_last")
+        self.g_last = Signal(name="tc_g_last")
         self._m, self._d, self._e, self._rows, self._cols = m, d, e, rows, cols
         # what a row-tile step loads, worked out from `left` a cycle ahead, so no compare's carry chain lies in
         # front of the step's own logic (the OrangeCrab's critical path, 5.4 ns): [one step ahead, two steps
@@ -377,47 +409,54 @@ class TileCounter:
 
     def _last_col(self, tile_is_last):
         """The group's last column tile has cols_last columns, every other one all of them."""
-        return [self.last_col.eq(Mux(tile_is_last, self._e.cols_last, self._cols - 1))] if self._cols else []
+        if not self._cols:
+            return []
+        return [self.last_col.eq(Mux(tile_is_last, self._e.cols_last, self._cols - 1)),
+                self.last_col_zero.eq(Mux(tile_is_last, self._e.cols_last == 0, self._cols == 1))]
 
     def reset(self):
-        d = self._d
-        return ([s.eq(0) for s in (self.m0, self.g, self.nt, self.g_off, self.ch_off)]
-                + [self.left.eq(d.m)] + self._row_tile_flags((self.final, self.pair_ahead, self.rows_left), d.m, 0)
-                + self._last_col(self._e.nt == 0))
-
-    def _last_nt(self):
-        return (self.nt == self._e.nt) if self._cols else Const(1)
-
-    def _next_is_last_nt(self):
-        """Whether the next tile is its group's last column tile."""
-        e = self._e
-        return Mux(self._last_nt(), e.nt == 0, self.nt + 1 == e.nt)
+        d, e = self._d, self._e
+        flags = [self.g_last.eq(e.groups == 0)]
+        if self._cols:  # at tile 0: the next tile is the last if the group has one or two
+            flags += [self.nt_last.eq(e.nt == 0), self.nt_next_last.eq(e.nt <= 1)]
+        return ([s.eq(0) for s in (self.m0, self.g_off, self.ch_off)]
+                + [self.left.eq(d.m), self.g_left.eq(e.groups), self.nt_left.eq(e.nt)] + self._row_tile_flags((self.final, self.pair_ahead, self.rows_left), d.m, 0)
+                + self._last_col(e.nt == 0) + flags)
 
     def upcoming(self) -> tuple[Value, Value, Value]:
         """Whether the next tile has no rows left (past the layer's end), whether it has two or more, and its
         last_col: what `step` loads, from flags and small registers only, for a writer that registers its own
         per-value flags alongside."""
-        new_row_tile = self._last_nt() & (self.g == self._e.groups)
+        new_row_tile = self.nt_last & self.g_last
         past_end = Mux(new_row_tile, self.final, self.rows_left == 0)
         pair = Mux(new_row_tile, self.pair_ahead, self.rows_left >= 2)
-        return past_end, pair, Mux(self._next_is_last_nt(), self._e.cols_last, self._cols - 1)
+        return past_end, pair, Mux(self.nt_next_last, self._e.cols_last, self._cols - 1)
+
+    def last_tile(self) -> Value:
+        """The layer's last tile: its last row tile's last group's last column tile."""
+        return self.nt_last & self.g_last & self.final
 
     def step(self):
         """Statements for moving to the next tile."""
         m, d, e, rows = self._m, self._d, self._e, self._rows
         group_step = d.group_out_step if self._cols else d.ohw
-        last_nt = self._last_nt()
-        m.d.sync += self._last_col(self._next_is_last_nt())  # of the next tile
-        with m.If(last_nt):
-            m.d.sync += self.nt.eq(0)
-            with m.If(self.g == e.groups):
-                m.d.sync += [self.g.eq(0), self.g_off.eq(0), self.ch_off.eq(0), self.m0.eq(self.m0 + rows),
-                             self.left.eq(self.left - rows), *self._load_ahead()]
+        if self._cols:
+            m.d.sync += self._last_col(self.nt_next_last)  # of the next tile
+            # the tile after the next is the last: from a group's last tile, if the group has one or two; else if
+            # two tiles are left after this one (nt_left <= e.nt, so a one-tile group never counts down)
+            m.d.sync += [self.nt_last.eq(self.nt_next_last),
+                         self.nt_next_last.eq(Mux(self.nt_last, e.nt <= 1, self.nt_left == 2))]
+        with m.If(self.nt_last):
+            m.d.sync += self.nt_left.eq(e.nt)
+            with m.If(self.g_last):
+                m.d.sync += [self.g_left.eq(e.groups), self.g_off.eq(0), self.ch_off.eq(0),
+                             self.m0.eq(self.m0 + rows), self.left.eq(self.left - rows),
+                             self.g_last.eq(e.groups == 0), *self._load_ahead()]
             with m.Else():
-                m.d.sync += [self.g.eq(self.g + 1), self.g_off.eq(self.g_off + group_step),
-                             self.ch_off.eq(self.g_off + group_step)]
+                m.d.sync += [self.g_left.eq(self.g_left - 1), self.g_off.eq(self.g_off + group_step),
+                             self.ch_off.eq(self.g_off + group_step), self.g_last.eq(self.g_left == 1)]
         with m.Else():
-            m.d.sync += [self.nt.eq(self.nt + 1), self.ch_off.eq(self.ch_off + d.nt_out_step)]
+            m.d.sync += [self.nt_left.eq(self.nt_left - 1), self.ch_off.eq(self.ch_off + d.nt_out_step)]
 
 
 def beat_layout(hw: HardwarePlan) -> data.StructLayout:
@@ -524,8 +563,10 @@ class MacWriter(_ResultWriter):
             held = Signal(self.engine_results)  # the even row of a pair, taken a cycle before its partner arrives
         # per-beat decisions from registered flags, so `results.ready` (the FIFO's read enable) is a few gates:
         # row_skip == (i >= rows_left), a row past the layer's last output pixel; pair == (i + 1 < rows_left);
-        # have: `held` holds row i; col_last == (j == last_col)
-        row_skip, col_last = Signal(), Signal()
+        # have: `held` holds row i; col_last == (j == last_col), from `cols_left` (last_col - j) counting down, so
+        # its next value is a compare with a constant (j + 1 == last_col had been the OrangeCrab's path, 5.5 ns)
+        row_skip, col_last = Signal(name="row_skip"), Signal(name="col_last")
+        cols_left = Signal(range(hw.cols), name="cols_left")
         pair, have = (Signal(name="pair"), Signal(name="have")) if paired else (Const(0), Const(0))
         take = Signal()  # this beat is the even row of a pair: hold it
         m.d.comb += take.eq(pair & ~have)
@@ -533,7 +574,8 @@ class MacWriter(_ResultWriter):
             m.d.sync += tc.reset() + [i.eq(0), j.eq(0), lane_off.eq(0), busy.eq(1), row_skip.eq(0),
                                       *(plus.eq(k) for k, plus in enumerate(i_plus, 1)),
                                       *(end.eq(k == hw.rows) for k, end in enumerate(ends, 1)),
-                                      col_last.eq(Mux(e.nt == 0, e.cols_last, hw.cols - 1) == 0)]
+                                      col_last.eq(Mux(e.nt == 0, e.cols_last, hw.cols - 1) == 0),
+                                      cols_left.eq(Mux(e.nt == 0, e.cols_last, hw.cols - 1))]
             if paired:
                 m.d.sync += [have.eq(0), pair.eq(d.m >= 2)]
         consume = Signal()
@@ -554,12 +596,14 @@ class MacWriter(_ResultWriter):
                 self.write.next.saturated.eq(beat.saturated.bit_select(j, 1)),
             ]
             with m.If(~col_last):
-                m.d.sync += [j.eq(j + 1), lane_off.eq(lane_off + d.ohw), col_last.eq(j + 1 == tc.last_col)]
+                m.d.sync += [j.eq(j + 1), lane_off.eq(lane_off + d.ohw), cols_left.eq(cols_left - 1),
+                             col_last.eq(cols_left == 1)]
         next_past_end, next_pair, next_last_col = tc.upcoming()
         after = Signal.like(i)  # the row after this beat's (or its pair's)
         m.d.comb += after.eq(Mux(have, i_plus[1], i_plus[0]))
         with m.If(consume & ~take):
-            m.d.sync += [j.eq(0), lane_off.eq(0), i.eq(after), col_last.eq(tc.last_col == 0),
+            m.d.sync += [j.eq(0), lane_off.eq(0), i.eq(after), col_last.eq(tc.last_col_zero),
+                         cols_left.eq(tc.last_col),
                          row_skip.eq(Mux(have, i_plus[1] >= tc.rows_left, i_plus[0] >= tc.rows_left)),
                          *(plus.eq(Mux(have, i_plus[0], i) + k + 1) for k, plus in enumerate(i_plus, 1)),
                          ends[0].eq(Mux(have, i_plus[2] == hw.rows, i_plus[1] == hw.rows)),
@@ -568,12 +612,12 @@ class MacWriter(_ResultWriter):
                 m.d.sync += [have.eq(0), pair.eq(Mux(have, i_plus[2] < tc.rows_left, i_plus[1] < tc.rows_left))]
             with m.If(Mux(have, ends[1], ends[0])):  # after == rows
                 m.d.sync += [i.eq(0), row_skip.eq(next_past_end), col_last.eq(next_last_col == 0),
-                             *(plus.eq(k) for k, plus in enumerate(i_plus, 1)),
+                             cols_left.eq(next_last_col), *(plus.eq(k) for k, plus in enumerate(i_plus, 1)),
                              *(end.eq(k == hw.rows) for k, end in enumerate(ends, 1))]
                 if paired:
                     m.d.sync += pair.eq(next_pair)
                 tc.step()
-                with m.If((tc.nt == e.nt) & (tc.g == e.groups) & tc.final):
+                with m.If(tc.last_tile()):
                     m.d.sync += busy.eq(0)
         return m
 
@@ -651,7 +695,7 @@ class QuadMacWriter(_ResultWriter):
                 m.d.sync += [i.eq(0), row.eq(0), col_last.eq(next_last_col == 0), row_skip.eq(past_end),
                              row_last.eq(hw.rows == 1), take.eq(two_rows & ~past_end)]
                 tc.step()
-                with m.If((tc.nt == e.nt) & (tc.g == e.groups) & tc.final):
+                with m.If(tc.last_tile()):
                     m.d.sync += busy.eq(0)
         return m
 
@@ -730,13 +774,13 @@ class RowWriter(_ResultWriter):
                 next_past_end, next_pair, _ = tc.upcoming()
                 m.d.sync += [i.eq(0), tile_end.eq(hw.rows == 1), row_skip.eq(next_past_end),
                              more.eq(next_pair if hw.rows >= 2 else 0)]
-                with m.If(tc.g == e.groups):  # on to the next row tile: its first segment follows this row's
+                with m.If(tc.g_last):  # on to the next row tile: its first segment follows this row's
                     m.d.sync += segment(next_seg, next_ox, next_end) + [
                         tile_seg.eq(next_seg), tile_ox.eq(next_ox), tile_end_seg.eq(next_end)]
                 with m.Else():  # the row tile's next group: its segments again
                     m.d.sync += segment(tile_seg, tile_ox, tile_end_seg)
                 tc.step()
-                with m.If((tc.g == e.groups) & tc.final):
+                with m.If(tc.g_last & tc.final):
                     m.d.sync += busy.eq(0)
         return m
 

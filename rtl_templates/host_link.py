@@ -289,13 +289,14 @@ class _Compute:
         # WAIT decides on a registered condition (the bank flags go through Array muxes), worked out only while
         # waiting and cleared when it is acted on, so it never reads banks that are about to move
         startable = Signal()
+        startable_ok = Signal()  # startable, and the input bank's frame OK: the bank flag's mux ends in a register
         # COLLECT's state as a register of its own: the accelerator's output ready (its output counters' enable)
         # starts from a flip-flop, not from the state decode
         collecting = Signal()
         with m.FSM(name="compute") as fsm:
             with m.State("WAIT"):
                 with m.If(startable):
-                    with m.If(q.in_ok[self.in_bank]):
+                    with m.If(startable_ok):
                         m.d.sync += [self.count.eq(0), self.nbits.eq(0), self.n_values.eq(0)]
                         m.next = "FETCH"
                         if link.hw.weights_spram:
@@ -337,14 +338,11 @@ class _Compute:
                              beat.index.eq(self.n_values)]
                 with m.If(out.valid):
                     m.d.sync += self.n_values.eq(self.n_values + 1)
-                    with m.If(out.payload.last):
-                        m.d.sync += collecting.eq(0)
-                        m.next = "SETTLE"
+                with m.If(beat.valid & beat.last):  # the last logit, registered: it goes through the argmax now
+                    m.d.sync += collecting.eq(0)  # (deciding on the FIFO's own `last` had been the OrangeCrab's
+                    m.next = "QUEUE"              # critical path, 5.1 ns); no logit follows it
             if link.hw.weights_spram:
                 self._load_states(fetched, next_in, next_out)
-            with m.State("SETTLE"):  # the last logit, a registered beat behind, goes through the running argmax
-                m.d.sync += beat.valid.eq(0)
-                m.next = "QUEUE"
             with m.State("QUEUE"):  # a cycle later, so the compare ends in `best` and `label`, not in the queue's
                 m.d.sync += [q.out_full[self.out_bank].eq(1),  # bank multiplexer (the OrangeCrab's path, 5.7 ns)
                              q.out_status[self.out_bank].eq(protocol.STATUS_OK),
@@ -352,6 +350,7 @@ class _Compute:
                 m.next = "WAIT"
         m.d.comb += acc.outputs.ready.eq(collecting)  # high exactly while in COLLECT
         m.d.sync += startable.eq(fsm.ongoing("WAIT") & ~startable & q.in_full[self.in_bank] & ~q.out_full[self.out_bank])
+        m.d.sync += startable_ok.eq(q.in_ok[self.in_bank])  # read with startable, which is set a cycle after in_ok
         # the input bank's base follows `in_bank` a cycle late (the bank moves at least two cycles before the next
         # FETCH): the read address is a register plus `count`, with no state decode in front of the buffer
         in_base = Signal(range(BANKS * link.payload_len))

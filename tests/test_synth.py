@@ -130,6 +130,24 @@ def test_array_auto_fits_the_icebreaker(tmp_path, cnn_path):
     assert r["fmax_mhz"] >= 33.0
 
 
+@pytest.mark.slow  # digits_cnn's 7x4 design: one OrangeCrab place and route (~2 minutes)
+def test_digits_cnn_at_its_orangecrab_array_holds_its_fmax_floor(tmp_path, cnn_path):
+    """digits_cnn at `--array auto` on the OrangeCrab-25F: every DSP in the array, and an Fmax floor under the
+    default seed's measurement (issue 11 asks 200 MHz, which some seeds reach and the default does not)."""
+    proc = hwgen("build", cnn_path, "--array", "auto", "--board", "orangecrab-25f", "-o", tmp_path / "b",
+                 "--vectors", "1", "--json")
+    assert proc.returncode == 0, proc.stderr
+    assert json.loads(proc.stdout)["array"] == "7x4"
+    proc = hwgen("synth", tmp_path / "b", "--board", "orangecrab-25f", "--json")
+    assert proc.returncode == 0, proc.stderr
+    r = json.loads(proc.stdout)
+    assert r["fits"] and r["dsps"] == 28 and r["meets_timing"]
+    # measured 194.3 MHz at 6654 LUTs on 2026-12-07 (3ec5207: shallower control paths, hwgen.synth.PLACER_OPTS;
+    # 194.1-210.3 over seeds 0-5, against 164.2-196.7 and 181.2 at the default seed before): a timing
+    # regression fails
+    assert r["fmax_mhz"] >= 188.0
+
+
 @pytest.mark.slow  # digits_cnn at 4 bits, 96 PEs: a Verilator run and an OrangeCrab place and route (~5 minutes)
 def test_narrow_digits_cnn_runs_pes_past_the_dsps_in_logic_cells_on_the_orangecrab(tmp_path, cnn_path):
     """At 4 bits `--array auto` gives digits_cnn on the OrangeCrab-25F (28 DSPs) 6x16: 68 PEs multiply in logic

@@ -420,7 +420,8 @@ class TileCounter:
         if self._cols:  # at tile 0: the next tile is the last if the group has one or two
             flags += [self.nt_last.eq(e.nt == 0), self.nt_next_last.eq(e.nt <= 1)]
         return ([s.eq(0) for s in (self.m0, self.g_off, self.ch_off)]
-                + [self.left.eq(d.m), self.g_left.eq(e.groups), self.nt_left.eq(e.nt)] + self._row_tile_flags((self.final, self.pair_ahead, self.rows_left), d.m, 0)
+                + [self.left.eq(d.m), self.g_left.eq(e.groups), self.nt_left.eq(e.nt)]
+                + self._row_tile_flags((self.final, self.pair_ahead, self.rows_left), d.m, 0)
                 + self._last_col(e.nt == 0) + flags)
 
     def upcoming(self) -> tuple[Value, Value, Value]:
@@ -570,12 +571,12 @@ class MacWriter(_ResultWriter):
         pair, have = (Signal(name="pair"), Signal(name="have")) if paired else (Const(0), Const(0))
         take = Signal()  # this beat is the even row of a pair: hold it
         m.d.comb += take.eq(pair & ~have)
+        first_last_col = Mux(e.nt == 0, e.cols_last, hw.cols - 1)  # the layer's first tile's last column
         with m.If(self.start):
             m.d.sync += tc.reset() + [i.eq(0), j.eq(0), lane_off.eq(0), busy.eq(1), row_skip.eq(0),
                                       *(plus.eq(k) for k, plus in enumerate(i_plus, 1)),
                                       *(end.eq(k == hw.rows) for k, end in enumerate(ends, 1)),
-                                      col_last.eq(Mux(e.nt == 0, e.cols_last, hw.cols - 1) == 0),
-                                      cols_left.eq(Mux(e.nt == 0, e.cols_last, hw.cols - 1))]
+                                      col_last.eq(first_last_col == 0), cols_left.eq(first_last_col)]
             if paired:
                 m.d.sync += [have.eq(0), pair.eq(d.m >= 2)]
         consume = Signal()

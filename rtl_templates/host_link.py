@@ -289,7 +289,7 @@ class _Compute:
         # WAIT decides on a registered condition (the bank flags go through Array muxes), worked out only while
         # waiting and cleared when it is acted on, so it never reads banks that are about to move
         startable = Signal()
-        startable_ok = Signal()  # startable, and the input bank's frame OK: the bank flag's mux ends in a register
+        startable_ok = Signal()  # the input bank's frame was OK, registered beside `startable`: the flag's mux ends here
         # COLLECT's state as a register of its own: the accelerator's output ready (its output counters' enable)
         # starts from a flip-flop, not from the state decode
         collecting = Signal()

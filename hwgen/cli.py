@@ -218,6 +218,23 @@ def _clock(_ctx, _param, value):
     return mhz
 
 
+def _seeds(_ctx, _param, value):
+    """`--seed`: one seed, a comma-separated list, or a range a-b (both ends included)."""
+    if value is None:
+        return None
+    seeds = []
+    try:
+        for part in value.split(","):
+            low, _, high = part.strip().partition("-")
+            seeds += range(int(low), int(high or low) + 1)
+    except ValueError:
+        raise click.BadParameter(f"expected a seed, a list such as 0,1,2 or a range such as 0-3, got {value!r}") \
+            from None
+    if not seeds:
+        raise click.BadParameter(f"{value!r} names no seed (a range runs from low to high)")
+    return seeds[0] if len(seeds) == 1 else seeds
+
+
 @main.command("synth")
 @click.argument("build_dir", type=click.Path(exists=True, file_okay=False, path_type=Path))
 @click.option("--board", required=True, help="icebreaker, ulx3s-85f or orangecrab-25f.")
@@ -228,8 +245,10 @@ def _clock(_ctx, _param, value):
 @click.option("--baud", type=click.IntRange(1200),
               help="Host-link UART baud rate. Default: the fastest standard rate up to 3 Mbaud (what the boards' USB "
                    "UARTs carry) that the clock makes within 3%.")
-@click.option("--seed", type=click.IntRange(0), help="nextpnr's placement seed (default: its own). On a nearly full "
-              "device Fmax moves by up to about 10% from seed to seed: try a few for the last MHz.")
+@click.option("--seed", "seed", callback=_seeds, metavar="SEEDS",
+              help="nextpnr's placement seed (default: its own). On a nearly full device Fmax moves by up to about "
+                   "10% from seed to seed: several (0,1,2 or 0-3) place and route once each, as many at once as "
+                   "there are CPUs, and the fastest is kept.")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object instead of a table.")
 @handle_errors
 def synth_(build_dir, board, clock_mhz, baud, seed, as_json):
@@ -256,6 +275,9 @@ def format_synth(r: SynthResult) -> str:
         verdict = "meets" if r.meets_timing else "MISSES"
         source = f"PLL {r.pll}" if r.pll else "board oscillator"
         placed = f", nextpnr seed {r.seed}" if r.seed is not None else ""
+        if r.seeds_tried:
+            placed += " of " + ", ".join(f"{seed}: {fmax:.1f}" if fmax else f"{seed}: -"
+                                         for seed, fmax in r.seeds_tried.items())
         lines.append(f"  Fmax {r.fmax_mhz:.1f} MHz ({verdict} the {r.clock_mhz:g} MHz clock, {source}{placed})")
         if not r.meets_timing:
             lines.append("  timing: lower the clock, use a smaller --array, or fewer bits (narrower adders)")

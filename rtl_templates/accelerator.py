@@ -119,8 +119,12 @@ class WindowWalker(wiring.Component):
         advance = advance_en.fanout
         advance_en.update(m, ~Mux(advance_en.local, r.flight[-1].valid, r.s2.valid)
                           | (out.ready_unless_taken if free else out.ready_next))
+        # the loop counters' enable reads a copy of the advance of its own: `walk_advance` drives every read
+        # stage and block-RAM enable, and its route to the issue gate (1.6 ns) began the OrangeCrab's critical
+        # path into the group step's registers
+        advance_here = kept_copy(m, "walk_issue_advance", advance_en.next, 1)
         m.d.comb += [
-            issue.eq(r.walking & advance),
+            issue.eq(r.walking & advance_here),
             self.rd_en.eq(advance), self.rd_en_next.eq(advance_en.next),
             self.busy.eq(r.active | Cat(*(stage.valid for stage in (*r.flight, r.s2)), out.o.valid).any()),
             self.w_addr.eq(r.wtile + r.kword),
@@ -151,6 +155,11 @@ class WindowWalker(wiring.Component):
                     self._next_k_step(m, r)
                 with m.Else():
                     self._next_tile(m, r)
+            # tile_end == k.last & ntc.last, the group's last column tile's last k-step, kept up to date beside them
+            with m.If(issue & ~last_k):  # a k-step: k.last becomes k_left == 1
+                m.d.sync += r.tile_end.eq((r.k.value == 1) & r.ntc.last)
+            with m.If(issue & last_k):  # a new tile: k restarts, ntc steps or restarts
+                m.d.sync += r.tile_end.eq((self.e.k == 0) & Mux(r.ntc.last, self.e.nt == 0, r.ntc.value == 1))
         self._beat(m, r, out.i, advance)
         return m
 
@@ -193,11 +202,12 @@ class WindowWalker(wiring.Component):
         d = self.d
         if self.hw.preload_origins:
             m.d.sync += r.pre_full.eq(0)
-        m.d.sync += [r.active.eq(1), r.setup.eq(1), r.walking.eq(0), r.origin_i.eq(0), r.m_cnt.eq(0),
+        m.d.sync += [r.active.eq(1), r.setup.eq(1), r.walking.eq(0), r.origin_i.eq(0), r.m_left.eq(d.m),
                      r.rows_done.eq(0), r.ix0.eq(-d.px), r.iy0.eq(-d.py), r.ybase.eq(d.ybase0), r.chan_off.eq(0),
                      r.krow.eq(0), r.kpos.eq(0), r.gchan.eq(0), r.gchan_next.eq(d.group_in_step),
                      r.wtile.eq(d.w_base), r.kword.eq(0), r.sub.eq(0)]
         m.d.sync += r.ox.restart() + r.g.restart() + r.ntc.restart() + r.k.restart() + r.ky.restart() + r.kx.restart()
+        m.d.sync += r.tile_end.eq((self.e.k == 0) & (self.e.nt == 0))
 
     def _next_origin(self, m: Module, r: "_WalkRegisters", ys, xs, offs, oks, done, full, set_to: int = 1) -> None:
         """Shift the next output pixel's window origin into `ys/xs/offs/oks` (row 0 ends with the first); after
@@ -207,7 +217,7 @@ class WindowWalker(wiring.Component):
         for i in range(rows - 1):
             m.d.sync += [ys[i].eq(ys[i + 1]), xs[i].eq(xs[i + 1]), offs[i].eq(offs[i + 1]), oks[i].eq(oks[i + 1])]
         m.d.sync += [ys[-1].eq(r.iy0), xs[-1].eq(r.ix0), offs[-1].eq(d.in_base + r.ybase + r.ix0),
-                     oks[-1].eq(r.m_cnt < d.m), r.m_cnt.eq(r.m_cnt + 1), done.eq(r.m_cnt + 1 >= d.m)]
+                     oks[-1].eq(r.m_left > 0), r.m_left.eq(r.m_left - 1), done.eq(r.m_left <= 1)]
         with m.If(r.ox.last):
             m.d.sync += r.ox.restart() + [r.ix0.eq(-d.px), r.iy0.eq(r.iy0 + d.sy), r.ybase.eq(r.ybase + d.row_step)]
         with m.Else():
@@ -253,7 +263,7 @@ class WindowWalker(wiring.Component):
         def channel_start(value):  # the k-steps restart at the first input channel `value` (times h * w)
             return [r.chan_off.eq(value), r.krow.eq(value), r.kpos.eq(value)]
 
-        with m.If(r.ntc.last):
+        with m.If(r.tile_end):  # == ntc.last here (k.last): a register, so the group step's enable is one gate
             m.d.sync += r.ntc.restart()
             with m.If(r.g.last):
                 m.d.sync += r.g.restart() + channel_start(0) + [r.gchan.eq(0), r.gchan_next.eq(d.group_in_step),
@@ -300,11 +310,15 @@ class _WalkRegisters:
         # one gate of two flip-flops, `walking & advance` (its three-input form and the loop-end flags took four
         # LUT levels into the group counter, the OrangeCrab's critical path, 5.4 ns)
         self.walking = Signal(name="walking")
+        # k.last & ntc.last, kept as a register of its own: the enable of the group and row-tile steps is then
+        # `issue & tile_end` (the two flags and the enables in front had taken four LUT levels into gchan_next's
+        # clock enable, an OrangeCrab-25F critical path, 5.2 ns)
+        self.tile_end = Signal(name="tile_end", reset_less=True)
         self.rows_done = Signal(name="rows_done")  # every output pixel has had its window origin
         self.origin_i = Signal(range(rows), name="origin_i")  # origins loaded so far
         if hw.preload_origins:  # the next row tile's origins, loaded while this one runs: all once pre_full
             self.pre_full = Signal(name="pre_full")
-            self.pre_done = Signal(name="pre_done")  # m_cnt >= m after the preloaded origins
+            self.pre_done = Signal(name="pre_done")  # no pixel left after the preloaded origins
             self.pre_y = [counter(f"pre_y{i}") for i in range(rows)]
             self.pre_x = [counter(f"pre_x{i}") for i in range(rows)]
             self.pre_off = [counter(f"pre_off{i}") for i in range(rows)]
@@ -316,7 +330,9 @@ class _WalkRegisters:
         # chan_off: the k-steps' input channel * h * w; krow: + ky * w; kpos: + kx (the address's k-step part)
         # gchan_next: gchan + the group's input step, kept beside it, so a group step loads a register and the
         # channel registers' multiplexers have no adder from the far descriptor in front (the OrangeCrab, 5.1 ns)
-        for name in ("iy0", "ix0", "ybase", "m_cnt", "chan_off", "krow", "kpos", "gchan", "gchan_next", "wtile",
+        # m_left: output pixels without an origin yet, counting down, so the origin's flags compare with constants
+        # (m_cnt + 1 >= m, an add and a compare in one carry chain, was an OrangeCrab-25F critical path, 5.2 ns)
+        for name in ("iy0", "ix0", "ybase", "m_left", "chan_off", "krow", "kpos", "gchan", "gchan_next", "wtile",
                      "kword", "sub"):
             setattr(self, name, counter(name))
         # only the window's ky and kx are read as positions; the other loops count down to their last pass
@@ -362,12 +378,16 @@ class TileCounter:
     are worked out when the tile changes, off the writers' ready path.
     """
 
-    def __init__(self, m: Module, d, e, iw: int, rows: int, cols: int | None):
+    def __init__(self, m: Module, d, e, iw: int, rows: int, cols: int | None, platform=None):
         self.m0 = Signal(signed(iw), name="tc_m0")          # first pixel of the row tile
         self.g_left = Signal.like(d.groups, name="tc_g_left")  # groups after this one
         self.nt_left = Signal.like(d.nt, name="tc_nt_left")    # column tiles of the group after this one
         self.g_off = Signal(signed(iw), name="tc_g_off")    # first output channel of the group * ohw
         self.ch_off = Signal(signed(iw), name="tc_ch_off")  # first output channel of the tile * ohw
+        # on ECP5 the next group's g_off, kept beside it, so a group step loads registers: yosys had shared one
+        # adder between the two steps of ch_off, its operands multiplexed by the step's enable (col_last into the
+        # carry chain: an OrangeCrab-25F critical path, 5.2 ns); the iCE40 adds (its UP5K has no cells to spare)
+        self.g_off_next = (Signal(signed(iw), name="tc_g_off_next") if unless_ice40(None, platform) else None)
         self.left = Signal(signed(iw), name="tc_left")      # m - m0: output pixels from the row tile's first on
         self.rows_left = Signal(range(rows + 1), name="tc_rows_left")    # min(left, rows)
         self.last_col = Signal(range(max(cols or 1, 2)), name="tc_last_col")  # valid columns - 1
@@ -419,7 +439,8 @@ class TileCounter:
         flags = [self.g_last.eq(e.groups == 0)]
         if self._cols:  # at tile 0: the next tile is the last if the group has one or two
             flags += [self.nt_last.eq(e.nt == 0), self.nt_next_last.eq(e.nt <= 1)]
-        return ([s.eq(0) for s in (self.m0, self.g_off, self.ch_off)]
+        group_step = [] if self.g_off_next is None else [self.g_off_next.eq(self._group_step())]
+        return ([s.eq(0) for s in (self.m0, self.g_off, self.ch_off)] + group_step
                 + [self.left.eq(d.m), self.g_left.eq(e.groups), self.nt_left.eq(e.nt)]
                 + self._row_tile_flags((self.final, self.pair_ahead, self.rows_left), d.m, 0)
                 + self._last_col(e.nt == 0) + flags)
@@ -437,10 +458,13 @@ class TileCounter:
         """The layer's last tile: its last row tile's last group's last column tile."""
         return self.nt_last & self.g_last & self.final
 
+    def _group_step(self):
+        return self._d.group_out_step if self._cols else self._d.ohw
+
     def step(self):
         """Statements for moving to the next tile."""
         m, d, e, rows = self._m, self._d, self._e, self._rows
-        group_step = d.group_out_step if self._cols else d.ohw
+        group_step = self._group_step()
         if self._cols:
             m.d.sync += self._last_col(self.nt_next_last)  # of the next tile
             # the tile after the next is the last: from a group's last tile, if the group has one or two; else if
@@ -453,9 +477,16 @@ class TileCounter:
                 m.d.sync += [self.g_left.eq(e.groups), self.g_off.eq(0), self.ch_off.eq(0),
                              self.m0.eq(self.m0 + rows), self.left.eq(self.left - rows),
                              self.g_last.eq(e.groups == 0), *self._load_ahead()]
+                if self.g_off_next is not None:
+                    m.d.sync += self.g_off_next.eq(group_step)
             with m.Else():
-                m.d.sync += [self.g_left.eq(self.g_left - 1), self.g_off.eq(self.g_off + group_step),
-                             self.ch_off.eq(self.g_off + group_step), self.g_last.eq(self.g_left == 1)]
+                if self.g_off_next is None:
+                    next_g_off = self.g_off + group_step
+                else:
+                    next_g_off = self.g_off_next
+                    m.d.sync += self.g_off_next.eq(self.g_off_next + group_step)
+                m.d.sync += [self.g_left.eq(self.g_left - 1), self.g_off.eq(next_g_off),
+                             self.ch_off.eq(next_g_off), self.g_last.eq(self.g_left == 1)]
         with m.Else():
             m.d.sync += [self.nt_left.eq(self.nt_left - 1), self.ch_off.eq(self.ch_off + d.nt_out_step)]
 
@@ -545,7 +576,7 @@ class MacWriter(_ResultWriter):
     def elaborate(self, platform):
         m = Module()
         d, e, iw, hw = self.d, self.e, self.wd.index, self.hw
-        tc = TileCounter(m, d, e, iw, hw.rows, hw.cols)
+        tc = TileCounter(m, d, e, iw, hw.rows, hw.cols, platform)
         i = Signal(range(hw.rows + 1))  # the tile's row being written (the even one of a pair)
         # i + 1, i + 2, i + 3 kept beside it, so the next row's compares are one carry chain each, from registers
         i_plus = [Signal(range(hw.rows + 4), name=f"i_plus{k}") for k in (1, 2, 3)]
@@ -642,7 +673,7 @@ class QuadMacWriter(_ResultWriter):
         m = Module()
         d, e, iw, hw = self.d, self.e, self.wd.index, self.hw
         lanes = 4
-        tc = TileCounter(m, d, e, iw, hw.rows, hw.cols)
+        tc = TileCounter(m, d, e, iw, hw.rows, hw.cols, platform)
         i = Signal(range(hw.rows + 1))            # the tile's first row of the group being gathered
         have = Signal(range(lanes))               # beats held: rows i .. i + have - 1
         held = [Signal(self.engine_results, name=f"held{k}") for k in range(lanes - 1)]
@@ -721,7 +752,7 @@ class RowWriter(_ResultWriter):
         m = Module()
         d, e, iw, hw = self.d, self.e, self.wd.index, self.hw
         lanes = hw.write_lanes  # an unrolled layer spreads over two columns or more: never a one-column array
-        tc = TileCounter(m, d, e, iw, hw.rows, hw.cols)
+        tc = TileCounter(m, d, e, iw, hw.rows, hw.cols, platform)
         i = Signal(range(hw.rows))              # the tile's row (segment) being written
         tile_end = Signal()                     # i == rows - 1
         row_skip = Signal()                     # i >= rows_left: a row past the layer's last segment
@@ -861,7 +892,7 @@ class MaxUnit(wiring.Component):
             m.d.sync += [first.eq(staged_last), full.eq(staged_last)]
 
         e = self.e
-        tc = TileCounter(m, d, e, iw, hw.rows, None)
+        tc = TileCounter(m, d, e, iw, hw.rows, None, platform)
         lane = Signal(range(hw.rows))
         pixel = Signal(signed(iw))
         m.d.comb += pixel.eq(tc.m0 + lane)
@@ -910,7 +941,10 @@ class ParamReader(wiring.Component):
         d, e = self.d, self.e
         active = Signal()
         read_valid = [Signal(name=f"read_valid{i}") for i in range(self.latency)]  # beside the reads in flight
-        t, mt = Signal(self.wd.loop("tiles_per_mt")), Signal(self.wd.loop("mtiles"))
+        # both loops count down to registered `last` flags: the compares of t and mt with the ends had led into
+        # the address's reset (an OrangeCrab-25F critical path, 5.3 ns)
+        t = LoopCounter(self.wd.loop("tiles_per_mt"), e.tiles_per_mt, "param_t", counts_up=False)
+        mt = LoopCounter(self.wd.loop("mtiles"), e.mtiles, "param_mt", counts_up=False)
         # advance == ~params.valid | params.ready, a register worked out a cycle ahead: it enables the ROM's
         # blocks and bank registers (hundreds of bits), and the engine's readiness had reached them through a
         # long route (ResNet-8's critical path on the ULX3S-85F, 10.2 ns)
@@ -926,14 +960,14 @@ class ParamReader(wiring.Component):
         # the address is a register kept equal to p_base + t (no adder in front of the ROM's address pins: the FC
         # autoencoder's critical path, 7.0 + 2.7 ns of routing around that adder)
         with m.If(self.start):
-            m.d.sync += [active.eq(1), t.eq(0), mt.eq(0), self.addr.eq(d.p_base)]
+            m.d.sync += [active.eq(1), self.addr.eq(d.p_base)] + t.restart() + mt.restart()
         with m.Elif(active & advance):
-            with m.If(t == e.tiles_per_mt):
-                m.d.sync += [t.eq(0), mt.eq(mt + 1), self.addr.eq(d.p_base)]
-                with m.If(mt == e.mtiles):
+            with m.If(t.last):
+                m.d.sync += t.restart() + mt.step() + [self.addr.eq(d.p_base)]
+                with m.If(mt.last):
                     m.d.sync += active.eq(0)
             with m.Else():
-                m.d.sync += [t.eq(t + 1), self.addr.eq(self.addr + 1)]
+                m.d.sync += t.step() + [self.addr.eq(self.addr + 1)]
         return m
 
 

@@ -1,9 +1,9 @@
 """Stream plumbing shared by the units: a small FIFO that cuts the combinational valid/ready paths."""
 from __future__ import annotations
 
-from amaranth import Module, Shape, Signal, Value
+from amaranth import Cat, Module, Shape, Signal, Value
 from amaranth.lib import stream, wiring
-from amaranth.lib.fifo import SyncFIFO
+from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
 
@@ -32,16 +32,41 @@ class StreamFIFO(wiring.Component):
 
     def elaborate(self, platform):
         m = Module()
-        m.submodules.fifo = fifo = SyncFIFO(width=Shape.cast(self.shape).width, depth=self.depth)
+        depth = self.depth
+        m.submodules.storage = storage = Memory(shape=Shape.cast(self.shape).width, depth=depth, init=[])
+        w_port, r_port = storage.write_port(), storage.read_port(domain="comb")
+        # `o.valid` and `i.ready` are flip-flops of their own (not compares of the level), so a consumer's ready
+        # meets one gate before the read pointer (through amaranth's SyncFIFO, the engine's operand take reached
+        # the walker FIFO's read pointer in four LUT levels: an OrangeCrab-25F critical path, 5.1 ns)
+        # the pointers are one-hot rings: a push or pop rotates one (a clock enable, no wrap compare for yosys to
+        # turn into a synchronous reset behind the enable), and the memory's address is an OR of its bits
+        produce, consume = Signal(depth, init=1, name="produce"), Signal(depth, init=1, name="consume")
+        level = Signal(range(depth + 1), name="level")
+        nonempty, notfull = Signal(name="nonempty"), Signal(init=1, name="notfull")
+        push, pop = Signal(), Signal()
         m.d.comb += [
-            fifo.w_data.eq(Value.cast(self.i.payload)),
-            fifo.w_en.eq(self.i.valid), self.i.ready.eq(fifo.w_rdy),
-            self.o.valid.eq(fifo.r_rdy), self.o.payload.eq(fifo.r_data), fifo.r_en.eq(self.o.ready),
+            push.eq(self.i.valid & notfull), pop.eq(nonempty & self.o.ready),
+            self.i.ready.eq(notfull), self.o.valid.eq(nonempty),
+            w_port.addr.eq(_one_hot_index(produce)), w_port.data.eq(Value.cast(self.i.payload)), w_port.en.eq(push),
+            r_port.addr.eq(_one_hot_index(consume)), self.o.payload.eq(r_port.data),
         ]
-        level_next = fifo.level + (self.i.valid & self.i.ready) - (self.o.valid & self.o.ready)
-        m.d.comb += [self.ready_next.eq(level_next != self.depth),
-                     self.ready_unless_taken.eq(fifo.level + (self.i.valid & self.i.ready) < self.depth)]
+        with m.If(push):
+            m.d.sync += produce.eq(produce.rotate_left(1))
+        with m.If(pop):
+            m.d.sync += consume.eq(consume.rotate_left(1))
+        with m.If(push & ~pop):
+            m.d.sync += [level.eq(level + 1), nonempty.eq(1), notfull.eq(level != depth - 1)]
+        with m.If(pop & ~push):
+            m.d.sync += [level.eq(level - 1), nonempty.eq(level != 1), notfull.eq(1)]
+        level_next = level + push - pop
+        m.d.comb += [self.ready_next.eq(level_next != depth), self.ready_unless_taken.eq(level + push < depth)]
         return m
+
+
+def _one_hot_index(one_hot: Signal) -> Value:
+    """The index of a one-hot value's set bit: bit b of it is the OR of the positions whose index has bit b."""
+    width = max(1, (len(one_hot) - 1).bit_length())
+    return Cat(*(Cat(*(one_hot[i] for i in range(len(one_hot)) if i >> b & 1)).any() for b in range(width)))
 
 
 class LookaheadEnable:

@@ -11,6 +11,7 @@ is walked.
 """
 from __future__ import annotations
 
+import collections
 import dataclasses
 
 import itertools
@@ -37,6 +38,7 @@ from rtl_templates.accelerator import (EltwiseUnit, MacWriter, MaxUnit, QuadMacW
                                       write_lanes_of)
 from rtl_templates.memories import READ_LATENCY, BankedMemory, InterleavedMemory
 from rtl_templates.requant import PIPELINED_LATENCY, Requantizer
+from rtl_templates.streams import StreamFIFO
 
 
 class UnitNet(nn.Module):
@@ -508,6 +510,39 @@ def test_eltwise_unit_looks_up_tables_and_writes_copies_at_their_offset(zoo_plan
     copy = next(op for op in hw.program if op.kind == ELTWISE and op.out_off)
     _, writes = _eltwise_writes(hw, copy, lut, _in_format(qm, hw, copy))
     assert [a for a, _ in writes] == [copy.out_base + copy.out_off + i for i in range(copy.n_out)]
+
+
+@pytest.mark.parametrize("depth", [2, 3, 4])
+def test_stream_fifo_keeps_order_and_says_its_readiness_a_cycle_ahead(depth):
+    """Random pushes and pops against a deque: first in, first out, at most `depth` held, valid as soon as a
+    value is in; `ready_next` is i.ready after the edge, `ready_unless_taken` the room without this cycle's pop."""
+    dut = StreamFIFO(unsigned(8), depth=depth)
+    rng = random.Random(depth)
+    held, sent, got = collections.deque(), 0, []
+
+    async def testbench(ctx):
+        nonlocal sent
+        for _ in range(400):
+            offer, take = rng.random() < 0.6, rng.random() < 0.5
+            ctx.set(dut.i.valid, offer)
+            ctx.set(dut.i.payload, sent % 256)
+            ctx.set(dut.o.ready, take)
+            assert ctx.get(dut.o.valid) == bool(held) and ctx.get(dut.i.ready) == (len(held) < depth)
+            push, pop = offer and len(held) < depth, take and bool(held)
+            if pop:
+                assert ctx.get(dut.o.payload) == held[0]
+            assert ctx.get(dut.ready_unless_taken) == (len(held) + push < depth)
+            ready_next = ctx.get(dut.ready_next)
+            await ctx.tick()
+            if pop:
+                got.append(held.popleft())
+            if push:
+                held.append(sent % 256)
+                sent += 1
+            assert ready_next == (len(held) < depth)
+
+    _run(dut, testbench, deadline_cycles=500)
+    assert len(got) > 100 and got == [v % 256 for v in range(len(got))]
 
 
 @pytest.mark.parametrize("depth,bank_depth,latency", [(13, 4, 3), (8, 8, 3), (5, None, 3), (40, 2, 4), (8, 2, 4),

@@ -186,17 +186,21 @@ def synth(build_path: str | Path, board_name: str, *, clock_mhz: float | None = 
     bitstream_name = f"{TOP}.bin" if brd.family == "ice40" else f"{TOP}.bit"
     tools = store.get("synth", key)
     cached = tools is not None
+    kept_files = (bitstream_name, f"{TOP}.tim")  # the bitstream and nextpnr's timing log, where the report points
     if tools is None:
         tools = _run_tools(plan, out, brd, bitstream_name, progress)
         if (out / bitstream_name).exists():
             kept = store.path("synth", key)
             kept.mkdir(parents=True, exist_ok=True)
-            shutil.copyfile(out / bitstream_name, kept / bitstream_name)
+            for name in kept_files:
+                if (out / name).exists():
+                    shutil.copyfile(out / name, kept / name)
         store.put("synth", key, tools)
     else:
-        kept = store.path("synth", key) / bitstream_name
-        if kept.exists():
-            shutil.copyfile(kept, out / bitstream_name)
+        plan.extract(str(out))  # the build script and sources, as a run leaves them
+        for name in kept_files:
+            if (store.path("synth", key) / name).exists():
+                shutil.copyfile(store.path("synth", key) / name, out / name)
     bitstream = out / bitstream_name
     util = tools["utilization"]
     fmax = tools["fmax_mhz"]
@@ -241,7 +245,7 @@ def synth_best_seed(build_path: str | Path, board_name: str, seeds: Sequence[int
     """Place and route once per nextpnr seed, as many at once as there are CPUs, and keep the fastest.
 
     Why: on a nearly full device the placement alone moves Fmax by up to ~10% (digits_cnn's 7x4 design on the
-    OrangeCrab-25F: 189-210 MHz over seeds 0-5), and the bitstream a user flashes is one placement, so the best
+    OrangeCrab-25F: 188-208 MHz over seeds 0-5), and the bitstream a user flashes is one placement, so the best
     of a few is a real, repeatable result (each seed's run is cached like any other). Each seed runs in its own
     directory beside the output; the kept one becomes the output directory, the others are removed. Raises the
     first seed's FitError if none fits.

@@ -194,6 +194,7 @@ def test_clock_max_and_the_synth_cache(tmp_path):
     assert swept["fmax_mhz"] == max(tried.values()) == tried[str(swept["seed"])]
     kept = (tmp_path / "b" / "synth-icebreaker" / "build_hwgen_top.sh").read_text()
     assert f"--seed {swept['seed']}" in kept and Path(swept["bitstream"]).exists()
+    assert "Max frequency for clock" in Path(swept["log"]).read_text()  # nextpnr's log, from the cache if it hit
     assert sorted(p.name for p in (tmp_path / "b").glob("synth-*")) == ["synth-icebreaker"]  # no trial left
     proc = hwgen("synth", tmp_path / "b", "--board", "icebreaker", "--clock", "max", "--json")
     assert proc.returncode == 0, proc.stderr

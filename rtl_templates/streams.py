@@ -10,8 +10,8 @@ from amaranth.lib.wiring import In, Out
 class StreamFIFO(wiring.Component):
     """`i` -> `depth` entries -> `o`, full throughput at depth 2.
 
-    Why it is here: `i.ready` and `o.valid` come from the FIFO's level
-    register, so a consumer's ready (its counters, compares and stalls) never
+    Why it is here: `i.ready` and `o.valid` are flip-flops of their own
+    (`notfull`, `nonempty`), so a consumer's ready (its counters, compares and stalls) never
     reaches the producer in the same cycle, and the producer's output logic
     never reaches the consumer's. Latency: one cycle from `i` to `o`.
 
